@@ -1,0 +1,103 @@
+// The adapter contract: the core's port toward networks. An adapter translates between its
+// network and canonical events. It hands what it receives to the pipeline (`submit`) and
+// delivers only what the pipeline gives it (`deliver`) — never to another adapter.
+import type { Logger } from './logger.js';
+import type { CallAction, CanonicalEvent, EventKind, Network } from './model.js';
+import type { PolicyObligations } from './policy/types.js';
+import type { Store } from './store.js';
+
+/** What a network can carry; the core degrades or refuses what it cannot (DESIGN). */
+export interface Capabilities {
+  kinds: ReadonlySet<EventKind>;
+  /** Message corrections (XEP-0308, m.replace). Without: an edit becomes a new message marked as a correction. */
+  edits: boolean;
+  /** Rich text; without it the plain body is sent. */
+  html: boolean;
+  /** Attachment descriptors (links); without it the links are appended to the body. */
+  attachments: boolean;
+  /** Which call actions it can signal. */
+  callActions: ReadonlySet<CallAction>;
+  /** Largest message body it carries, in characters. */
+  maxBodyLength: number;
+}
+
+export type LinkState = 'starting' | 'up' | 'down' | 'stopped';
+
+export interface LinkStatus {
+  state: LinkState;
+  /** Why it is down, for /readyz. */
+  detail?: string;
+  since: string;
+}
+
+/** The pipeline's answer to a submitted event. */
+export type SubmitOutcome =
+  | { status: 'delivered'; decision: 'allow' | 'redact'; rule: string | null; auditSeq: number }
+  | { status: 'queued'; decision: 'allow' | 'redact'; rule: string | null; auditSeq: number }
+  | { status: 'denied'; rule: string | null; reason: string; auditSeq: number | null }
+  | { status: 'failed'; reason: string; code: RefusalCode };
+
+export type RefusalCode =
+  | 'policy' // the policy denied it
+  | 'rate-limit' // a rateLimit obligation was exceeded
+  | 'unroutable' // no adapter serves the recipient's domain
+  | 'unsupported' // the target network cannot carry this kind
+  | 'audit' // failClosed and the audit record could not be written
+  | 'delivery' // the target link failed or timed out
+  | 'invalid' // the event was malformed
+  | 'shutdown'; // the gateway is stopping
+
+/** Told to the sender's adapter so that it answers in its network's terms. */
+export interface Refusal {
+  code: RefusalCode;
+  /** Human-readable, safe to show the sender (e.g. the rule's reason). */
+  reason: string;
+  rule: string | null;
+}
+
+/**
+ * A delivery is issued only by the pipeline after a policy decision and (with failClosed)
+ * a durable audit record. Adapters receive nothing else.
+ */
+export interface Delivery {
+  /** The event as it is to be delivered (after redaction, disclaimers, presence: basic). */
+  readonly event: CanonicalEvent;
+  readonly decision: 'allow' | 'redact';
+  readonly rule: string | null;
+  readonly obligations: PolicyObligations;
+  readonly auditSeq: number;
+  /** Set when the target cannot carry the event as is and the core degraded it. */
+  readonly degraded?: string;
+}
+
+export type DeliveryResult = { ok: true } | { ok: false; retryable: boolean; reason: string };
+
+/** What the gateway gives an adapter when it starts. */
+export interface AdapterContext {
+  /** Hand an event received from the network to the pipeline. */
+  submit(event: CanonicalEvent): Promise<SubmitOutcome>;
+  /** The shared store (adapters keep their state under their own key prefix). */
+  store: Store;
+  logger: Logger;
+  /** Domains served by every adapter, for building ghost addresses: domain -> network. */
+  networkOf(domain: string): Network | null;
+  /** Report a change of the link (up/down) for /readyz. */
+  setStatus(status: LinkState, detail?: string): void;
+}
+
+export interface Adapter {
+  /** The link's name from the config (e.g. `corp`). */
+  readonly name: string;
+  readonly network: Network;
+  /** Domains whose users live behind this adapter. */
+  readonly domains: readonly string[];
+  readonly capabilities: Capabilities;
+  start(ctx: AdapterContext): Promise<void>;
+  /** Deliver an event the pipeline has decided on. */
+  deliver(delivery: Delivery): Promise<DeliveryResult>;
+  /** Tell the sender (on this adapter's network) that their event was refused. */
+  refuse(event: CanonicalEvent, refusal: Refusal): Promise<void>;
+  status(): LinkStatus;
+  /** Stop intake, finish in-flight work, close the link. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,41 @@
+// Decision types shared by the policy engine, the pipeline and the adapters.
+import type { CanonicalEvent } from '../model.js';
+
+export interface PolicyObligations {
+  /** Text added to the first message of a conversation. */
+  disclaimer?: string;
+  /** `basic`: status text and activity removed from presence. */
+  presence?: 'basic';
+  /** "N/min" per sender. */
+  rateLimit?: string;
+}
+
+/** Which rule did what to the event. */
+export interface AppliedTransform {
+  rule: string;
+  effect: 'redact' | 'presence-basic';
+}
+
+export interface Decision {
+  decision: 'allow' | 'deny';
+  /** The deciding rule (DESIGN: first matching deny / first matching allow or redact; null for the default). */
+  rule: string | null;
+  reason: string | null;
+  /** Merged obligations of every matching allow/redact rule. */
+  obligations: PolicyObligations;
+  /** Rate limits of each matching rule, for the pipeline to enforce in the store. */
+  rateLimits: { rule: string; limit: number; windowMs: number }[];
+  /** True when a redact rule changed the body. */
+  redacted: boolean;
+  transforms: AppliedTransform[];
+  /** The event as it would be delivered (redacted, presence reduced; disclaimer not yet added). */
+  event: CanonicalEvent;
+}
+
+/** Where a party sits, as the policy sees it. */
+export interface Classification {
+  fromZone: string | null;
+  toZone: string | null;
+  /** inbound: into the enterprise zone; outbound: out of it; internal: both inside; external: neither. */
+  direction: 'inbound' | 'outbound' | 'internal' | 'external';
+}

@@ -1,0 +1,78 @@
+// The store contract (the core's second port). The embedded default keeps everything in
+// memory; the Redis implementation lets several replicas share it. Both pass the same
+// contract test suite (test/store/contract.ts).
+import type { AuditRecord } from './audit/record.js';
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+export type AppendResult = { ok: true } | { ok: false; head: AuditHead | null };
+
+/** The audit stream: an append-only, hash-chained log. */
+export interface AuditLog {
+  /**
+   * Append records that continue the chain. Atomic: either all are written or none.
+   * Fails (ok: false, with the current head) when records[0] does not follow the stored
+   * head (its seq is not head.seq + 1 or its prev is not head.hash) — another writer got
+   * there first; the caller re-chains and retries.
+   */
+  append(records: readonly AuditRecord[]): Promise<AppendResult>;
+  /** The last record's seq and hash, or the trim anchor when every record was trimmed, or null when empty. */
+  head(): Promise<AuditHead | null>;
+  /** Records with seq >= fromSeq in ascending order, at most `limit`. */
+  range(fromSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** Records with seq <= beforeSeq in descending order (newest first), at most `limit`. */
+  reverseRange(beforeSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** How many records are kept. */
+  length(): Promise<number>;
+  /**
+   * Delete records with seq < beforeSeq, except those in `keep` (legal holds). The anchor
+   * (seq and hash of the last record deleted before the first kept one) is kept so the
+   * chain stays verifiable.
+   */
+  trim(beforeSeq: number, keep?: ReadonlySet<number>): Promise<number>;
+  /** The trim anchor: the record the first kept record follows, or null if never trimmed. */
+  anchor(): Promise<AuditHead | null>;
+}
+
+export interface QueueItem {
+  id: string;
+  payload: string;
+}
+
+/** Shared state: key/value with expiry, counters, dedupe, bounded queues, leases. */
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  readonly audit: AuditLog;
+
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  del(key: string): Promise<void>;
+  /** Set only if absent; true when this call set it (dedupe of retries, first-message flags). */
+  setIfAbsent(key: string, value: string, ttlMs?: number): Promise<boolean>;
+  /** Increment a counter that lives `windowMs` from its first increment; returns the new count. */
+  incrWindow(key: string, windowMs: number): Promise<number>;
+
+  /** Hash maps (e.g. room mappings, presence cache). */
+  hset(key: string, field: string, value: string): Promise<void>;
+  hget(key: string, field: string): Promise<string | null>;
+  hgetall(key: string): Promise<Record<string, string>>;
+  hdel(key: string, field: string): Promise<void>;
+
+  /** Append to a bounded FIFO queue; false (nothing written) when it already holds maxLen items. */
+  enqueue(queue: string, payload: string, maxLen: number): Promise<boolean>;
+  /** Remove and return up to `count` items from the head of the queue. */
+  dequeue(queue: string, count: number): Promise<string[]>;
+  queueLength(queue: string): Promise<number>;
+
+  /** Take or renew a lease: true when `owner` holds it afterwards. */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, owner: string): Promise<void>;
+  leaseOwner(name: string): Promise<string | null>;
+
+  /** True when the store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
