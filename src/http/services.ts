@@ -3,35 +3,16 @@
 
 import type { LinkStatus } from '../core/adapter.js';
 import type { AuditRecord } from '../core/audit/record.js';
+import type { AuditFilter, ExportFormat, VerifyResult } from '../core/audit/types.js';
 import type { Decision } from '../core/policy/types.js';
 
-export interface AuditFilter {
-  /** ISO instants, `from` inclusive, `to` exclusive. */
-  from?: string;
-  to?: string;
-  /** Matches either party: a URI or `user@domain` or a bare domain. */
-  user?: string;
-  domain?: string;
-  network?: string;
-  kind?: string;
-  decision?: 'allow' | 'redact' | 'deny';
-  rule?: string;
-  /** Free text searched in kept content. */
-  q?: string;
-  category?: 'decision' | 'admin';
-}
+export type { AuditFilter, ExportFormat, VerifyResult };
 
 export interface AuditPage {
   records: AuditRecord[];
   /** Pass as `before` to get the next (older) page; null at the end. */
   next: number | null;
 }
-
-export type VerifyResult =
-  | { ok: true; records: number; head: { seq: number; hash: string } | null }
-  | { ok: false; records: number; firstBad: number; problem: string };
-
-export type ExportFormat = 'jsonl' | 'csv' | 'eml';
 
 export interface PolicyInfo {
   name: string;

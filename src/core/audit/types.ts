@@ -1,0 +1,23 @@
+// Query, verification and export shapes shared by the CLI, the admin API and the console.
+export interface AuditFilter {
+  /** ISO instants, `from` inclusive, `to` exclusive. */
+  from?: string;
+  to?: string;
+  /** Matches either party: a URI, `user@domain`. */
+  user?: string;
+  /** Matches either party's domain (exact). */
+  domain?: string;
+  network?: string;
+  kind?: string;
+  decision?: 'allow' | 'redact' | 'deny';
+  rule?: string;
+  /** Free text searched (case-insensitive) in kept content. */
+  q?: string;
+  category?: 'decision' | 'admin';
+}
+
+export type VerifyResult =
+  | { ok: true; records: number; head: { seq: number; hash: string } | null }
+  | { ok: false; records: number; firstBad: number; problem: string };
+
+export type ExportFormat = 'jsonl' | 'csv' | 'eml';
