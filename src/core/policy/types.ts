@@ -39,3 +39,19 @@ export interface Classification {
   /** inbound: into the enterprise zone; outbound: out of it; internal: both inside; external: neither. */
   direction: 'inbound' | 'outbound' | 'internal' | 'external';
 }
+
+/** Why one rule did or did not match an event (`parley policy explain`). */
+export interface RuleExplanation {
+  id: string;
+  effect: 'allow' | 'deny' | 'redact';
+  matched: boolean;
+  /** Each clause of the rule's match, in plain words, with whether it held. */
+  because: string[];
+}
+
+/** Every rule's verdict on one event, in file order, and the final decision. */
+export interface Explanation {
+  classification: Classification;
+  rules: RuleExplanation[];
+  decision: Decision;
+}

@@ -1,0 +1,203 @@
+// Load a policy file: YAML -> schema -> cross-references and values -> compiled policy.
+// Every problem names file, line and column, and what to change.
+import { readFileSync } from 'node:fs';
+import {
+  parseYamlSource,
+  problemAt,
+  SourceError,
+  type SourcePath,
+  type SourceProblem,
+  schemaProblems,
+  type YamlSource,
+} from '../yaml-source.js';
+import {
+  compilePattern,
+  domainPatternError,
+  parseHours,
+  parseMemberRef,
+  parseRateLimit,
+  timeZoneError,
+} from './compile.js';
+import { type CompiledPolicy, compilePolicy } from './evaluate.js';
+import { type PartyMatch, PolicyDocument } from './schema.js';
+
+const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+/** Path of the i-th entry of a field that may be one value or a list. */
+const at = (base: SourcePath, v: unknown, i: number): SourcePath => (Array.isArray(v) ? [...base, i] : base);
+
+/** Problems beyond the schema: references, patterns, windows, limits. */
+export function policyProblems(doc: PolicyDocument, source: YamlSource): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+  const add = (path: SourcePath, message: string) => problems.push(problemAt(source, path, message));
+
+  const zoneNames = Object.keys(doc.zones);
+  const patternOwner = new Map<string, string>();
+  if (zoneNames.length === 0)
+    add(['zones'], 'define at least one zone (e.g. enterprise: { domains: [corp.example] })');
+  for (const name of zoneNames) {
+    if (!NAME_RE.test(name))
+      add(['zones', name], `zone name "${name}" must start with a letter and use letters, digits, - or _`);
+    doc.zones[name]!.domains.forEach((d, i) => {
+      const err = domainPatternError(d);
+      if (err) {
+        add(['zones', name, 'domains', i], `${err}; zone domains are exact, "*.suffix" or "*"`);
+        return;
+      }
+      const owner = patternOwner.get(d);
+      if (owner !== undefined) {
+        add(
+          ['zones', name, 'domains', i],
+          owner === name
+            ? `"${d}" is listed twice in zone ${name}`
+            : `"${d}" is already in zone ${owner}: a domain pattern may belong to one zone only`,
+        );
+      } else patternOwner.set(d, name);
+    });
+  }
+  const segmentNames = Object.keys(doc.segments ?? {});
+  for (const name of segmentNames) {
+    if (!NAME_RE.test(name)) {
+      add(
+        ['segments', name],
+        `segment name "${name}" must start with a letter and use letters, digits, - or _`,
+      );
+    }
+    doc.segments![name]!.users.forEach((u, i) => {
+      const ref = parseMemberRef(u, false);
+      if (typeof ref === 'string') add(['segments', name, 'users', i], ref);
+    });
+  }
+
+  const checkParty = (pm: PartyMatch, path: SourcePath) => {
+    list(pm.zone).forEach((z, i) => {
+      if (!zoneNames.includes(z)) {
+        add(
+          at([...path, 'zone'], pm.zone, i),
+          `unknown zone "${z}" (zones: ${zoneNames.join(', ') || 'none'})`,
+        );
+      }
+    });
+    list(pm.segment).forEach((s, i) => {
+      if (!segmentNames.includes(s)) {
+        add(
+          at([...path, 'segment'], pm.segment, i),
+          `unknown segment "${s}" (segments: ${segmentNames.join(', ') || 'none defined'})`,
+        );
+      }
+    });
+    list(pm.domain).forEach((d, i) => {
+      const err = domainPatternError(d);
+      if (err) add(at([...path, 'domain'], pm.domain, i), err);
+    });
+    list(pm.user).forEach((u, i) => {
+      const ref = parseMemberRef(u, true);
+      if (typeof ref === 'string') add(at([...path, 'user'], pm.user, i), ref);
+    });
+  };
+
+  const seen = new Map<string, number>();
+  doc.rules.forEach((rule, ri) => {
+    const base: SourcePath = ['rules', ri];
+    const first = seen.get(rule.id);
+    if (first !== undefined) {
+      const pos = source.locate(['rules', first, 'id']);
+      add([...base, 'id'], `duplicate rule id "${rule.id}" (first used at line ${pos?.line ?? '?'})`);
+    } else seen.set(rule.id, ri);
+    const m = rule.match;
+    const mp: SourcePath = [...base, 'match'];
+    if (m.from) checkParty(m.from, [...mp, 'from']);
+    if (m.to) checkParty(m.to, [...mp, 'to']);
+    if (m.party) checkParty(m.party, [...mp, 'party']);
+    m.between?.forEach((side, i) => {
+      checkParty(side, [...mp, 'between', i]);
+    });
+    if (m.direction !== undefined && !zoneNames.includes('enterprise')) {
+      add([...mp, 'direction'], 'direction needs a zone named "enterprise" (inbound means into it)');
+    }
+    if (m.content) {
+      if (m.content.pattern === undefined && m.content.longerThan === undefined) {
+        add([...mp, 'content'], 'content needs pattern or longerThan');
+      }
+      if (m.content.pattern !== undefined) {
+        try {
+          compilePattern(m.content.pattern);
+        } catch (err) {
+          add(
+            [...mp, 'content', 'pattern'],
+            `invalid regular expression: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }
+      }
+    }
+    if (m.time) {
+      if (m.time.days === undefined && m.time.hours === undefined)
+        add([...mp, 'time'], 'time needs days or hours');
+      if (m.time.hours !== undefined) {
+        const h = parseHours(m.time.hours);
+        if (typeof h === 'string') add([...mp, 'time', 'hours'], h);
+      }
+      if (m.time.tz !== undefined) {
+        const err = timeZoneError(m.time.tz);
+        if (err) add([...mp, 'time', 'tz'], err);
+      }
+    }
+    if (rule.effect === 'redact' && m.content?.pattern === undefined) {
+      add([...base, 'effect'], 'a redact rule needs match.content.pattern (what to redact)');
+    }
+    if (rule.replacement !== undefined && rule.effect !== 'redact') {
+      add([...base, 'replacement'], 'replacement is used by redact rules only');
+    }
+    if (rule.obligations !== undefined && rule.effect === 'deny') {
+      add(
+        [...base, 'obligations'],
+        'obligations apply to allow and redact rules only (a deny delivers nothing)',
+      );
+    }
+    if (rule.obligations?.rateLimit !== undefined) {
+      const r = parseRateLimit(rule.obligations.rateLimit);
+      if (typeof r === 'string') add([...base, 'obligations', 'rateLimit'], r);
+    }
+  });
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+/** Parse, validate and compile policy YAML; throws SourceError listing every problem. */
+export function compilePolicySource(text: string, file: string): CompiledPolicy {
+  const source = parseYamlSource(text, file);
+  if (source.value === null || source.value === undefined) {
+    throw new SourceError([{ file, line: 1, column: 1, path: '', message: 'the policy file is empty' }]);
+  }
+  const schema = schemaProblems(PolicyDocument, source.value, source);
+  if (schema.length > 0) throw new SourceError(schema);
+  const doc = source.value as PolicyDocument;
+  const problems = policyProblems(doc, source);
+  if (problems.length > 0) throw new SourceError(problems);
+  try {
+    return compilePolicy(doc, file);
+  } catch (err) {
+    throw new SourceError([
+      { file, line: 1, column: 1, path: '', message: err instanceof Error ? err.message : String(err) },
+    ]);
+  }
+}
+
+/** Read and compile a policy file; throws SourceError (also when the file cannot be read). */
+export function loadPolicyFile(path: string): CompiledPolicy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SourceError([
+      {
+        file: path,
+        line: 1,
+        column: 1,
+        path: '',
+        message: code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`,
+      },
+    ]);
+  }
+  return compilePolicySource(text, path);
+}

@@ -1,0 +1,167 @@
+// The policy document (DESIGN "Policy"): one TypeBox schema gives the TypeScript types,
+// the validation in the loader and the published JSON Schema (policies/policy.schema.json).
+import { type Static, type TLiteral, type TSchema, type TUnion, Type } from '@sinclair/typebox';
+import { CALL_ACTIONS, EVENT_KINDS, NETWORKS } from '../model.js';
+
+const strict = { additionalProperties: false } as const;
+
+/** A value or a list of values (`zone: partner` or `zone: [partner, supplier]`). */
+const OneOrMany = <T extends TSchema>(item: T, what: string) =>
+  Type.Union([item, Type.Array(item, { minItems: 1 })], {
+    errorMessage: `expected ${what} or a non-empty list of them`,
+  });
+
+const Name = Type.String({ minLength: 1, maxLength: 128 });
+const literals = <T extends string>(values: readonly T[]): TUnion<TLiteral<T>[]> =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { errorMessage: `expected one of ${values.join(', ')}` },
+  );
+
+export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export const DIRECTIONS = ['inbound', 'outbound', 'internal', 'external'] as const;
+export const EFFECTS = ['allow', 'deny', 'redact'] as const;
+
+export const PartyMatch = Type.Object(
+  {
+    /** Zone name(s). */
+    zone: Type.Optional(OneOrMany(Name, 'a zone name')),
+    /** Domain(s): exact, `*.suffix` (subdomains only) or `*`. */
+    domain: Type.Optional(OneOrMany(Type.String({ minLength: 1, maxLength: 255 }), 'a domain')),
+    network: Type.Optional(OneOrMany(literals(NETWORKS), 'a network')),
+    /** A user part (`alice`), a person on any network (`alice@corp.example`) or one URI. */
+    user: Type.Optional(OneOrMany(Type.String({ minLength: 1, maxLength: 3071 }), 'a user')),
+    /** Segment name(s). */
+    segment: Type.Optional(OneOrMany(Name, 'a segment name')),
+  },
+  { ...strict, description: 'Conditions on one party; all given fields must hold.' },
+);
+export type PartyMatch = Static<typeof PartyMatch>;
+
+export const ContentMatch = Type.Object(
+  {
+    /** JavaScript regular expression found anywhere in the text body. */
+    pattern: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    /** The body is longer than this many characters. */
+    longerThan: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict,
+);
+
+export const AttachmentMatch = Type.Object(
+  {
+    /** MIME types (`image/png`, `image/*`, `*\/*`). */
+    mime: Type.Optional(OneOrMany(Type.String({ minLength: 1, maxLength: 255 }), 'a MIME type')),
+    /** Size in bytes. */
+    largerThan: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  strict,
+);
+
+export const TimeMatch = Type.Object(
+  {
+    days: Type.Optional(OneOrMany(literals(DAYS), 'a day (mon..sun)')),
+    /** `HH:MM-HH:MM`, start inclusive, end exclusive, may wrap midnight. */
+    hours: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    /** IANA time zone; default UTC. */
+    tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  strict,
+);
+
+export const RuleMatch = Type.Object(
+  {
+    from: Type.Optional(PartyMatch),
+    to: Type.Optional(PartyMatch),
+    party: Type.Optional(PartyMatch),
+    between: Type.Optional(
+      Type.Array(PartyMatch, {
+        minItems: 2,
+        maxItems: 2,
+        errorMessage: 'expected a pair: [{...one side...}, {...other side...}]',
+      }),
+    ),
+    kind: Type.Optional(OneOrMany(literals(EVENT_KINDS), 'an event kind')),
+    callAction: Type.Optional(OneOrMany(literals(CALL_ACTIONS), 'a call action')),
+    direction: Type.Optional(OneOrMany(literals(DIRECTIONS), 'a direction')),
+    content: Type.Optional(ContentMatch),
+    attachment: Type.Optional(AttachmentMatch),
+    time: Type.Optional(TimeMatch),
+  },
+  { ...strict, description: 'All given fields must hold; an empty match matches every event.' },
+);
+export type RuleMatch = Static<typeof RuleMatch>;
+
+export const Obligations = Type.Object(
+  {
+    disclaimer: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    presence: Type.Optional(Type.Literal('basic')),
+    rateLimit: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+  },
+  strict,
+);
+export type Obligations = Static<typeof Obligations>;
+
+export const Rule = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' }),
+    description: Type.Optional(Type.String({ maxLength: 4096 })),
+    match: RuleMatch,
+    effect: literals(EFFECTS),
+    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    /** For `redact`: what replaces each match of `match.content.pattern` (default `[redacted]`). */
+    replacement: Type.Optional(Type.String({ maxLength: 1024 })),
+    obligations: Type.Optional(Obligations),
+  },
+  strict,
+);
+export type Rule = Static<typeof Rule>;
+
+export const Zone = Type.Object(
+  {
+    /** Exact domains, `*.suffix` (subdomains only) or `*` (everything else). */
+    domains: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { minItems: 1 }),
+    description: Type.Optional(Type.String({ maxLength: 4096 })),
+  },
+  strict,
+);
+
+export const Segment = Type.Object(
+  {
+    /** `user@domain` (any network) or a URI (that network only). */
+    users: Type.Array(Type.String({ minLength: 1, maxLength: 3071 }), { minItems: 1 }),
+    description: Type.Optional(Type.String({ maxLength: 4096 })),
+  },
+  strict,
+);
+
+export const PolicyDocument = Type.Object(
+  {
+    apiVersion: Type.Literal('parley/v1'),
+    kind: Type.Literal('Policy'),
+    metadata: Type.Object(
+      {
+        name: Type.String({ minLength: 1, maxLength: 128 }),
+        version: Type.String({ minLength: 1, maxLength: 128 }),
+        description: Type.Optional(Type.String({ maxLength: 4096 })),
+      },
+      strict,
+    ),
+    zones: Type.Record(Type.String(), Zone),
+    segments: Type.Optional(Type.Record(Type.String(), Segment)),
+    defaults: Type.Object({ decision: literals(['allow', 'deny'] as const) }, strict),
+    rules: Type.Array(Rule),
+  },
+  {
+    ...strict,
+    $id: 'https://parley.dev/schemas/policy.schema.json',
+    title: 'Parley policy (parley/v1)',
+  },
+);
+export type PolicyDocument = Static<typeof PolicyDocument>;
+
+/** The JSON Schema published as policies/policy.schema.json. */
+export function policyJsonSchema(): Record<string, unknown> {
+  const plain = JSON.parse(JSON.stringify(PolicyDocument)) as Record<string, unknown>;
+  return { $schema: 'http://json-schema.org/draft-07/schema#', ...plain };
+}
