@@ -16,7 +16,8 @@ export interface AuditLog {
    * Append records that continue the chain. Atomic: either all are written or none.
    * Fails (ok: false, with the current head) when records[0] does not follow the stored
    * head (its seq is not head.seq + 1 or its prev is not head.hash) — another writer got
-   * there first; the caller re-chains and retries.
+   * there first; the caller re-chains and retries. Throws when the given records do not
+   * chain among themselves (a caller bug), or when the store is unreachable.
    */
   append(records: readonly AuditRecord[]): Promise<AppendResult>;
   /** The last record's seq and hash, or the trim anchor when every record was trimmed, or null when empty. */
@@ -28,9 +29,11 @@ export interface AuditLog {
   /** How many records are kept. */
   length(): Promise<number>;
   /**
-   * Delete records with seq < beforeSeq, except those in `keep` (legal holds). The anchor
-   * (seq and hash of the last record deleted before the first kept one) is kept so the
-   * chain stays verifiable.
+   * Delete records with seq < beforeSeq, except those in `keep` (legal holds). Afterwards
+   * the anchor is the seq and hash of record min(beforeSeq, head.seq + 1) - 1 — the record
+   * just before the cut — and never moves backwards. Held records below the anchor stay but
+   * are outside the continuous chain: verify checks their own hash, and their link to a
+   * held predecessor where there is one. The head stays the last record ever appended.
    */
   trim(beforeSeq: number, keep?: ReadonlySet<number>): Promise<number>;
   /** The trim anchor: the record the first kept record follows, or null if never trimmed. */

@@ -1,0 +1,258 @@
+// `parley audit verify|export|tail`.
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { EXPORT_MEDIA, exportRecords, iterateLog } from '../core/audit/export.js';
+import { compileFilter } from '../core/audit/query.js';
+import type { AuditRecord } from '../core/audit/record.js';
+import type { AuditFilter, ExportFormat } from '../core/audit/types.js';
+import { readLog, verifyLog } from '../core/audit/verify.js';
+import type { AuditHead, Store } from '../core/store.js';
+import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK } from './io.js';
+
+export const AUDIT_HELP = `Usage:
+  parley audit verify [--known-head SEQ:HASH] [--json]
+      Recompute the hash chain. Exit 0 when intact, 1 when broken (naming the first bad record).
+  parley audit export --format jsonl|csv|eml [--from ISO] [--to ISO] [--user U] [--domain D]
+                      [--decision allow|redact|deny] [--kind K] [--rule R] [--category decision|admin]
+                      [--out FILE]
+      Stream the matching records (oldest first) to stdout or FILE. eml: an mboxrd stream with one
+      message per conversation.
+  parley audit tail [-n N] [--follow] [--interval MS]
+      Print the last N records (default 10); --follow keeps printing new ones until interrupted.
+`;
+
+export interface AuditCommandOptions {
+  /** Stops `tail --follow` (default: SIGINT). */
+  signal?: AbortSignal;
+}
+
+const FORMATS: readonly ExportFormat[] = ['jsonl', 'csv', 'eml'];
+const DECISIONS = ['allow', 'redact', 'deny'] as const;
+const CATEGORIES = ['decision', 'admin'] as const;
+
+/** One line per record, for `tail`. */
+export function formatRecordLine(r: AuditRecord): string {
+  const rule = r.rule ? ` rule=${r.rule}` : '';
+  const reason = r.reason ? ` reason=${JSON.stringify(r.reason)}` : '';
+  const actor = r.actor ? ` actor=${r.actor}` : '';
+  const kind = r.category === 'admin' ? `admin:${r.kind}` : r.kind;
+  return `${r.seq} ${r.time} ${r.decision.padEnd(6)} ${kind} ${r.from} -> ${r.to}${rule}${reason}${actor} hash=${r.hash.slice(0, 12)}`;
+}
+
+function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${AUDIT_HELP}`, EXIT_BAD_INPUT);
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function isoOption(v: unknown, name: string): string | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (Number.isNaN(Date.parse(s))) throw new CliError(`--${name} is not an ISO 8601 date/time: "${s}"`);
+  return s;
+}
+
+function oneOf<T extends string>(v: unknown, allowed: readonly T[], name: string): T | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(s)) {
+    throw new CliError(`--${name} must be one of ${allowed.join(', ')} (got "${s}")`);
+  }
+  return s as T;
+}
+
+function parseHead(v: unknown): AuditHead | null {
+  const s = str(v);
+  if (s === undefined) return null;
+  const m = /^(\d+):([0-9a-f]{64})$/.exec(s);
+  if (!m) throw new CliError(`--known-head must be SEQ:HASH (64 hex digits), e.g. 42:${'ab'.repeat(32)}`);
+  return { seq: Number(m[1]), hash: m[2] as string };
+}
+
+async function verify(argv: string[], io: CliIO, store: () => Promise<Store>): Promise<number> {
+  const { values } = parse(argv, { 'known-head': { type: 'string' }, json: { type: 'boolean' } });
+  const knownHead = parseHead(values['known-head']);
+  const s = await store();
+  try {
+    const v = await verifyLog(s.audit, { knownHead });
+    if (values.json) io.stdout(`${JSON.stringify(v)}\n`);
+    if (v.ok) {
+      if (!values.json) {
+        const head = v.head ? `head ${v.head.seq} ${v.head.hash}` : 'empty log';
+        io.stdout(`audit chain intact: ${v.records} records verified, ${head}\n`);
+      }
+      return EXIT_OK;
+    }
+    if (!values.json) io.stdout(`audit chain broken at record ${v.firstBad}: ${v.problem}\n`);
+    return EXIT_CHECK_FAILED;
+  } finally {
+    await s.close();
+  }
+}
+
+async function exportCmd(argv: string[], io: CliIO, store: () => Promise<Store>): Promise<number> {
+  const { values } = parse(argv, {
+    format: { type: 'string', short: 'f' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    user: { type: 'string' },
+    domain: { type: 'string' },
+    network: { type: 'string' },
+    kind: { type: 'string' },
+    rule: { type: 'string' },
+    decision: { type: 'string' },
+    category: { type: 'string' },
+    q: { type: 'string' },
+    out: { type: 'string', short: 'o' },
+  });
+  const format = oneOf(values.format ?? 'jsonl', FORMATS, 'format') as ExportFormat;
+  const filter: AuditFilter = {};
+  const from = isoOption(values.from, 'from');
+  const to = isoOption(values.to, 'to');
+  if (from !== undefined) filter.from = from;
+  if (to !== undefined) filter.to = to;
+  for (const k of ['user', 'domain', 'network', 'kind', 'rule', 'q'] as const) {
+    const v = str(values[k]);
+    if (v !== undefined) filter[k] = v;
+  }
+  const decision = oneOf(values.decision, DECISIONS, 'decision');
+  if (decision) filter.decision = decision;
+  const category = oneOf(values.category, CATEGORIES, 'category');
+  if (category) filter.category = category;
+  compileFilter(filter);
+
+  const outFile = str(values.out);
+  const s = await store();
+  try {
+    const chunks = exportRecords(iterateLog(s.audit, filter), format);
+    if (outFile === undefined) {
+      for await (const c of chunks) io.stdout(c);
+      return EXIT_OK;
+    }
+    const path = resolve(io.cwd, outFile);
+    const fh = await open(path, 'w');
+    let bytes = 0;
+    try {
+      for await (const c of chunks) {
+        const b = Buffer.from(c, 'utf8');
+        bytes += b.length;
+        await fh.write(b);
+      }
+    } finally {
+      await fh.close();
+    }
+    io.stderr(`wrote ${bytes} bytes of ${format} (${EXPORT_MEDIA[format].contentType}) to ${path}\n`);
+    return EXIT_OK;
+  } finally {
+    await s.close();
+  }
+}
+
+async function tail(
+  argv: string[],
+  io: CliIO,
+  store: () => Promise<Store>,
+  opts: AuditCommandOptions,
+): Promise<number> {
+  const { values } = parse(argv, {
+    n: { type: 'string', short: 'n' },
+    follow: { type: 'boolean', short: 'f' },
+    interval: { type: 'string' },
+  });
+  const n = values.n === undefined ? 10 : Number(values.n);
+  if (!Number.isInteger(n) || n < 0)
+    throw new CliError(`-n must be a whole number (got "${String(values.n)}")`);
+  const interval = values.interval === undefined ? 1000 : Number(values.interval);
+  if (!Number.isFinite(interval) || interval < 10) throw new CliError('--interval must be at least 10 (ms)');
+  const s = await store();
+  try {
+    const head = await s.audit.head();
+    const last = head && n > 0 ? await s.audit.reverseRange(head.seq, n) : [];
+    for (const r of last.reverse()) io.stdout(`${formatRecordLine(r)}\n`);
+    if (!values.follow) return EXIT_OK;
+
+    let next = (head?.seq ?? 0) + 1;
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    const signal = opts.signal ?? controller.signal;
+    if (!opts.signal) process.once('SIGINT', stop);
+    try {
+      while (!signal.aborted) {
+        await new Promise<void>((done) => {
+          const timer = setTimeout(done, interval);
+          signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              done();
+            },
+            { once: true },
+          );
+        });
+        if (signal.aborted) break;
+        try {
+          for await (const r of readLog(s.audit, 500, next)) {
+            io.stdout(`${formatRecordLine(r)}\n`);
+            next = r.seq + 1;
+          }
+        } catch (err) {
+          io.stderr(`audit tail: ${(err as Error).message} (retrying)\n`);
+        }
+      }
+    } finally {
+      process.off('SIGINT', stop);
+    }
+    return EXIT_OK;
+  } finally {
+    await s.close();
+  }
+}
+
+export async function auditCommand(
+  argv: string[],
+  io: CliIO,
+  openStore: () => Promise<Store>,
+  opts: AuditCommandOptions = {},
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout(AUDIT_HELP);
+      return EXIT_OK;
+    }
+    switch (sub) {
+      case 'verify':
+        return await verify(rest, io, openStore);
+      case 'export':
+        return await exportCmd(rest, io, openStore);
+      case 'tail':
+        return await tail(rest, io, openStore, opts);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(AUDIT_HELP);
+        return sub === undefined ? EXIT_BAD_INPUT : EXIT_OK;
+      default:
+        throw new CliError(`unknown audit command "${sub}"\n\n${AUDIT_HELP}`);
+    }
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.stderr(`${err.message.trimEnd()}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof RangeError) {
+      io.stderr(`${err.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    io.stderr(`parley audit ${sub}: ${(err as Error)?.message ?? String(err)}\n`);
+    return EXIT_CHECK_FAILED;
+  }
+}

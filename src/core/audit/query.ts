@@ -1,0 +1,142 @@
+// Filtering and paging through the audit log (newest first), for the CLI, the admin API
+// and the compliance console.
+import { tryParseAddress } from '../address.js';
+import type { AuditLog } from '../store.js';
+import type { AuditRecord } from './record.js';
+import type { AuditFilter } from './types.js';
+
+export type RecordPredicate = (r: AuditRecord) => boolean;
+
+/** Scan at most this many records per query (the page then ends early with a `next`). */
+export const DEFAULT_MAX_SCAN = 50_000;
+
+const bareOf = (uri: string): string | null => {
+  const a = tryParseAddress(uri);
+  return a ? `${a.user}@${a.domain}`.toLowerCase() : null;
+};
+const domainOf = (uri: string): string | null => tryParseAddress(uri)?.domain ?? null;
+
+/** Compile a filter once into a predicate. Throws RangeError on an unparseable time. */
+export function compileFilter(filter: AuditFilter): RecordPredicate {
+  const tests: RecordPredicate[] = [];
+  const time = (s: string, what: string): number => {
+    const t = Date.parse(s);
+    if (Number.isNaN(t)) throw new RangeError(`${what} is not an ISO 8601 instant: "${s}"`);
+    return t;
+  };
+  if (filter.from !== undefined) {
+    const from = time(filter.from, 'from');
+    tests.push((r) => Date.parse(r.time) >= from);
+  }
+  if (filter.to !== undefined) {
+    const to = time(filter.to, 'to');
+    tests.push((r) => Date.parse(r.time) < to);
+  }
+  if (filter.user !== undefined && filter.user !== '') {
+    const u = filter.user;
+    if (u.includes(':')) {
+      // A URI: that network only (compared as parsed when possible).
+      const want = tryParseAddress(u);
+      tests.push((r) => {
+        if (r.from === u || r.to === u) return true;
+        if (!want) return false;
+        for (const p of [r.from, r.to]) {
+          const a = tryParseAddress(p);
+          if (a && a.network === want.network && a.user === want.user && a.domain === want.domain)
+            return true;
+        }
+        return false;
+      });
+    } else {
+      const want = u.toLowerCase();
+      tests.push((r) => bareOf(r.from) === want || bareOf(r.to) === want);
+    }
+  }
+  if (filter.domain !== undefined && filter.domain !== '') {
+    const d = filter.domain.toLowerCase();
+    tests.push((r) => domainOf(r.from) === d || domainOf(r.to) === d);
+  }
+  if (filter.network !== undefined && filter.network !== '') {
+    const n = filter.network;
+    tests.push((r) => r.fromNetwork === n || r.toNetwork === n);
+  }
+  if (filter.kind !== undefined && filter.kind !== '') {
+    const k = filter.kind;
+    tests.push((r) => r.kind === k);
+  }
+  if (filter.decision !== undefined) {
+    const d = filter.decision;
+    tests.push((r) => r.decision === d);
+  }
+  if (filter.rule !== undefined && filter.rule !== '') {
+    const rule = filter.rule;
+    tests.push((r) => r.rule === rule);
+  }
+  if (filter.category !== undefined) {
+    const c = filter.category;
+    tests.push((r) => r.category === c);
+  }
+  if (filter.q !== undefined && filter.q !== '') {
+    const q = filter.q.toLowerCase();
+    tests.push((r) => r.content.mode === 'full' && r.content.body.toLowerCase().includes(q));
+  }
+  if (tests.length === 0) return () => true;
+  return (r) => {
+    for (const t of tests) if (!t(r)) return false;
+    return true;
+  };
+}
+
+export function matchesFilter(record: AuditRecord, filter: AuditFilter): boolean {
+  return compileFilter(filter)(record);
+}
+
+export interface QueryPage {
+  records: AuditRecord[];
+  /** Pass as `before` for the next (older) page; null when the start of the log was reached. */
+  next: number | null;
+}
+
+/**
+ * Records matching `filter`, newest first, with seq < `before` (null: from the head), at
+ * most `limit`. Scans backwards in pages until `limit` matches or the start of the log;
+ * gives up after `maxScan` records, returning what it found and where to continue.
+ */
+export async function queryLog(
+  log: AuditLog,
+  filter: AuditFilter,
+  before: number | null,
+  limit: number,
+  opts: { maxScan?: number; pageSize?: number } = {},
+): Promise<QueryPage> {
+  const match = compileFilter(filter);
+  const want = Math.max(0, Math.floor(limit));
+  const maxScan = opts.maxScan ?? DEFAULT_MAX_SCAN;
+  const pageSize = opts.pageSize ?? Math.min(1000, Math.max(100, want * 4));
+  const records: AuditRecord[] = [];
+  let cursor: number;
+  if (before === null) {
+    const head = await log.head();
+    if (!head) return { records, next: null };
+    cursor = head.seq;
+  } else {
+    cursor = before - 1;
+  }
+  let scanned = 0;
+  while (cursor >= 1 && records.length < want) {
+    const ask = Math.min(pageSize, maxScan - scanned);
+    const page = await log.reverseRange(cursor, ask);
+    if (page.length === 0) return { records, next: null };
+    for (const r of page) {
+      scanned += 1;
+      cursor = r.seq - 1;
+      if (match(r)) {
+        records.push(r);
+        if (records.length >= want) break;
+      }
+    }
+    if (page.length < ask && records.length < want) return { records, next: null };
+    if (scanned >= maxScan) break;
+  }
+  return { records, next: cursor >= 1 ? cursor + 1 : null };
+}

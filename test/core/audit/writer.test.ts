@@ -1,0 +1,179 @@
+import t from 'tap';
+import { chainEntries } from '../../../src/core/audit/chain.js';
+import type { AuditRecord } from '../../../src/core/audit/record.js';
+import { verifyLog } from '../../../src/core/audit/verify.js';
+import { AuditWriter, AuditWriterClosedError } from '../../../src/core/audit/writer.js';
+import type { PipelineObserver } from '../../../src/core/observer.js';
+import type { AppendResult, AuditLog } from '../../../src/core/store.js';
+import { MemoryStore } from '../../../src/store/memory.js';
+import { entries, entry } from './fixtures.js';
+
+/** Wraps a log: counts appends, can hold them at a gate or make them fail. */
+class Spy implements AuditLog {
+  appends: number[] = [];
+  gate: Promise<void> | null = null;
+  failNext = 0;
+  beforeAppend: (() => Promise<void>) | null = null;
+  constructor(readonly inner: AuditLog) {}
+  async append(records: readonly AuditRecord[]): Promise<AppendResult> {
+    this.appends.push(records.length);
+    if (this.gate) await this.gate;
+    if (this.beforeAppend) {
+      const f = this.beforeAppend;
+      this.beforeAppend = null;
+      await f();
+    }
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error('connection reset');
+    }
+    return this.inner.append(records);
+  }
+  head = () => this.inner.head();
+  anchor = () => this.inner.anchor();
+  range = (a: number, b: number) => this.inner.range(a, b);
+  reverseRange = (a: number, b: number) => this.inner.reverseRange(a, b);
+  length = () => this.inner.length();
+  trim = (a: number, k?: ReadonlySet<number>) => this.inner.trim(a, k);
+}
+
+const setup = (maxBatch?: number) => {
+  const store = new MemoryStore();
+  const spy = new Spy(store.audit);
+  const writer = new AuditWriter(spy, maxBatch ? { maxBatch } : {});
+  return { store, spy, writer };
+};
+
+t.test('entries written in the same tick go in one append, in write order', async (t) => {
+  const { store, spy, writer } = setup();
+  const es = entries(100);
+  const res = await Promise.all(es.map((e) => writer.write(e)));
+  t.same(spy.appends, [100], 'one store call');
+  t.same(
+    res.map((r) => r.seq),
+    Array.from({ length: 100 }, (_, i) => i + 1),
+  );
+  const recs = await store.audit.range(1, 100);
+  t.same(
+    recs.map((r) => r.eventId),
+    es.map((e) => e.eventId),
+    'records in write order',
+  );
+  t.same(
+    res.map((r) => r.hash),
+    recs.map((r) => r.hash),
+  );
+  t.equal((await verifyLog(store.audit)).ok, true);
+});
+
+t.test('maxBatch splits a burst', async (t) => {
+  const { store, spy, writer } = setup(30);
+  await Promise.all(entries(100).map((e) => writer.write(e)));
+  t.same(spy.appends, [30, 30, 30, 10]);
+  t.equal((await verifyLog(store.audit)).records, 100);
+});
+
+t.test('a write resolves only once its append is durable; later writes wait and batch', async (t) => {
+  const { spy, writer } = setup();
+  let open!: () => void;
+  spy.gate = new Promise((r) => {
+    open = r;
+  });
+  let resolved = false;
+  const p = writer.write(entry()).then((r) => {
+    resolved = true;
+    return r;
+  });
+  await new Promise((r) => setTimeout(r, 30));
+  t.same(spy.appends, [1], 'append started');
+  t.equal(resolved, false, 'not resolved while the append is in flight');
+  t.equal(writer.pending, 0);
+  const later = [writer.write(entry()), writer.write(entry())];
+  await new Promise((r) => setTimeout(r, 10));
+  t.equal(writer.pending, 2, 'queued behind the in-flight append');
+  spy.gate = null;
+  open();
+  t.equal((await p).seq, 1);
+  t.same(
+    (await Promise.all(later)).map((r) => r.seq),
+    [2, 3],
+  );
+  t.same(spy.appends, [1, 2]);
+});
+
+t.test('a store failure rejects every entry of the batch; the next batch is written', async (t) => {
+  const { store, spy, writer } = setup();
+  await writer.write(entry());
+  spy.failNext = 1;
+  const failed = await Promise.allSettled(entries(5).map((e) => writer.write(e)));
+  t.ok(
+    failed.every(
+      (r) => r.status === 'rejected' && /audit store append failed: connection reset/.test(String(r.reason)),
+    ),
+    'all five rejected',
+  );
+  const ok = await writer.write(entry());
+  t.equal(ok.seq, 2, 'chain continues from the stored head');
+  t.equal((await verifyLog(store.audit)).ok, true);
+});
+
+t.test('an append conflict (another replica wrote) re-chains and retries', async (t) => {
+  const { store, spy, writer } = setup();
+  await writer.write(entry());
+  // Another writer appends between our head read and our append.
+  spy.beforeAppend = async () => {
+    const other = chainEntries(await store.audit.head(), entries(3, { sourceAdapter: 'other' }));
+    await store.audit.append(other);
+  };
+  const r = await writer.write(entry({ sourceAdapter: 'me' }));
+  t.equal(r.seq, 5, 'after the other replica’s 3 records');
+  const v = await verifyLog(store.audit);
+  t.match(v, { ok: true, records: 5 });
+  t.same(spy.appends, [1, 1, 1]);
+});
+
+t.test('two writers on one log produce one valid chain', async (t) => {
+  const store = new MemoryStore();
+  const w1 = new AuditWriter(store.audit, { maxBatch: 17 });
+  const w2 = new AuditWriter(store.audit, { maxBatch: 23 });
+  const all: Promise<{ seq: number }>[] = [];
+  for (let i = 0; i < 20; i++) {
+    for (let j = 0; j < 10; j++) all.push(w1.write(entry()), w2.write(entry()));
+    await new Promise((r) => setImmediate(r));
+  }
+  const seqs = (await Promise.all(all)).map((r) => r.seq).sort((a, b) => a - b);
+  t.same(
+    seqs,
+    Array.from({ length: 400 }, (_, i) => i + 1),
+  );
+  t.match(await verifyLog(store.audit), { ok: true, records: 400 });
+});
+
+t.test('observer: lag and flush timings', async (t) => {
+  const lags: number[] = [];
+  const flushed: number[] = [];
+  const observer: PipelineObserver = {
+    decided: () => {},
+    queued: () => {},
+    auditLag: (n) => lags.push(n),
+    auditFlushed: (n, s) => {
+      flushed.push(n);
+      t.ok(s >= 0);
+    },
+  };
+  const writer = new AuditWriter(new MemoryStore().audit, { observer });
+  await Promise.all(entries(3).map((e) => writer.write(e)));
+  t.same(flushed, [3]);
+  t.same(lags, [1, 2, 3, 0]);
+});
+
+t.test('flush and close', async (t) => {
+  const { store, writer } = setup();
+  const ps = entries(10).map((e) => writer.write(e));
+  await writer.flush();
+  t.equal(await store.audit.length(), 10, 'flush waits for durability');
+  await Promise.all(ps);
+  await writer.flush();
+  await writer.close();
+  await t.rejects(writer.write(entry()), AuditWriterClosedError);
+});
