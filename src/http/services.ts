@@ -1,9 +1,11 @@
 // What the HTTP surfaces need from the gateway. The composition root (src/gateway.ts)
 // implements it; tests may give a small fake. The HTTP layer never reaches further in.
 
+import { type Static, Type } from '@sinclair/typebox';
 import type { LinkStatus } from '../core/adapter.js';
-import type { AuditRecord } from '../core/audit/record.js';
+import { AuditRecord } from '../core/audit/record.js';
 import type { AuditFilter, ExportFormat, VerifyResult } from '../core/audit/types.js';
+import { CanonicalEvent } from '../core/model.js';
 import type { Decision } from '../core/policy/types.js';
 
 export type { AuditFilter, ExportFormat, VerifyResult };
@@ -66,3 +68,147 @@ export interface AdminServices {
   /** Prometheus text exposition. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }
+
+// ---------------------------------------------------------------------------------------
+// Wire schemas of what AdminServices returns. The admin API validates its responses and
+// builds its OpenAPI document from these; the checks below keep them equal to the
+// interfaces above (a change to one without the other fails the typecheck).
+
+export const PolicyProblemSchema = Type.Object(
+  {
+    file: Type.String({ description: 'File (or name given to validate) the problem is in.' }),
+    line: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    column: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    path: Type.String({ description: 'JSON path of the offending node, e.g. `/rules/2/match/kind`.' }),
+    message: Type.String({ description: 'What is wrong and what to change.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const PolicyInfoSchema = Type.Object(
+  {
+    name: Type.String(),
+    version: Type.String(),
+    file: Type.Union([Type.String(), Type.Null()]),
+    rules: Type.Integer({ minimum: 0 }),
+    loadedAt: Type.String({ description: 'ISO 8601 instant the running policy was loaded.' }),
+    document: Type.Unknown({ description: 'The policy document as parsed.' }),
+    lastError: Type.Union([
+      Type.Object({ at: Type.String(), message: Type.String() }, { additionalProperties: false }),
+      Type.Null(),
+    ]),
+  },
+  { additionalProperties: false },
+);
+
+export const PolicyObligationsSchema = Type.Object(
+  {
+    disclaimer: Type.Optional(Type.String()),
+    presence: Type.Optional(Type.Literal('basic')),
+    rateLimit: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const DecisionSchema = Type.Object(
+  {
+    decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+    rule: Type.Union([Type.String(), Type.Null()], {
+      description: 'The deciding rule; null for the default.',
+    }),
+    reason: Type.Union([Type.String(), Type.Null()]),
+    obligations: PolicyObligationsSchema,
+    rateLimits: Type.Array(
+      Type.Object(
+        { rule: Type.String(), limit: Type.Integer({ minimum: 0 }), windowMs: Type.Integer({ minimum: 0 }) },
+        { additionalProperties: false },
+      ),
+    ),
+    redacted: Type.Boolean(),
+    transforms: Type.Array(
+      Type.Object(
+        {
+          rule: Type.String(),
+          effect: Type.Union([Type.Literal('redact'), Type.Literal('presence-basic')]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    event: CanonicalEvent,
+  },
+  { additionalProperties: false },
+);
+
+export const AuditPageSchema = Type.Object(
+  {
+    records: Type.Array(AuditRecord),
+    next: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+      description: 'Pass as `before` to get the next (older) page; null at the end.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const VerifyResultSchema = Type.Union([
+  Type.Object(
+    {
+      ok: Type.Literal(true),
+      records: Type.Integer({ minimum: 0 }),
+      head: Type.Union([
+        Type.Object(
+          { seq: Type.Integer({ minimum: 1 }), hash: Type.String() },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ]),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      ok: Type.Literal(false),
+      records: Type.Integer({ minimum: 0 }),
+      firstBad: Type.Integer({
+        minimum: 0,
+        description: 'Sequence number of the first record that does not match.',
+      }),
+      problem: Type.String(),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+export const LinkStatusSchema = Type.Object(
+  {
+    state: Type.Union([
+      Type.Literal('starting'),
+      Type.Literal('up'),
+      Type.Literal('down'),
+      Type.Literal('stopped'),
+    ]),
+    detail: Type.Optional(Type.String()),
+    since: Type.String(),
+    network: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+export const ReadyReportSchema = Type.Object(
+  {
+    ready: Type.Boolean(),
+    store: Type.Object({ ok: Type.Boolean(), kind: Type.String() }, { additionalProperties: false }),
+    adapters: Type.Record(Type.String(), LinkStatusSchema),
+  },
+  { additionalProperties: false },
+);
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type _SchemasMatchInterfaces = [
+  Assert<Same<Static<typeof PolicyProblemSchema>, PolicyProblem>>,
+  Assert<Same<Static<typeof PolicyInfoSchema>, PolicyInfo>>,
+  Assert<Same<Static<typeof DecisionSchema>, Decision>>,
+  Assert<Same<Static<typeof AuditPageSchema>, AuditPage>>,
+  Assert<Same<Static<typeof VerifyResultSchema>, VerifyResult>>,
+  Assert<Same<Static<typeof ReadyReportSchema>, ReadyReport>>,
+];
