@@ -1,3 +1,5 @@
 #!/usr/bin/env node
 // The compiled CLI; `npm ci` builds dist/ through the `prepare` script.
-import '../dist/cli.js';
+import { runFromProcess } from '../dist/cli.js';
+
+await runFromProcess();

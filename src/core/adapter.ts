@@ -70,7 +70,10 @@ export interface Delivery {
   readonly degraded?: string;
 }
 
-export type DeliveryResult = { ok: true } | { ok: false; retryable: boolean; reason: string };
+/** `queued`: the link is down and the event waits in the adapter's bounded store queue. */
+export type DeliveryResult =
+  | { ok: true; queued?: boolean }
+  | { ok: false; retryable: boolean; reason: string };
 
 /** What the gateway gives an adapter when it starts. */
 export interface AdapterContext {
@@ -95,7 +98,11 @@ export interface Adapter {
   start(ctx: AdapterContext): Promise<void>;
   /** Deliver an event the pipeline has decided on. */
   deliver(delivery: Delivery): Promise<DeliveryResult>;
-  /** Tell the sender (on this adapter's network) that their event was refused. */
+  /**
+   * Tell the sender (on this adapter's network) that their event was refused. The pipeline
+   * calls it for every refusal; an adapter that answers in-band (a SIP response) may answer
+   * from the SubmitOutcome instead and treat this call as a no-op for that event.
+   */
   refuse(event: CanonicalEvent, refusal: Refusal): Promise<void>;
   status(): LinkStatus;
   /** Stop intake, finish in-flight work, close the link. */

@@ -1,0 +1,170 @@
+// Events per second and added latency through the whole pipeline (policy + audit +
+// routing + delivery to an in-process adapter), with the memory store and with a real
+// Redis (started on a free port) and fail-closed audit; then audit verify speed.
+// Run: npm run bench:pipeline   (prints one JSON line per measurement)
+import { readFileSync } from 'node:fs';
+import { verifyLog } from '../src/core/audit/verify.js';
+import { AuditWriter } from '../src/core/audit/writer.js';
+import { silentLogger } from '../src/core/logger.js';
+import type { CanonicalEvent } from '../src/core/model.js';
+import { Pipeline } from '../src/core/pipeline.js';
+import { compilePolicySource } from '../src/core/policy/index.js';
+import type { Store } from '../src/core/store.js';
+import { openStore } from '../src/store/open.js';
+import { MemoryAdapter } from '../test/fixtures/memory-adapter.js';
+import { startRedis } from '../test/harness/redis.js';
+
+const policy = compilePolicySource(
+  readFileSync(new URL('../policies/default.yaml', import.meta.url), 'utf8'),
+  'default.yaml',
+);
+const argCount = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 100_000);
+
+async function makePipeline(store: Store) {
+  const writer = new AuditWriter(store.audit, {});
+  const pipeline = new Pipeline({
+    policy: () => policy,
+    audit: writer,
+    store,
+    logger: silentLogger,
+    failClosed: true,
+  });
+  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test'], undefined, false);
+  const partner = new MemoryAdapter('partner', 'matrix', ['partner.test'], undefined, false);
+  for (const a of [corp, partner]) await a.start(pipeline.register(a));
+  return { writer, pipeline, corp, partner };
+}
+
+let seq = 0;
+function event(): CanonicalEvent {
+  seq++;
+  // A mix: mostly allowed partner messages, some denied (consumer calls), some presence.
+  const r = seq % 10;
+  const base = {
+    id: `e${seq}`,
+    time: new Date().toISOString(),
+    adapter: 'corp',
+    traceId: `t${seq}`,
+    from: `xmpp:user${seq % 500}@corp.test`,
+  };
+  if (r === 9)
+    return {
+      ...base,
+      kind: 'presence',
+      to: `matrix:u/p${seq % 300}:partner.test`,
+      show: 'away',
+      status: 'lunch',
+    };
+  return { ...base, kind: 'message', to: `matrix:u/p${seq % 300}:partner.test`, body: `hello number ${seq}` };
+}
+
+/** Closed loop: keep `concurrency` events in flight; events per second. */
+async function throughput(corp: MemoryAdapter, count: number, concurrency: number): Promise<number> {
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      await corp.submit(event());
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+/** Open loop at `rate` events/s for `seconds`: added latency percentiles in ms. */
+async function latency(corp: MemoryAdapter, rate: number, seconds: number) {
+  const lat: number[] = [];
+  const pending: Promise<void>[] = [];
+  const total = rate * seconds;
+  const start = process.hrtime.bigint();
+  const tickNs = 1e9 / rate;
+  for (let i = 0; i < total; i++) {
+    const due = start + BigInt(Math.round(i * tickNs));
+    while (process.hrtime.bigint() < due) {
+      if (due - process.hrtime.bigint() > 2_000_000n) await new Promise((r) => setTimeout(r, 1));
+      else await new Promise((r) => setImmediate(r));
+    }
+    const t = process.hrtime.bigint();
+    pending.push(
+      corp.submit(event()).then(() => {
+        lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }),
+    );
+  }
+  await Promise.all(pending);
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
+  return {
+    p50Ms: +q(0.5).toFixed(3),
+    p99Ms: +q(0.99).toFixed(3),
+    achievedRate: Math.round(lat.length / seconds),
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function run(name: string, store: Store, target: number) {
+  const { corp, writer } = await makePipeline(store);
+  await throughput(corp, 5_000, 64); // warm-up
+  const rounds: number[] = [];
+  for (let i = 0; i < 3; i++) rounds.push(await throughput(corp, argCount, 256));
+  const lat = await latency(corp, 5_000, 3);
+  await writer.flush();
+  const eps = Math.round(median(rounds));
+  console.log(
+    JSON.stringify({
+      bench: 'pipeline',
+      store: name,
+      failClosed: true,
+      eventsPerSec: eps,
+      rounds: rounds.map(Math.round),
+      targetEventsPerSec: target,
+      ratioToTarget: +(eps / target).toFixed(2),
+      at5000PerSec: lat,
+      targetP99Ms: 1,
+    }),
+  );
+  return writer;
+}
+
+const mem = await openStore(undefined, silentLogger);
+await run('memory', mem, 50_000);
+const records = await mem.audit.length();
+const v0 = process.hrtime.bigint();
+const verified = await verifyLog(mem.audit);
+const vs = Number(process.hrtime.bigint() - v0) / 1e9;
+console.log(
+  JSON.stringify({
+    bench: 'audit-verify',
+    store: 'memory',
+    records,
+    ok: verified.ok,
+    recordsPerSec: Math.round(records / vs),
+    targetRecordsPerSec: 200_000,
+    ratioToTarget: +(records / vs / 200_000).toFixed(2),
+  }),
+);
+await mem.close();
+
+const redis = await startRedis();
+try {
+  const rstore = await openStore({ redis: redis.url }, silentLogger);
+  await run('redis', rstore, 20_000);
+  const rv0 = process.hrtime.bigint();
+  const rverified = await verifyLog(rstore.audit);
+  const rn = await rstore.audit.length();
+  const rvs = Number(process.hrtime.bigint() - rv0) / 1e9;
+  console.log(
+    JSON.stringify({
+      bench: 'audit-verify',
+      store: 'redis',
+      records: rn,
+      ok: rverified.ok,
+      recordsPerSec: Math.round(rn / rvs),
+    }),
+  );
+  await rstore.close();
+} finally {
+  await redis.stop();
+}

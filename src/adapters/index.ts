@@ -1,0 +1,30 @@
+// The adapter registry: the composition root creates adapters by their config `type`.
+// Each network's adapter registers its factory here; adapters never import each other.
+import type { Adapter } from '../core/adapter.js';
+import type { Logger } from '../core/logger.js';
+import type { Network } from '../core/model.js';
+
+export interface AdapterDeps {
+  logger: Logger;
+  /** Folder of the config file, for resolving relative paths (registration files, certs). */
+  configDir: string;
+}
+
+/**
+ * Create an adapter from its config block. Throws AdapterConfigError naming the key when
+ * the block is wrong for this type.
+ */
+export type AdapterFactory = (name: string, config: Record<string, unknown>, deps: AdapterDeps) => Adapter;
+
+export class AdapterConfigError extends Error {
+  override name = 'AdapterConfigError';
+  constructor(
+    readonly path: (string | number)[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Factories by network; each adapter issue adds its own. */
+export const adapterFactories: Partial<Record<Network, AdapterFactory>> = {};

@@ -1,0 +1,366 @@
+// The pipeline: the only way an event crosses the boundary.
+//   adapter.submit -> validate -> route -> classify + decide (policy) -> obligations
+//   -> capabilities -> audit (durable first when failClosed) -> deliver | refuse
+// Adapters never see each other; they receive Deliveries, which only this module issues.
+import { randomUUID } from 'node:crypto';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type {
+  Adapter,
+  AdapterContext,
+  Capabilities,
+  Delivery,
+  LinkState,
+  Refusal,
+  RefusalCode,
+  SubmitOutcome,
+} from './adapter.js';
+import { tryParseAddress } from './address.js';
+import { auditContent } from './audit/content.js';
+import type { AuditDecision, AuditEntry } from './audit/record.js';
+import type { Logger } from './logger.js';
+import { type CanonicalEvent, CanonicalEvent as CanonicalEventSchema, type Network } from './model.js';
+import { nullObserver, type PipelineObserver } from './observer.js';
+import type { Classification, Decision } from './policy/types.js';
+import { RoutingTable } from './routing.js';
+import type { Store } from './store.js';
+
+/** What the pipeline needs of a policy (CompiledPolicy satisfies it). */
+export interface DecidingPolicy {
+  readonly version: string;
+  evaluate(event: CanonicalEvent, now?: Date): Decision;
+  classify(event: CanonicalEvent): Classification;
+}
+
+/** What the pipeline needs of the audit trail (AuditWriter satisfies it). */
+export interface AuditSink {
+  write(entry: AuditEntry): Promise<{ seq: number; hash: string }>;
+}
+
+export interface PipelineOptions {
+  /** The policy in force now (it may be reloaded between events). */
+  policy: () => DecidingPolicy;
+  audit: AuditSink;
+  store: Store;
+  logger: Logger;
+  /** How much of the content the audit keeps. */
+  auditContent?: 'full' | 'hash' | 'none';
+  /** Deliver only after the audit record is durable (DESIGN default: true). */
+  failClosed?: boolean;
+  observer?: PipelineObserver;
+  /** How long a conversation counts as "started" for disclaimers. */
+  disclaimerTtlMs?: number;
+  now?: () => Date;
+}
+
+const checkEvent = TypeCompiler.Compile(CanonicalEventSchema);
+const issued = new WeakSet<Delivery>();
+
+/** True only for deliveries this pipeline issued after a decision (adapters may assert it). */
+export const isIssuedDelivery = (d: Delivery): boolean => issued.has(d);
+
+export class Pipeline {
+  readonly routes = new RoutingTable();
+  readonly #opts: Required<Omit<PipelineOptions, 'observer' | 'now'>> & {
+    observer: PipelineObserver;
+    now: () => Date;
+  };
+  readonly #status = new Map<string, { state: LinkState; detail?: string; since: string }>();
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
+  #accepting = true;
+
+  constructor(opts: PipelineOptions) {
+    this.#opts = {
+      auditContent: 'full',
+      failClosed: true,
+      disclaimerTtlMs: 24 * 3600_000,
+      observer: nullObserver,
+      now: () => new Date(),
+      ...opts,
+    };
+  }
+
+  /** Add an adapter to the routing table; returns the context it is started with. */
+  register(adapter: Adapter): AdapterContext {
+    this.routes.add(adapter);
+    this.#status.set(adapter.name, { state: 'starting', since: this.#opts.now().toISOString() });
+    const log = this.#opts.logger.child({ adapter: adapter.name });
+    return {
+      submit: (event) => this.submit(adapter, event),
+      store: this.#opts.store,
+      logger: log,
+      networkOf: (domain) => this.routes.lookup(domain)?.network ?? null,
+      setStatus: (state, detail) => {
+        const s: { state: LinkState; detail?: string; since: string } = {
+          state,
+          since: this.#opts.now().toISOString(),
+        };
+        if (detail) s.detail = detail;
+        this.#status.set(adapter.name, s);
+        log.info({ state, detail }, 'link status');
+      },
+    };
+  }
+
+  /** Stop taking new events (shutdown); events already in flight finish. */
+  stopIntake(): void {
+    this.#accepting = false;
+  }
+
+  /** Resolves when no event is in flight. */
+  drain(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  async submit(source: Adapter, event: CanonicalEvent): Promise<SubmitOutcome> {
+    if (!this.#accepting) {
+      return this.#fail(source, event, 'shutdown', 'The gateway is shutting down; try again shortly.');
+    }
+    this.#inFlight++;
+    try {
+      return await this.#process(source, event);
+    } catch (err) {
+      // A bug or a broken adapter must not lose the event silently.
+      this.#opts.logger.error({ err, eventId: event?.id }, 'pipeline error');
+      return this.#fail(source, event, 'delivery', 'The gateway could not process this message.');
+    } finally {
+      if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  async #process(source: Adapter, event: CanonicalEvent): Promise<SubmitOutcome> {
+    const started = process.hrtime.bigint();
+    const o = this.#opts;
+    if (!checkEvent.Check(event)) {
+      const first = checkEvent.Errors(event).First();
+      const where = first ? `${first.path || '/'}: ${first.message}` : 'malformed';
+      o.logger.warn({ adapter: source.name, where }, 'invalid event from adapter');
+      return this.#fail(source, event, 'invalid', `Malformed event (${where}).`);
+    }
+    if (event.adapter !== source.name) event = { ...event, adapter: source.name };
+    const from = tryParseAddress(event.from);
+    const to = tryParseAddress(event.to);
+    if (!from || !to) {
+      return this.#fail(source, event, 'invalid', `Malformed address ${from ? event.to : event.from}.`);
+    }
+
+    const policy = o.policy();
+    const t0 = process.hrtime.bigint();
+    let decision = policy.evaluate(event, o.now());
+    const decisionSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cls = policy.classify(event);
+    const target = this.routes.lookup(to.domain);
+
+    const base = {
+      category: 'decision' as const,
+      time: event.time,
+      traceId: event.traceId,
+      eventId: event.id,
+      kind: event.kind,
+      from: event.from,
+      to: event.to,
+      fromNetwork: from.network,
+      toNetwork: to.network,
+      direction: cls.direction,
+      policyVersion: policy.version,
+      sourceAdapter: source.name,
+      targetAdapter: target?.name ?? null,
+    };
+    const observe = (outcome: string) =>
+      o.observer.decided({
+        kind: event.kind,
+        outcome,
+        sourceAdapter: source.name,
+        targetAdapter: target?.name ?? null,
+        decisionSeconds,
+        totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      });
+
+    const deny = async (code: RefusalCode, rule: string | null, reason: string): Promise<SubmitOutcome> => {
+      let auditSeq: number | null = null;
+      try {
+        auditSeq = (
+          await o.audit.write({
+            ...base,
+            decision: 'deny',
+            rule,
+            reason,
+            content: auditContent(event, o.auditContent),
+          })
+        ).seq;
+      } catch (err) {
+        // The event is refused anyway; the refusal still reaches the sender.
+        o.logger.error({ err, eventId: event.id }, 'audit write failed for a refused event');
+      }
+      observe(code === 'policy' ? 'deny' : code);
+      await this.#refuse(source, event, { code, reason, rule });
+      return { status: 'denied', rule, reason, auditSeq };
+    };
+
+    if (decision.decision === 'deny') {
+      return deny('policy', decision.rule, decision.reason ?? 'Denied by policy.');
+    }
+    if (!target) return deny('unroutable', null, `No network here serves the domain ${to.domain}.`);
+    if (target === source) {
+      return deny('unroutable', null, `${to.domain} is served by the network the message came from.`);
+    }
+
+    for (const rl of decision.rateLimits) {
+      const count = await o.store.incrWindow(`rl:${rl.rule}:${event.from}`, rl.windowMs);
+      if (count > rl.limit) {
+        return deny('rate-limit', rl.rule, `Rate limit exceeded (${rl.limit} per ${rl.windowMs / 1000} s).`);
+      }
+    }
+
+    const fitted = fitToCapabilities(decision.event, target.capabilities);
+    if (!fitted.ok) return deny('unsupported', null, fitted.reason);
+    let delivered = fitted.event;
+    if (decision.obligations.disclaimer && delivered.kind === 'message') {
+      const first = await o.store.setIfAbsent(`disclaimer:${event.from}|${event.to}`, '1', o.disclaimerTtlMs);
+      if (first)
+        delivered = { ...delivered, body: `${delivered.body}\n\n${decision.obligations.disclaimer}` };
+    }
+    if (delivered !== decision.event) decision = { ...decision, event: delivered };
+
+    const auditDecision: AuditDecision = decision.redacted ? 'redact' : 'allow';
+    const record = o.audit.write({
+      ...base,
+      decision: auditDecision,
+      rule: decision.rule,
+      reason: decision.reason,
+      content: auditContent(delivered, o.auditContent),
+    });
+    let auditSeq = 0;
+    if (o.failClosed) {
+      try {
+        auditSeq = (await record).seq;
+      } catch (err) {
+        o.logger.error({ err, eventId: event.id }, 'audit write failed; event not delivered (failClosed)');
+        observe('audit');
+        await this.#refuse(source, event, {
+          code: 'audit',
+          rule: null,
+          reason: 'The message could not be archived, so it was not delivered.',
+        });
+        return { status: 'failed', code: 'audit', reason: 'audit write failed' };
+      }
+    } else {
+      record.then(
+        (r) => {
+          auditSeq = r.seq;
+        },
+        (err: unknown) => o.logger.error({ err, eventId: event.id }, 'audit write failed (failClosed off)'),
+      );
+    }
+
+    const delivery: Delivery = Object.freeze({
+      event: delivered,
+      decision: auditDecision,
+      rule: decision.rule,
+      obligations: decision.obligations,
+      auditSeq,
+      ...(fitted.degraded ? { degraded: fitted.degraded } : {}),
+    });
+    issued.add(delivery);
+    let result: Awaited<ReturnType<Adapter['deliver']>>;
+    try {
+      result = await target.deliver(delivery);
+    } catch (err) {
+      result = { ok: false, retryable: false, reason: err instanceof Error ? err.message : String(err) };
+    }
+    if (!result.ok) {
+      observe('delivery');
+      o.logger.warn({ eventId: event.id, target: target.name, reason: result.reason }, 'delivery failed');
+      await this.#refuse(source, event, {
+        code: 'delivery',
+        rule: null,
+        reason: `Could not deliver to ${to.domain}: ${result.reason}`,
+      });
+      return { status: 'failed', code: 'delivery', reason: result.reason };
+    }
+    observe(auditDecision);
+    const status = 'queued' in result && result.queued ? 'queued' : 'delivered';
+    return { status, decision: auditDecision, rule: decision.rule, auditSeq };
+  }
+
+  async #fail(
+    source: Adapter,
+    event: CanonicalEvent,
+    code: RefusalCode,
+    reason: string,
+  ): Promise<SubmitOutcome> {
+    await this.#refuse(source, event, { code, reason, rule: null });
+    return { status: 'failed', code, reason };
+  }
+
+  async #refuse(source: Adapter, event: CanonicalEvent, refusal: Refusal): Promise<void> {
+    try {
+      await source.refuse(event, refusal);
+    } catch (err) {
+      this.#opts.logger.error(
+        { err, adapter: source.name },
+        'adapter failed to tell the sender of a refusal',
+      );
+    }
+  }
+
+  /** Link status by adapter (for /readyz). */
+  linkStatus(): Map<string, { state: LinkState; detail?: string; since: string; network: Network }> {
+    const out = new Map<string, { state: LinkState; detail?: string; since: string; network: Network }>();
+    for (const a of this.routes.all()) {
+      const s = this.#status.get(a.name) ?? { state: 'starting' as const, since: '' };
+      out.set(a.name, { ...s, network: a.network });
+    }
+    return out;
+  }
+}
+
+type Fitted = { ok: true; event: CanonicalEvent; degraded?: string } | { ok: false; reason: string };
+
+/**
+ * Fit an event to what the target network can carry: degrade visibly where DESIGN says
+ * so (edits become marked new messages, HTML falls back to text, attachments become
+ * links), refuse with a reason otherwise.
+ */
+export function fitToCapabilities(event: CanonicalEvent, caps: Capabilities): Fitted {
+  if (!caps.kinds.has(event.kind)) {
+    return { ok: false, reason: `The recipient's network cannot carry ${event.kind} events.` };
+  }
+  if (event.kind === 'call' && !caps.callActions.has(event.action)) {
+    return { ok: false, reason: `The recipient's network cannot signal a call ${event.action}.` };
+  }
+  if (event.kind !== 'message') return { ok: true, event };
+  let e = event;
+  const notes: string[] = [];
+  if (e.replaces && !caps.edits) {
+    const { replaces: _r, ...rest } = e;
+    e = { ...rest, body: `[correction] ${e.body}` };
+    notes.push('edit sent as a new message marked as a correction');
+  }
+  if (e.html && !caps.html) {
+    const { html: _h, ...rest } = e;
+    e = rest;
+    notes.push('formatting removed');
+  }
+  if (e.attachments?.length && !caps.attachments) {
+    const links = e.attachments.map((a) => `${a.name ?? a.mime}: ${a.url ?? '(no link)'}`);
+    const { attachments: _a, ...rest } = e;
+    e = { ...rest, body: [e.body, ...links].filter(Boolean).join('\n') };
+    notes.push('attachments sent as links');
+  }
+  if (e.body.length > caps.maxBodyLength) {
+    return {
+      ok: false,
+      reason: `The message is too long for the recipient's network (${e.body.length} > ${caps.maxBodyLength} characters).`,
+    };
+  }
+  return notes.length ? { ok: true, event: e, degraded: notes.join('; ') } : { ok: true, event: e };
+}
+
+/** A fresh trace id (adapters use it when the network gives none). */
+export const newTraceId = (): string => randomUUID();

@@ -1,0 +1,153 @@
+// The composition root: config -> store, policy, audit, pipeline, adapters, HTTP.
+// The only module that knows every concrete implementation.
+import { dirname } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { AdapterConfigError, adapterFactories } from './adapters/index.js';
+import { createAdminServices } from './admin-services.js';
+import type { LoadedConfig } from './config.js';
+import type { Adapter } from './core/adapter.js';
+import { AuditWriter } from './core/audit/writer.js';
+import type { Logger } from './core/logger.js';
+import { Pipeline } from './core/pipeline.js';
+import type { Store } from './core/store.js';
+import { problemAt, SourceError } from './core/yaml-source.js';
+import { buildHttpApp } from './http/app.js';
+import { PrometheusMetrics } from './http/metrics.js';
+import { PolicyRuntime } from './policy-runtime.js';
+import { openStore } from './store/open.js';
+
+export interface GatewayOptions {
+  logger: Logger;
+  /** In-process adapters added to the configured ones (tests, benchmarks, embedding). */
+  extraAdapters?: Adapter[];
+  /** Listen for HTTP (default true). */
+  http?: boolean;
+  /** Watch the policy file (default: config policy.watch, else true). */
+  watchPolicy?: boolean;
+  /** How long shutdown waits for in-flight events (default 10 s). */
+  drainTimeoutMs?: number;
+}
+
+export interface Gateway {
+  pipeline: Pipeline;
+  store: Store;
+  policy: PolicyRuntime;
+  audit: AuditWriter;
+  metrics: PrometheusMetrics;
+  adapters: Adapter[];
+  http: FastifyInstance | null;
+  /** The bound HTTP address, e.g. http://127.0.0.1:8080. */
+  url: string | null;
+  /** Graceful stop: stop intake, drain, flush the audit, close links and the store. */
+  stop(): Promise<void>;
+}
+
+/** Create adapters from the config; throws SourceError pointing at the bad block. */
+function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
+  const out: Adapter[] = [];
+  for (const [name, cfg] of Object.entries(loaded.config.adapters ?? {})) {
+    const factory = adapterFactories[cfg.type];
+    const at = (path: (string | number)[], message: string) =>
+      new SourceError([problemAt(loaded.source, path, message)]);
+    if (!factory) {
+      throw at(
+        ['adapters', name, 'type'],
+        `adapter type "${cfg.type}" is not available in this version of Parley (remove adapters.${name} for now)`,
+      );
+    }
+    try {
+      out.push(
+        factory(name, cfg, { logger: logger.child({ adapter: name }), configDir: dirname(loaded.file) }),
+      );
+    } catch (err) {
+      if (err instanceof AdapterConfigError) throw at(['adapters', name, ...err.path], err.message);
+      throw err;
+    }
+  }
+  return out;
+}
+
+export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): Promise<Gateway> {
+  const { logger } = opts;
+  const cfg = loaded.config;
+  const policy = new PolicyRuntime(loaded.policyFile, logger.child({ component: 'policy' }));
+  const adapters = [...createAdapters(loaded, logger), ...(opts.extraAdapters ?? [])];
+  const metrics = new PrometheusMetrics();
+  const store = await openStore(cfg.store, logger.child({ component: 'store' }));
+  const audit = new AuditWriter(store.audit, {
+    observer: metrics,
+    logger: logger.child({ component: 'audit' }),
+  });
+  const pipeline = new Pipeline({
+    policy: () => policy.current,
+    audit,
+    store,
+    logger: logger.child({ component: 'pipeline' }),
+    auditContent: cfg.audit?.content ?? 'full',
+    failClosed: cfg.audit?.failClosed ?? true,
+    observer: metrics,
+  });
+
+  const started: Adapter[] = [];
+  let http: FastifyInstance | null = null;
+  let url: string | null = null;
+  const stop = async () => {
+    pipeline.stopIntake();
+    policy.close();
+    // Adapters stop taking traffic from their networks first, then in-flight events drain.
+    await Promise.allSettled(started.map((a) => a.stop()));
+    const drained = await Promise.race([
+      pipeline.drain().then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), opts.drainTimeoutMs ?? 10_000).unref()),
+    ]);
+    if (!drained)
+      logger.warn(
+        { inFlight: pipeline.inFlight },
+        'shutdown: events still in flight after the drain timeout',
+      );
+    await audit.close().catch((err: unknown) => logger.error({ err }, 'shutdown: audit flush failed'));
+    if (http) await http.close();
+    await store.close();
+    logger.info('stopped');
+  };
+
+  try {
+    for (const a of adapters) {
+      const ctx = pipeline.register(a);
+      await a.start(ctx);
+      started.push(a);
+    }
+    if (opts.watchPolicy ?? cfg.policy.watch ?? true) policy.watch();
+    if (opts.http ?? true) {
+      const services = createAdminServices({
+        policy,
+        store,
+        audit,
+        pipeline,
+        metrics: () => metrics.render(),
+      });
+      http = await buildHttpApp({
+        services,
+        // An empty token (e.g. an unset `${VAR:-}`) disables that role rather than matching "".
+        tokens: Object.fromEntries(Object.entries(cfg.http?.tokens ?? {}).filter(([, v]) => Boolean(v))),
+        logger: logger.child({ component: 'http' }),
+        ...(cfg.http?.bodyLimit ? { bodyLimit: cfg.http.bodyLimit } : {}),
+      });
+      url = await http.listen({ host: loaded.listen.host, port: loaded.listen.port });
+    }
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
+  logger.info(
+    {
+      config: loaded.file,
+      policy: `${policy.current.name}@${policy.current.version}`,
+      store: store.kind,
+      adapters: adapters.map((a) => `${a.name}(${a.network})`),
+      url,
+    },
+    'parley started',
+  );
+  return { pipeline, store, policy, audit, metrics, adapters, http, url, stop };
+}

@@ -1,0 +1,255 @@
+import t from 'tap';
+import type { Delivery } from '../../src/core/adapter.js';
+import type { AuditEntry } from '../../src/core/audit/record.js';
+import { verifyLog } from '../../src/core/audit/verify.js';
+import { AuditWriter } from '../../src/core/audit/writer.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { type AuditSink, fitToCapabilities, Pipeline } from '../../src/core/pipeline.js';
+import { compilePolicySource } from '../../src/core/policy/index.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { fullCapabilities, MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+
+const POLICY = `
+apiVersion: parley/v1
+kind: Policy
+metadata: { name: test, version: "1" }
+zones:
+  enterprise: { domains: [corp.test] }
+  partner: { domains: [hs.test, partner.test] }
+  consumer: { domains: ["*"] }
+defaults: { decision: deny }
+rules:
+  - id: partners
+    match: { between: [{ zone: enterprise }, { zone: partner }] }
+    effect: allow
+  - id: rival
+    match: { party: { domain: [rival.test] } }
+    effect: deny
+    reason: Communication with competitors is prohibited
+  - id: cards
+    match: { kind: [message], content: { pattern: '\\b(?:\\d[ -]?){13,16}\\b' } }
+    effect: redact
+    replacement: "[card]"
+  - id: consumers
+    match: { between: [{ zone: enterprise }, { zone: consumer }], kind: [message] }
+    effect: allow
+    obligations: { disclaimer: "This chat is archived.", rateLimit: "2/min" }
+`;
+
+const bodyOf = (d: Delivery | undefined) => (d?.event.kind === 'message' ? d.event.body : undefined);
+
+async function setup(
+  opts: { failClosed?: boolean; audit?: AuditSink; xmppCaps?: ReturnType<typeof fullCapabilities> } = {},
+) {
+  const store = new MemoryStore();
+  const writer = new AuditWriter(store.audit, {});
+  const policy = compilePolicySource(POLICY, 'test.yaml');
+  const pipeline = new Pipeline({
+    policy: () => policy,
+    audit: opts.audit ?? writer,
+    store,
+    logger: silentLogger,
+    failClosed: opts.failClosed ?? true,
+  });
+  const xmpp = new MemoryAdapter('corp', 'xmpp', ['corp.test'], opts.xmppCaps);
+  const matrix = new MemoryAdapter('hs', 'matrix', ['hs.test', 'consumer.test', 'rival.test']);
+  const sip = new MemoryAdapter(
+    'sip',
+    'sip',
+    ['partner.test'],
+    fullCapabilities({ kinds: new Set(['message', 'presence']), edits: false }),
+  );
+  for (const a of [xmpp, matrix, sip]) await a.start(pipeline.register(a));
+  return { store, writer, pipeline, xmpp, matrix, sip };
+}
+
+t.test('an allowed message is delivered only after its audit record is durable', async (t) => {
+  const { store, xmpp, matrix } = await setup();
+  let auditLenAtDelivery = -1;
+  matrix.onDeliver = async () => {
+    auditLenAtDelivery = await store.audit.length();
+  };
+  const out = await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hello'));
+  t.match(out, { status: 'delivered', decision: 'allow', rule: 'partners' });
+  t.equal(matrix.delivered.length, 1);
+  t.equal(bodyOf(matrix.delivered[0]), 'hello');
+  t.equal(auditLenAtDelivery, 1, 'the record was in the store when deliver() ran');
+  const [rec] = await store.audit.range(1, 10);
+  t.match(rec, {
+    seq: 1,
+    decision: 'allow',
+    rule: 'partners',
+    from: 'xmpp:alice@corp.test',
+    toNetwork: 'matrix',
+  });
+  t.equal(xmpp.refused.length, 0);
+});
+
+t.test('a denied message never reaches the target; the sender is told with the reason', async (t) => {
+  const { store, xmpp, matrix } = await setup();
+  const out = await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/eve:rival.test', 'psst'));
+  t.match(out, { status: 'denied', rule: 'rival', reason: 'Communication with competitors is prohibited' });
+  t.equal(matrix.delivered.length, 0, 'nothing delivered');
+  t.same(
+    xmpp.refused.map((r) => r.refusal),
+    [{ code: 'policy', rule: 'rival', reason: 'Communication with competitors is prohibited' }],
+  );
+  const [rec] = await store.audit.range(1, 10);
+  t.match(rec, { decision: 'deny', rule: 'rival' });
+});
+
+t.test('the default decision (fail closed) denies and names no rule', async (t) => {
+  const { xmpp, matrix } = await setup();
+  const out = await matrix.submit(message('matrix:u/bob:hs.test', 'matrix:u/carol:consumer.test', 'x'));
+  t.match(out, { status: 'denied', rule: null });
+  t.equal(matrix.delivered.length, 0);
+  t.equal(xmpp.delivered.length, 0);
+});
+
+t.test('redaction changes what is delivered and what is audited', async (t) => {
+  const { store, xmpp, matrix } = await setup();
+  const out = await xmpp.submit(
+    message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'card 4111 1111 1111 1111.'),
+  );
+  t.match(out, { status: 'delivered', decision: 'redact' });
+  t.equal(bodyOf(matrix.delivered[0]), 'card [card].');
+  const [rec] = await store.audit.range(1, 1);
+  t.same(rec!.content, { mode: 'full', body: 'card [card].' }, 'the archive never holds the card number');
+});
+
+t.test('disclaimer on the first message of a conversation only, and the rate limit', async (t) => {
+  const { xmpp, matrix } = await setup();
+  const a = 'xmpp:alice@corp.test';
+  const c = 'matrix:u/carol:consumer.test';
+  await xmpp.submit(message(a, c, 'one'));
+  await xmpp.submit(message(a, c, 'two'));
+  t.same(
+    matrix.delivered.map((d) => d.event.kind === 'message' && d.event.body),
+    ['one\n\nThis chat is archived.', 'two'],
+  );
+  const third = await xmpp.submit(message(a, c, 'three'));
+  t.match(third, { status: 'denied', rule: 'consumers' });
+  t.equal(xmpp.refused[0]?.refusal.code, 'rate-limit');
+  t.equal(matrix.delivered.length, 2);
+});
+
+t.test('fail closed: when the audit cannot be written the event is not delivered', async (t) => {
+  const broken: AuditSink = { write: async (_e: AuditEntry) => Promise.reject(new Error('store down')) };
+  const { xmpp, matrix } = await setup({ audit: broken });
+  const out = await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hello'));
+  t.match(out, { status: 'failed', code: 'audit' });
+  t.equal(matrix.delivered.length, 0);
+  t.equal(xmpp.refused[0]?.refusal.code, 'audit');
+});
+
+t.test('with failClosed off the event is delivered even if the audit fails', async (t) => {
+  const broken: AuditSink = { write: async () => Promise.reject(new Error('store down')) };
+  const { xmpp, matrix } = await setup({ audit: broken, failClosed: false });
+  const out = await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hello'));
+  t.match(out, { status: 'delivered' });
+  t.equal(matrix.delivered.length, 1);
+});
+
+t.test('unroutable and unsupported events are refused visibly and audited', async (t) => {
+  const { store, xmpp, sip } = await setup();
+  const nowhere = await xmpp.submit(message('xmpp:alice@corp.test', 'sip:x@nowhere.test', 'hi'));
+  t.match(nowhere, { status: 'denied' });
+  t.equal(xmpp.refused[0]?.refusal.code, 'unroutable');
+  const call = await xmpp.submit({
+    kind: 'call',
+    id: 'c1',
+    time: '2026-11-25T10:00:00Z',
+    from: 'xmpp:alice@corp.test',
+    to: 'sip:carol@partner.test',
+    adapter: 'corp',
+    traceId: 't',
+    action: 'invite',
+    callId: 'call-1',
+  });
+  t.match(call, { status: 'denied' });
+  t.equal(xmpp.refused[1]?.refusal.code, 'unsupported');
+  t.equal(sip.delivered.length, 0);
+  t.equal(await store.audit.length(), 2);
+});
+
+t.test('an edit to a network without corrections is degraded to a marked new message', async (t) => {
+  const { xmpp, sip } = await setup();
+  await xmpp.submit(
+    message('xmpp:alice@corp.test', 'sip:carol@partner.test', 'fixed', { replaces: 'm0' } as never),
+  );
+  const d = sip.delivered[0]!;
+  t.equal(d.event.kind === 'message' && d.event.body, '[correction] fixed');
+  t.notOk(d.event.kind === 'message' && d.event.replaces);
+  t.match(d.degraded, /correction/);
+});
+
+t.test('fitToCapabilities: html and attachments degrade, over-long bodies are refused', async (t) => {
+  const caps = fullCapabilities({ html: false, attachments: false, maxBodyLength: 50 });
+  const e = message('xmpp:a@corp.test', 'sip:b@partner.test', 'see', {
+    html: '<b>see</b>',
+    attachments: [{ mime: 'image/png', name: 'a.png', url: 'https://x/a.png' }],
+  } as never);
+  const r = fitToCapabilities(e, caps);
+  t.ok(r.ok);
+  if (r.ok) {
+    t.equal(r.event.kind === 'message' && r.event.body, 'see\na.png: https://x/a.png');
+    t.notOk(r.event.kind === 'message' && r.event.html);
+  }
+  t.match(fitToCapabilities(message('xmpp:a@corp.test', 'sip:b@partner.test', 'x'.repeat(51)), caps), {
+    ok: false,
+    reason: /too long/,
+  });
+});
+
+t.test('malformed events from an adapter are refused, not crashed on', async (t) => {
+  const { xmpp, matrix } = await setup();
+  const out = await xmpp.submit({ kind: 'message', id: 'x' } as never);
+  t.match(out, { status: 'failed', code: 'invalid' });
+  const bad = await xmpp.submit(message('xmpp:alice@corp.test', 'not-an-address', 'hi'));
+  t.match(bad, { status: 'failed', code: 'invalid' });
+  t.equal(matrix.delivered.length, 0);
+});
+
+t.test('no adapter can deliver across the boundary without a decision', async (t) => {
+  const { xmpp, matrix } = await setup();
+  // What an adapter is given: no handle on any other adapter, only submit.
+  t.same(Object.keys(xmpp.ctx!).sort(), ['logger', 'networkOf', 'setStatus', 'store', 'submit']);
+  // A forged delivery is rejected by the receiving adapter (isIssuedDelivery).
+  const forged = {
+    event: message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'forged'),
+    decision: 'allow' as const,
+    rule: null,
+    obligations: {},
+    auditSeq: 1,
+  };
+  await t.rejects(matrix.deliver(forged), /not issued by the pipeline/);
+  // Every delivery that did happen has a decision and an audit record.
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'real'));
+  t.equal(matrix.delivered.length, 1);
+  t.ok(matrix.delivered[0]!.auditSeq >= 1);
+});
+
+t.test('shutdown: intake stops, in-flight events drain, and the chain verifies', async (t) => {
+  const { store, writer, pipeline, xmpp, matrix } = await setup();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  matrix.onDeliver = () => gate;
+  const inflight = xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'slow'));
+  await new Promise((r) => setImmediate(r));
+  pipeline.stopIntake();
+  const late = await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'late'));
+  t.match(late, { status: 'failed', code: 'shutdown' });
+  let drained = false;
+  const d = pipeline.drain().then(() => {
+    drained = true;
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  t.notOk(drained, 'drain waits for the in-flight event');
+  release();
+  await d;
+  t.match(await inflight, { status: 'delivered' });
+  await writer.close();
+  t.match(await verifyLog(store.audit), { ok: true, records: 1 });
+});
