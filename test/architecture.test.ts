@@ -69,7 +69,8 @@ t.test('stores import only the core, their own folder and their driver', async (
 t.test('adapters import only the core and their own folder, never each other', async (t) => {
   for (const i of all.filter((i) => area(i.file) === 'adapters')) {
     if (i.target === null) {
-      t.notOk(/^(fastify|ioredis|pino|prom-client)/.test(i.spec), `${i.file} imports package ${i.spec}`);
+      // Adapters reach shared state only through the Store port, and log/measure through the core's ports.
+      t.notOk(/^(ioredis|pino|prom-client)/.test(i.spec), `${i.file} imports package ${i.spec}`);
       continue;
     }
     const own = i.file.split('/').slice(0, 2).join('/');
