@@ -1,0 +1,70 @@
+import t from 'tap';
+import { DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from '../src/config.js';
+import { SourceError } from '../src/core/yaml-source.js';
+
+const problemsOf = (text: string, env: Record<string, string> = {}) => {
+  try {
+    parseConfig(text, '/etc/parley.yaml', env);
+  } catch (err) {
+    if (err instanceof SourceError) return err.problems;
+    throw err;
+  }
+  return [];
+};
+
+t.test('the embedded default loads with nothing set', async (t) => {
+  const c = loadConfig(DEFAULT_CONFIG_FILE, {});
+  t.same(c.listen, { host: '127.0.0.1', port: 8080 });
+  t.equal(c.config.store, undefined, 'in-memory store');
+  t.match(c.policyFile, /policies\/default\.yaml$/);
+  t.same(
+    c.config.http?.tokens,
+    { admin: '', auditor: '' },
+    'unset tokens fall back to empty (role disabled)',
+  );
+});
+
+t.test('${ENV} substitution, with defaults; unset variables are named with their key and line', async (t) => {
+  const text =
+    'http:\n  tokens:\n    admin: "${ADMIN_T}"\n    auditor: "${AUD_T:-fallback}"\npolicy: { file: p.yaml }\n';
+  const c = parseConfig(text, '/etc/parley.yaml', { ADMIN_T: 's3cret' });
+  t.same(c.config.http?.tokens, { admin: 's3cret', auditor: 'fallback' });
+  const [p] = problemsOf(text);
+  t.match(p, { file: '/etc/parley.yaml', line: 3, path: 'http.tokens.admin', message: /ADMIN_T is not set/ });
+});
+
+t.test('schema errors name the file, line and key path', async (t) => {
+  const problems = problemsOf(
+    'policy: { file: p.yaml }\nhttp:\n  listen: "localhost"\naudit:\n  content: everything\n  failclosed: true\n',
+  );
+  t.equal(problems.length, 3, JSON.stringify(problems));
+  t.match(problems[0], { line: 3, path: 'http.listen' });
+  t.match(problems[1], { line: 5, path: 'audit.content' });
+  t.match(problems[2], { line: 6, message: /unknown key "failclosed"/ });
+});
+
+t.test('a missing policy, an empty file and a domain served twice are refused', async (t) => {
+  t.match(problemsOf('http: { listen: "127.0.0.1:1" }\n')[0], { message: /policy/ });
+  t.match(problemsOf('')[0], { message: /empty/ });
+  const dup = problemsOf(
+    'policy: { file: p.yaml }\nadapters:\n  a: { type: xmpp, domains: [corp.test] }\n  b: { type: sip, domains: [Corp.Test] }\n',
+  );
+  t.match(dup[0], { line: 4, message: /also served by adapter "a"/ });
+  t.match(problemsOf('policy: { file: p.yaml }\nhttp: { listen: "1.2.3.4:70000" }\n')[0], {
+    message: /above 65535/,
+  });
+});
+
+t.test('YAML syntax errors carry a line', async (t) => {
+  const [p] = problemsOf('policy: { file: p.yaml\nhttp: [\n');
+  t.ok(p && p.line >= 1);
+});
+
+t.test('a missing config file is a clear error', async (t) => {
+  t.throws(() => loadConfig('/nonexistent/parley.yaml', {}), { message: /no such config file/ });
+});
+
+t.test('relative paths resolve against the config file', async (t) => {
+  const c = parseConfig('policy: { file: ../policies/x.yaml }\n', '/opt/parley/config/parley.yaml', {});
+  t.equal(c.policyFile, '/opt/parley/policies/x.yaml');
+});
