@@ -134,7 +134,7 @@ export class Pipeline {
   }
 
   async #process(source: Adapter, event: CanonicalEvent): Promise<SubmitOutcome> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const o = this.#opts;
     if (!checkEvent.Check(event)) {
       const first = checkEvent.Errors(event).First();
@@ -150,75 +150,60 @@ export class Pipeline {
     }
 
     const policy = o.policy();
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     let decision = policy.evaluate(event, o.now());
-    const decisionSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const cls = policy.classify(event);
+    const decisionSeconds = (performance.now() - t0) / 1e3;
     const target = this.routes.lookup(to.domain);
-
-    const base = {
-      category: 'decision' as const,
-      time: event.time,
-      traceId: event.traceId,
-      eventId: event.id,
-      kind: event.kind,
-      from: event.from,
-      to: event.to,
-      fromNetwork: from.network,
-      toNetwork: to.network,
-      direction: cls.direction,
-      policyVersion: policy.version,
-      sourceAdapter: source.name,
-      targetAdapter: target?.name ?? null,
-    };
-    const observe = (outcome: string) =>
-      o.observer.decided({
+    const c: Step = {
+      source,
+      target,
+      event,
+      started,
+      decisionSeconds,
+      base: {
+        category: 'decision',
+        time: event.time,
+        traceId: event.traceId,
+        eventId: event.id,
         kind: event.kind,
-        outcome,
+        from: event.from,
+        to: event.to,
+        fromNetwork: from.network,
+        toNetwork: to.network,
+        direction: policy.classify(event).direction,
+        policyVersion: policy.version,
         sourceAdapter: source.name,
         targetAdapter: target?.name ?? null,
-        decisionSeconds,
-        totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-      });
-
-    const deny = async (code: RefusalCode, rule: string | null, reason: string): Promise<SubmitOutcome> => {
-      let auditSeq: number | null = null;
-      try {
-        auditSeq = (
-          await o.audit.write({
-            ...base,
-            decision: 'deny',
-            rule,
-            reason,
-            content: auditContent(event, o.auditContent),
-          })
-        ).seq;
-      } catch (err) {
-        // The event is refused anyway; the refusal still reaches the sender.
-        o.logger.error({ err, eventId: event.id }, 'audit write failed for a refused event');
-      }
-      observe(code === 'policy' ? 'deny' : code);
-      await this.#refuse(source, event, { code, reason, rule });
-      return { status: 'denied', rule, reason, auditSeq };
+      },
     };
 
     if (decision.decision === 'deny') {
-      return deny('policy', decision.rule, decision.reason ?? 'Denied by policy.');
+      return this.#deny(c, 'policy', decision.rule, decision.reason ?? 'Denied by policy.');
     }
-    if (!target) return deny('unroutable', null, `No network here serves the domain ${to.domain}.`);
+    if (!target) return this.#deny(c, 'unroutable', null, `No network here serves the domain ${to.domain}.`);
     if (target === source) {
-      return deny('unroutable', null, `${to.domain} is served by the network the message came from.`);
+      return this.#deny(
+        c,
+        'unroutable',
+        null,
+        `${to.domain} is served by the network the message came from.`,
+      );
     }
 
     for (const rl of decision.rateLimits) {
       const count = await o.store.incrWindow(`rl:${rl.rule}:${event.from}`, rl.windowMs);
       if (count > rl.limit) {
-        return deny('rate-limit', rl.rule, `Rate limit exceeded (${rl.limit} per ${rl.windowMs / 1000} s).`);
+        return this.#deny(
+          c,
+          'rate-limit',
+          rl.rule,
+          `Rate limit exceeded (${rl.limit} per ${rl.windowMs / 1000} s).`,
+        );
       }
     }
 
     const fitted = fitToCapabilities(decision.event, target.capabilities);
-    if (!fitted.ok) return deny('unsupported', null, fitted.reason);
+    if (!fitted.ok) return this.#deny(c, 'unsupported', null, fitted.reason);
     let delivered = fitted.event;
     if (decision.obligations.disclaimer && delivered.kind === 'message') {
       const first = await o.store.setIfAbsent(`disclaimer:${event.from}|${event.to}`, '1', o.disclaimerTtlMs);
@@ -228,20 +213,19 @@ export class Pipeline {
     if (delivered !== decision.event) decision = { ...decision, event: delivered };
 
     const auditDecision: AuditDecision = decision.redacted ? 'redact' : 'allow';
-    const record = o.audit.write({
-      ...base,
-      decision: auditDecision,
-      rule: decision.rule,
-      reason: decision.reason,
-      content: auditContent(delivered, o.auditContent),
-    });
+    const entry = c.base as AuditEntry;
+    entry.decision = auditDecision;
+    entry.rule = decision.rule;
+    entry.reason = decision.reason;
+    entry.content = auditContent(delivered, o.auditContent);
+    const record = o.audit.write(entry);
     let auditSeq = 0;
     if (o.failClosed) {
       try {
         auditSeq = (await record).seq;
       } catch (err) {
         o.logger.error({ err, eventId: event.id }, 'audit write failed; event not delivered (failClosed)');
-        observe('audit');
+        this.#observe(c, 'audit');
         await this.#refuse(source, event, {
           code: 'audit',
           rule: null,
@@ -250,11 +234,8 @@ export class Pipeline {
         return { status: 'failed', code: 'audit', reason: 'audit write failed' };
       }
     } else {
-      record.then(
-        (r) => {
-          auditSeq = r.seq;
-        },
-        (err: unknown) => o.logger.error({ err, eventId: event.id }, 'audit write failed (failClosed off)'),
+      record.catch((err: unknown) =>
+        o.logger.error({ err, eventId: event.id }, 'audit write failed (failClosed off)'),
       );
     }
 
@@ -274,7 +255,7 @@ export class Pipeline {
       result = { ok: false, retryable: false, reason: err instanceof Error ? err.message : String(err) };
     }
     if (!result.ok) {
-      observe('delivery');
+      this.#observe(c, 'delivery');
       o.logger.warn({ eventId: event.id, target: target.name, reason: result.reason }, 'delivery failed');
       await this.#refuse(source, event, {
         code: 'delivery',
@@ -283,9 +264,40 @@ export class Pipeline {
       });
       return { status: 'failed', code: 'delivery', reason: result.reason };
     }
-    observe(auditDecision);
-    const status = 'queued' in result && result.queued ? 'queued' : 'delivered';
+    this.#observe(c, auditDecision);
+    const status = result.queued ? 'queued' : 'delivered';
     return { status, decision: auditDecision, rule: decision.rule, auditSeq };
+  }
+
+  #observe(c: Step, outcome: string): void {
+    this.#opts.observer.decided({
+      kind: c.event.kind,
+      outcome,
+      sourceAdapter: c.source.name,
+      targetAdapter: c.target?.name ?? null,
+      decisionSeconds: c.decisionSeconds,
+      totalSeconds: (performance.now() - c.started) / 1e3,
+    });
+  }
+
+  /** Audit a refusal, tell the sender, answer the submit. */
+  async #deny(c: Step, code: RefusalCode, rule: string | null, reason: string): Promise<SubmitOutcome> {
+    const o = this.#opts;
+    let auditSeq: number | null = null;
+    const entry = c.base as AuditEntry;
+    entry.decision = 'deny';
+    entry.rule = rule;
+    entry.reason = reason;
+    entry.content = auditContent(c.event, o.auditContent);
+    try {
+      auditSeq = (await o.audit.write(entry)).seq;
+    } catch (err) {
+      // The event is refused anyway; the refusal still reaches the sender.
+      o.logger.error({ err, eventId: c.event.id }, 'audit write failed for a refused event');
+    }
+    this.#observe(c, code === 'policy' ? 'deny' : code);
+    await this.#refuse(c.source, c.event, { code, reason, rule });
+    return { status: 'denied', rule, reason, auditSeq };
   }
 
   async #fail(
@@ -318,6 +330,17 @@ export class Pipeline {
     }
     return out;
   }
+}
+
+/** One event's way through the pipeline (one object instead of a closure per step). */
+interface Step {
+  source: Adapter;
+  target: Adapter | undefined;
+  event: CanonicalEvent;
+  started: number;
+  decisionSeconds: number;
+  /** The audit entry without its decision fields, completed once the outcome is known. */
+  base: Omit<AuditEntry, 'decision' | 'rule' | 'reason' | 'content'> & Partial<AuditEntry>;
 }
 
 type Fitted = { ok: true; event: CanonicalEvent; degraded?: string } | { ok: false; reason: string };
