@@ -144,6 +144,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await auditCommand(args, io, async () => {
           if (wantsHelp) throw new CliError('no store needed for help');
           const loaded = loadConfigOrThrow(config, io);
+          if (!loaded.config.store) {
+            io.stderr(
+              `parley: note: ${loaded.file} uses the embedded in-memory store, which lives inside a running gateway; ` +
+                'this command sees an empty trail. Use the admin API (/api/v1/audit) or a Redis store.\n',
+            );
+          }
           return openStore(loaded.config.store, createLogger({ level: 'warn', destination: process.stderr }));
         });
       }
