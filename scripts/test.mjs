@@ -90,5 +90,21 @@ if (m) {
 } else {
   check('tap produced a summary', false);
 }
+// 5. The unit tests again under Node 24, the image's Node (scripts/test-node24.mjs).
+if (files.length === 0) {
+  step('unit tests under Node 24');
+  const n24 = spawnSync(process.execPath, ['scripts/test-node24.mjs'], {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.stdout.write(n24.stdout ?? '');
+  const m24 = /(\d+) passed, (\d+) failed\s*$/.exec(n24.stdout ?? '');
+  if (m24) {
+    passed += Number(m24[1]);
+    failed += Number(m24[2]);
+  } else check('unit tests under Node 24', false);
+}
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,119 @@
+{{/* The chart name. */}}
+{{- define "parley.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The full name of the release's resources. */}}
+{{- define "parley.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "parley.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels (stable across upgrades). */}}
+{{- define "parley.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "parley.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of every resource. */}}
+{{- define "parley.labels" -}}
+helm.sh/chart: {{ include "parley.chart" . }}
+{{ include "parley.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: parley
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "parley.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "parley.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "parley.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret the env vars come from ("" when there is none). */}}
+{{- define "parley.secretName" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- .Values.secrets.existingSecret }}
+{{- else if .Values.secrets.data }}
+{{- include "parley.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{- define "parley.policyConfigMap" -}}
+{{- default (printf "%s-policies" (include "parley.fullname" .)) .Values.policy.existingConfigMap }}
+{{- end }}
+
+{{/* parley.yaml, rendered from the values (schema: src/config.ts). */}}
+{{- define "parley.config" -}}
+{{- $cfg := dict }}
+{{- if .Values.store.redis }}
+{{- $_ := set $cfg "store" (dict "redis" .Values.store.redis) }}
+{{- end }}
+{{- $tokens := dict "admin" "${PARLEY_ADMIN_TOKEN:-}" "auditor" "${PARLEY_AUDITOR_TOKEN:-}" }}
+{{- $_ := set $cfg "http" (dict "listen" (printf "0.0.0.0:%d" (int .Values.http.port)) "tokens" $tokens "bodyLimit" (int .Values.http.bodyLimit)) }}
+{{- $_ := set $cfg "log" (dict "level" .Values.log.level) }}
+{{- $_ := set $cfg "policy" (dict "file" (printf "/etc/parley/policies/%s" .Values.policy.file) "watch" .Values.policy.watch) }}
+{{- $_ := set $cfg "audit" (dict "content" .Values.audit.content "failClosed" .Values.audit.failClosed) }}
+{{- $adapters := dict }}
+{{- range $name, $a := .Values.adapters }}
+{{- $b := deepCopy $a }}
+{{- if and (eq $a.type "matrix") (not (hasKey $a "listen")) }}
+{{- $_ := set $b "listen" (printf "0.0.0.0:%d" (int $.Values.matrix.port)) }}
+{{- end }}
+{{- /* The homeserver reaches the appservice through the Service, not the pod's listen address. */}}
+{{- if and (eq $a.type "matrix") (not (hasKey $a "url")) }}
+{{- $_ := set $b "url" (printf "http://%s.%s.svc:%d" (include "parley.fullname" $) $.Release.Namespace (int $.Values.matrix.port)) }}
+{{- end }}
+{{- if and (eq $a.type "sip") (not (hasKey $a "listen")) }}
+{{- $l := list }}
+{{- if $.Values.sip.udp }}{{ $l = append $l (printf "udp://0.0.0.0:%d" (int $.Values.sip.port)) }}{{ end }}
+{{- if $.Values.sip.tcp }}{{ $l = append $l (printf "tcp://0.0.0.0:%d" (int $.Values.sip.port)) }}{{ end }}
+{{- $_ := set $b "listen" $l }}
+{{- end }}
+{{- $_ := set $adapters $name $b }}
+{{- end }}
+{{- $_ := set $cfg "adapters" $adapters }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* The policy files: the chart's files/policies/*.yaml with policy.files over them. */}}
+{{- define "parley.policyFiles" -}}
+{{- $files := dict }}
+{{- range $path, $_ := .Files.Glob "files/policies/*.yaml" }}
+{{- $_ := set $files (base $path) ($.Files.Get $path) }}
+{{- end }}
+{{- range $name, $text := .Values.policy.files }}
+{{- $_ := set $files $name $text }}
+{{- end }}
+{{- toYaml $files }}
+{{- end }}
+
+{{/* Container security context shared by Parley and the test pod. */}}
+{{- define "parley.containerSecurityContext" -}}
+{{- toYaml .Values.securityContext }}
+{{- end }}
