@@ -42,6 +42,11 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+const isConfigError = (err: unknown): err is Error & { path: (string | number)[] } =>
+  err instanceof Error &&
+  /Config(Error|Problem)$/.test(err.name) &&
+  Array.isArray((err as { path?: unknown }).path);
+
 /** Create adapters from the config; throws SourceError pointing at the bad block. */
 function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
   const out: Adapter[] = [];
@@ -60,7 +65,11 @@ function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
         factory(name, cfg, { logger: logger.child({ adapter: name }), configDir: dirname(loaded.file) }),
       );
     } catch (err) {
-      if (err instanceof AdapterConfigError) throw at(['adapters', name, ...err.path], err.message);
+      // Adapters may not import the registry, so each has its own config error class with
+      // the same shape: a key path below the adapter's block and a message.
+      if (err instanceof AdapterConfigError || isConfigError(err)) {
+        throw at(['adapters', name, ...err.path], err.message);
+      }
       throw err;
     }
   }

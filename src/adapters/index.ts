@@ -3,6 +3,7 @@
 import type { Adapter } from '../core/adapter.js';
 import type { Logger } from '../core/logger.js';
 import type { Network } from '../core/model.js';
+import { createSipAdapter } from './sip/index.js';
 
 export interface AdapterDeps {
   logger: Logger;
@@ -26,5 +27,7 @@ export class AdapterConfigError extends Error {
   }
 }
 
-/** Factories by network; each adapter issue adds its own. */
-export const adapterFactories: Partial<Record<Network, AdapterFactory>> = {};
+/** Factories by network. */
+export const adapterFactories: Partial<Record<Network, AdapterFactory>> = {
+  sip: createSipAdapter,
+};

@@ -1,0 +1,549 @@
+// The SIP adapter: Parley's SIP side. Inbound MESSAGE (RFC 3428: text/plain, message/cpim,
+// isComposing per RFC 3994) becomes canonical events, answered in-band from the pipeline's
+// SubmitOutcome (200/202 on acceptance, 403 with the rule's reason when denied). Outbound
+// events become MESSAGE requests to the configured next hop in a client transaction.
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type {
+  Adapter,
+  AdapterContext,
+  Capabilities,
+  Delivery,
+  DeliveryResult,
+  LinkStatus,
+  Refusal,
+  SubmitOutcome,
+} from '../../core/adapter.js';
+import { formatAddress, tryParseAddress } from '../../core/address.js';
+import type { Logger } from '../../core/logger.js';
+import type { CanonicalEvent } from '../../core/model.js';
+import { newTraceId } from '../../core/pipeline.js';
+import { CallManager } from './calls.js';
+import type { ResolvedSipConfig } from './config.js';
+import { isComposingXml, readBody } from './content.js';
+import {
+  getHeader,
+  getHeaders,
+  type Header,
+  hasControl,
+  isSipUri,
+  ParseError,
+  parseCSeq,
+  parseNameAddr,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+  salvageRequest,
+  serialize,
+  tagOf,
+  validateRequest,
+  validateResponse,
+} from './message.js';
+import { PresenceManager } from './presence.js';
+import { newBranch, type ServerTransaction, TransactionLayer } from './transaction.js';
+import { type Endpoint, SipTransport, stampVia } from './transport.js';
+
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH';
+const ACCEPT = 'text/plain, message/cpim, application/im-iscomposing+xml';
+/** RFC 3428 §6: over a transport without congestion control a MESSAGE stays under 1300 bytes. */
+const UDP_MESSAGE_LIMIT = 1300;
+
+const rand = (n = 8) => randomBytes(n).toString('hex');
+/** A reason phrase or Warning text: no control characters, no quotes, bounded. */
+const phrase = (s: string) =>
+  [...s]
+    .map((c) => (hasControl(c) || c === '"' || c === '\\' ? ' ' : c))
+    .join('')
+    .slice(0, 200)
+    .trim() || 'Forbidden';
+
+export function sipCapabilities(routeTransport: 'udp' | 'tcp'): Capabilities {
+  return {
+    kinds: new Set(['message', 'chatstate', 'call', 'presence']),
+    edits: false,
+    html: false,
+    attachments: false,
+    // Trickle ICE has no SIP counterpart here: candidates travel in the SDP.
+    callActions: new Set(['invite', 'ringing', 'answer', 'hangup']),
+    maxBodyLength: routeTransport === 'udp' ? 1000 : 60_000,
+  };
+}
+
+/** Build a response to a request (RFC 3261 §8.2.6): Via, From, To (+tag), Call-ID, CSeq copied. */
+export function makeResponse(
+  req: SipRequest,
+  status: number,
+  reason: string,
+  extra: Header[] = [],
+  toTag?: string,
+): SipResponse {
+  const headers: Header[] = [];
+  for (const h of req.headers) {
+    if (h.name === 'Via' || h.name === 'From' || h.name === 'Call-ID' || h.name === 'CSeq')
+      headers.push({ ...h });
+    else if (h.name === 'To') {
+      let value = h.value;
+      if (status > 100 && toTag) {
+        try {
+          if (!parseNameAddr(value, 'To').params.has('tag')) value = `${value};tag=${toTag}`;
+        } catch {
+          // unparsable To (a salvaged request): copied as is
+        }
+      }
+      headers.push({ name: 'To', value });
+    }
+  }
+  headers.push({ name: 'Server', value: 'Parley' }, ...extra);
+  return { kind: 'response', status, reason: phrase(reason), headers, body: Buffer.alloc(0) };
+}
+
+export class SipAdapter implements Adapter {
+  readonly network = 'sip' as const;
+  readonly domains: readonly string[];
+  readonly capabilities: Capabilities;
+  readonly transport: SipTransport;
+  readonly layer: TransactionLayer;
+  readonly calls: CallManager;
+  readonly presence: PresenceManager;
+  #ctx: AdapterContext | null = null;
+  #state: LinkStatus = { state: 'starting', since: new Date().toISOString() };
+  readonly #acl = new net.BlockList();
+  /** Refusals the pipeline reported for events still being answered in-band. */
+  readonly #refusals = new Map<string, { refusal: Refusal; at: number }>();
+  /** Events submitted and not yet answered in-band (their refusals are answered as SIP responses). */
+  readonly #answering = new Set<string>();
+  #stopping = false;
+
+  constructor(
+    readonly name: string,
+    readonly config: ResolvedSipConfig,
+    readonly logger: Logger,
+  ) {
+    this.domains = config.domains;
+    this.capabilities = sipCapabilities(config.route.transport);
+    for (const p of config.peers) this.#acl.addSubnet(p.address, p.prefix, p.family);
+    this.transport = new SipTransport(
+      config.listen,
+      {
+        onMessage: (msg, source) => this.#onMessage(msg, source),
+        onUnparsable: (raw, err, source) => this.#onUnparsable(raw, err, source),
+      },
+      logger,
+      { maxBody: config.maxBodyBytes },
+    );
+    this.layer = new TransactionLayer(this.transport, config.timers, logger);
+    const nextHop = () => ({
+      transport: config.route.transport,
+      address: config.route.host,
+      port: config.route.port,
+    });
+    this.calls = new CallManager({
+      name,
+      layer: this.layer,
+      logger,
+      local: () => this.#local(),
+      nextHop,
+      submit: (e) => this.#submit(e),
+      refusalResponse: (id, outcome) =>
+        this.#outcomeResponse(id, outcome) ?? [500, 'Server Internal Error', []],
+    });
+    this.presence = new PresenceManager({
+      name,
+      layer: this.layer,
+      logger,
+      store: () => this.#ctx?.store ?? null,
+      networkOf: (d) => this.#ctx?.networkOf(d) ?? null,
+      local: () => this.#local(),
+      nextHop,
+      submit: (e) => this.#submit(e),
+    });
+  }
+
+  async #submit(e: CanonicalEvent): Promise<SubmitOutcome> {
+    if (!this.#ctx) return { status: 'failed', code: 'shutdown', reason: 'not started' };
+    this.#answering.add(e.id);
+    try {
+      return await this.#ctx.submit(e);
+    } finally {
+      this.#answering.delete(e.id);
+    }
+  }
+
+  #local(): { hostport: string; transport: 'udp' | 'tcp' } | null {
+    const l = this.transport.local(this.config.route.transport);
+    return l ? { hostport: this.#hostport(l.host, l.port), transport: l.transport } : null;
+  }
+
+  #hostport(host: string, port: number): string {
+    const h = this.config.advertise ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+    return `${net.isIPv6(h) ? `[${h}]` : h}:${port}`;
+  }
+
+  async start(ctx: AdapterContext): Promise<void> {
+    this.#ctx = ctx;
+    try {
+      await this.transport.start();
+    } catch (err) {
+      this.#setState('down', `cannot listen: ${(err as Error).message}`);
+      throw err;
+    }
+    this.#setState('up');
+    this.logger.info({ listen: this.transport.bound() }, 'SIP adapter listening');
+  }
+
+  #setState(state: LinkStatus['state'], detail?: string): void {
+    this.#state = { state, since: new Date().toISOString(), ...(detail ? { detail } : {}) };
+    this.#ctx?.setStatus(state, detail);
+  }
+
+  status(): LinkStatus {
+    return this.#state;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.calls.stop();
+    this.layer.stop();
+    await this.transport.stop();
+    this.#setState('stopped');
+  }
+
+  /** True when the source address is one of the configured peers. */
+  permitted(address: string): boolean {
+    const family = net.isIPv6(address) ? 'ipv6' : 'ipv4';
+    return this.#acl.check(
+      address.replace(/^::ffff:(?=\d+\.)/, ''),
+      family === 'ipv6' && address.startsWith('::ffff:') ? 'ipv4' : family,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Inbound
+
+  #respondStateless(req: SipRequest, source: Endpoint, res: SipResponse): void {
+    let dest: Endpoint;
+    try {
+      dest = this.transport.responseTarget(req, source);
+    } catch {
+      return;
+    }
+    this.transport.send(res, dest).catch((err: unknown) => {
+      this.logger.warn({ err: (err as Error).message }, 'could not send a SIP response');
+    });
+  }
+
+  #onUnparsable(raw: Buffer, err: ParseError, source: Endpoint): void {
+    if (!this.permitted(source.address)) return; // garbage from strangers: dropped, logged by the transport
+    const req = salvageRequest(raw);
+    if (!req) return;
+    try {
+      stampVia(req, source);
+    } catch {
+      return;
+    }
+    this.#respondStateless(req, source, makeResponse(req, err.status, err.message, [], rand()));
+  }
+
+  #onMessage(msg: SipMessage, source: Endpoint): void {
+    if (msg.kind === 'response') {
+      try {
+        validateResponse(msg);
+        if (!this.layer.receiveResponse(msg))
+          this.logger.debug({ status: msg.status }, 'SIP response matches no transaction');
+      } catch (err) {
+        this.logger.warn({ source, reason: (err as Error).message }, 'dropped a malformed SIP response');
+      }
+      return;
+    }
+    try {
+      stampVia(msg, source);
+    } catch (err) {
+      this.logger.warn({ source, reason: (err as Error).message }, 'dropped a SIP request with a bad Via');
+      return;
+    }
+    if (msg.method === 'ACK' && !this.permitted(source.address)) return;
+    if (!this.permitted(source.address)) {
+      this.logger.warn({ source, method: msg.method }, 'SIP request from an address not in peers');
+      const why = 'Source address is not a permitted peer';
+      this.#respondStateless(
+        msg,
+        source,
+        makeResponse(msg, 403, 'Forbidden', [{ name: 'Warning', value: `399 parley "${why}"` }], rand()),
+      );
+      return;
+    }
+    let tx: ServerTransaction | null;
+    try {
+      validateRequest(msg);
+      tx = this.layer.receiveRequest(msg, source);
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      if (msg.method !== 'ACK')
+        this.#respondStateless(msg, source, makeResponse(msg, err.status, err.message, [], rand()));
+      return;
+    }
+    if (msg.method === 'ACK') {
+      if (tx) this.calls.ack(msg); // an ACK for a 2xx (one for a non-2xx was absorbed by its transaction)
+      return;
+    }
+    if (!tx) return; // an absorbed retransmission
+    const toTag = rand();
+    const reply = (status: number, reason: string, extra: Header[] = []) =>
+      tx.respond(makeResponse(msg, status, reason, extra, toTag));
+    if (this.#stopping) {
+      reply(503, 'Service Unavailable', [{ name: 'Retry-After', value: '5' }]);
+      return;
+    }
+    switch (msg.method) {
+      case 'MESSAGE':
+        this.#handleMessage(msg, reply).catch((err: unknown) => {
+          this.logger.error({ err }, 'SIP MESSAGE handling failed');
+          reply(500, 'Server Internal Error');
+        });
+        return;
+      case 'OPTIONS':
+        reply(200, 'OK', [
+          { name: 'Allow', value: ALLOW },
+          { name: 'Accept', value: ACCEPT },
+          { name: 'Allow-Events', value: 'presence' },
+        ]);
+        return;
+      case 'INVITE': {
+        if (tagOf(getHeader(msg, 'To')) !== undefined) {
+          // re-INVITE: refused, the dialog stays as it is.
+          if (this.calls.isKnownDialog(msg)) reply(488, 'Not Acceptable Here');
+          else reply(481, 'Call/Transaction Does Not Exist');
+          return;
+        }
+        this.calls
+          .inboundInvite(msg, tx, toTag, (status, reason, extra = []) =>
+            makeResponse(msg, status, reason, extra, toTag),
+          )
+          .catch((err: unknown) => {
+            this.logger.error({ err }, 'SIP INVITE handling failed');
+            reply(500, 'Server Internal Error');
+          });
+        return;
+      }
+      case 'SUBSCRIBE':
+        this.presence.subscribe(msg, toTag, reply).catch((err: unknown) => {
+          this.logger.error({ err }, 'SIP SUBSCRIBE handling failed');
+          reply(500, 'Server Internal Error');
+        });
+        return;
+      case 'PUBLISH':
+        this.presence.publish(msg, reply).catch((err: unknown) => {
+          this.logger.error({ err }, 'SIP PUBLISH handling failed');
+          reply(500, 'Server Internal Error');
+        });
+        return;
+      case 'BYE': {
+        const [status, reason] = this.calls.bye(msg);
+        reply(status, reason);
+        return;
+      }
+      case 'CANCEL': {
+        const invite = this.layer.inviteFor(tx.key);
+        const [status, reason] = invite
+          ? this.calls.cancel(invite)
+          : [481, 'Call/Transaction Does Not Exist'];
+        reply(status, reason);
+        return;
+      }
+      default:
+        reply(501, 'Not Implemented', [{ name: 'Allow', value: ALLOW }]);
+    }
+  }
+
+  async #handleMessage(
+    req: SipRequest,
+    reply: (status: number, reason: string, extra?: Header[]) => void,
+  ): Promise<void> {
+    const ctx = this.#ctx;
+    if (!ctx) return reply(503, 'Service Unavailable');
+    let content: ReturnType<typeof readBody>;
+    let fromUri: ReturnType<typeof parseNameAddr>['uri'];
+    let toUri: ReturnType<typeof parseNameAddr>['uri'];
+    try {
+      content = readBody(req);
+      fromUri = parseNameAddr(getHeader(req, 'From')!, 'From').uri;
+      toUri = parseNameAddr(getHeader(req, 'To')!, 'To').uri;
+    } catch (err) {
+      return reply(400, (err as Error).message);
+    }
+    if (content.kind === 'unsupported') {
+      return reply(415, 'Unsupported Media Type', [{ name: 'Accept', value: ACCEPT }]);
+    }
+    if (!isSipUri(fromUri) || fromUri.user === undefined)
+      return reply(400, 'From must be a sip: URI with a user');
+    if (!isSipUri(toUri) || toUri.user === undefined) return reply(404, 'Not Found');
+    const from = tryParseAddress(formatAddress({ network: 'sip', user: fromUri.user, domain: fromUri.host }));
+    const to = tryParseAddress(formatAddress({ network: 'sip', user: toUri.user, domain: toUri.host }));
+    if (!from || !to) return reply(400, 'Unusable From or To address');
+    const cseq = parseCSeq(getHeader(req, 'CSeq')!);
+    const id = `${getHeader(req, 'Call-ID')}:${cseq.seq}`.slice(0, 512);
+    const base = {
+      id,
+      time: new Date().toISOString(),
+      from: formatAddress(from),
+      to: formatAddress(to),
+      adapter: this.name,
+      traceId: newTraceId(),
+    };
+    const event: CanonicalEvent =
+      content.kind === 'text'
+        ? { kind: 'message', ...base, body: content.text }
+        : { kind: 'chatstate', ...base, state: content.state };
+    const outcome = await this.#submit(event);
+    const answer = this.#outcomeResponse(id, outcome);
+    if (!answer)
+      return reply(outcome.status === 'queued' ? 202 : 200, outcome.status === 'queued' ? 'Accepted' : 'OK');
+    reply(...answer);
+  }
+
+  /** The SIP answer to a SubmitOutcome that was not a delivery (null when it was). */
+  #outcomeResponse(id: string, outcome: SubmitOutcome): [number, string, Header[]] | null {
+    const refusal = this.#refusals.get(id)?.refusal;
+    this.#refusals.delete(id);
+    switch (outcome.status) {
+      case 'delivered':
+      case 'queued':
+        return null;
+      case 'denied': {
+        const code = refusal?.code ?? 'policy';
+        const why = phrase(outcome.reason);
+        const warn = [
+          { name: 'Warning', value: `399 parley "${why}"` },
+          ...(outcome.rule ? [{ name: 'Reason', value: `SIP;cause=403;text="${why}"` }] : []),
+        ];
+        if (code === 'unroutable') return [404, why, warn];
+        if (code === 'unsupported') return [488, why, warn];
+        return [403, why, warn];
+      }
+      case 'failed': {
+        const why = phrase(refusal?.reason ?? outcome.reason);
+        const warn = [{ name: 'Warning', value: `399 parley "${why}"` }];
+        switch (outcome.code) {
+          case 'invalid':
+            return [400, why, warn];
+          case 'shutdown':
+            return [503, why, [...warn, { name: 'Retry-After', value: '5' }]];
+          case 'delivery':
+            return [480, why, warn];
+          default:
+            return [500, why, warn];
+        }
+      }
+    }
+  }
+
+  /** The pipeline reports refusals here; SIP answers them in-band from the SubmitOutcome. */
+  async refuse(event: CanonicalEvent, refusal: Refusal): Promise<void> {
+    if (!this.#answering.has(event.id)) {
+      // Its MESSAGE was answered already (202: queued elsewhere) and it failed later: tell
+      // the sender with a MESSAGE from the recipient's address (RFC 3428 has no later error).
+      if (event.kind === 'message' && event.adapter === this.name) {
+        const text = `[Parley] Your message could not be delivered: ${refusal.reason}`;
+        const r = await this.#sendMessage(
+          event.to,
+          event.from,
+          Buffer.from(text, 'utf8'),
+          'text/plain;charset=UTF-8',
+        );
+        if (!r.ok)
+          this.logger.warn(
+            { eventId: event.id, reason: r.reason },
+            'could not tell a SIP sender of a bounce',
+          );
+      }
+      return;
+    }
+    const now = Date.now();
+    this.#refusals.set(event.id, { refusal, at: now });
+    // Refusals of events answered in-band are consumed at once; those of events nobody
+    // answers in-band (presence fan-out, call progress) expire here.
+    if (this.#refusals.size > 1000) {
+      for (const [id, r] of this.#refusals) if (now - r.at > 60_000) this.#refusals.delete(id);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Outbound
+
+  async deliver(delivery: Delivery): Promise<DeliveryResult> {
+    const e = delivery.event;
+    if (e.kind === 'presence') {
+      if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
+      return this.presence.deliver(e);
+    }
+    if (e.kind === 'call') {
+      if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
+      return this.calls.deliver(e);
+    }
+    if (e.kind !== 'message' && e.kind !== 'chatstate') {
+      return { ok: false, retryable: false, reason: `SIP cannot carry ${e.kind} events yet` };
+    }
+    if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
+    const body =
+      e.kind === 'message'
+        ? Buffer.from(e.body, 'utf8')
+        : Buffer.from(isComposingXml(e.state === 'composing' ? 'active' : 'idle'), 'utf8');
+    const type = e.kind === 'message' ? 'text/plain;charset=UTF-8' : 'application/im-iscomposing+xml';
+    return this.#sendMessage(e.from, e.to, body, type);
+  }
+
+  /** A pager-mode MESSAGE (RFC 3428) to the next hop, in a client transaction. */
+  async #sendMessage(
+    fromAddr: string,
+    toAddr: string,
+    body: Buffer,
+    contentType: string,
+  ): Promise<DeliveryResult> {
+    const from = tryParseAddress(fromAddr);
+    const to = tryParseAddress(toAddr);
+    if (!from || !to) return { ok: false, retryable: false, reason: 'malformed address' };
+    const route = this.config.route;
+    const local = this.#local();
+    if (!local) return { ok: false, retryable: false, reason: `no ${route.transport} listener` };
+    const host = local.hostport.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const fromUri = formatAddress({ network: 'sip', user: from.user, domain: from.domain });
+    const toUri = formatAddress({ network: 'sip', user: to.user, domain: to.domain });
+    const req: SipRequest = {
+      kind: 'request',
+      method: 'MESSAGE',
+      uri: toUri,
+      headers: [
+        {
+          name: 'Via',
+          value: `SIP/2.0/${route.transport.toUpperCase()} ${local.hostport};branch=${newBranch()};rport`,
+        },
+        { name: 'Max-Forwards', value: '70' },
+        { name: 'From', value: `<${fromUri}>;tag=${rand()}` },
+        { name: 'To', value: `<${toUri}>` },
+        { name: 'Call-ID', value: `${rand(12)}@${host}` },
+        { name: 'CSeq', value: '1 MESSAGE' },
+        { name: 'Content-Type', value: contentType },
+        { name: 'User-Agent', value: 'Parley' },
+      ],
+      body,
+    };
+    if (route.transport === 'udp' && serialize(req).length > UDP_MESSAGE_LIMIT) {
+      return {
+        ok: false,
+        retryable: false,
+        reason: 'the message is too large for SIP over UDP (RFC 3428 §6)',
+      };
+    }
+    const tx = this.layer.request(req, { transport: route.transport, address: route.host, port: route.port });
+    const r = await tx.done;
+    if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
+    const { status, reason } = r.response;
+    if (status < 300) return { ok: true };
+    const warning = getHeaders(r.response, 'Warning')[0];
+    return {
+      ok: false,
+      retryable: [408, 480, 500, 503, 504].includes(status),
+      reason: `${status} ${reason}${warning ? ` (${warning})` : ''}`,
+    };
+  }
+}

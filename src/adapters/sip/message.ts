@@ -1,0 +1,858 @@
+// SIP messages (RFC 3261 §7, §20, §25): parse and serialise requests and responses.
+// Strict where garbage must get a 400 (RFC 4475 §3.1.2), tolerant where the grammar is
+// (LWS and folding anywhere LWS may appear, compact header forms, any header order,
+// unknown headers kept opaque). Everything thrown here is a ParseError.
+
+export class ParseError extends Error {
+  override name = 'ParseError';
+  /** The response a request with this problem deserves (400 unless said otherwise). */
+  readonly status: number;
+  constructor(message: string, status = 400) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export type Params = Map<string, string | null>;
+
+export interface Header {
+  /** Canonical name (`Via`, `Call-ID`, ...) for known headers, else as received. */
+  name: string;
+  /** Unfolded value, trimmed. */
+  value: string;
+}
+
+interface MessageBase {
+  headers: Header[];
+  body: Buffer;
+}
+
+export interface SipRequest extends MessageBase {
+  kind: 'request';
+  method: string;
+  uri: string;
+}
+
+export interface SipResponse extends MessageBase {
+  kind: 'response';
+  status: number;
+  reason: string;
+}
+
+export type SipMessage = SipRequest | SipResponse;
+
+// ---------------------------------------------------------------------------------------
+// Lexical classes (RFC 3261 §25.1)
+
+const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+const isToken = (s: string): boolean => TOKEN.test(s);
+// Call-ID word: token characters plus ( ) < > : \ " / [ ] ? { }
+const WORD = /^[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+$/;
+const DIGITS = /^[0-9]+$/;
+const ESC = '%[0-9A-Fa-f]{2}';
+const UNRESERVED = "A-Za-z0-9\\-_.!~*'()";
+const USER_RE = new RegExp(`^(?:[${UNRESERVED}&=+$,;?/]|${ESC})+$`);
+const PASSWORD_RE = new RegExp(`^(?:[${UNRESERVED}&=+$,]|${ESC})*$`);
+const PARAMCHAR_RE = new RegExp(`^(?:[${UNRESERVED}[\\]/:&+$]|${ESC})+$`);
+const HCHAR_RE = new RegExp(`^(?:[${UNRESERVED}[\\]/?:+$]|${ESC})*$`);
+const HOSTNAME_RE =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?$/;
+const IPV4_RE = /^(?:\d{1,3}\.){3}\d{1,3}$/;
+const IPV6REF_RE = /^\[[0-9A-Fa-f:.]+\]$/;
+const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
+// absoluteURI's opaque part: RFC 2396 uric characters.
+const URIC_RE = new RegExp(`^(?:[${UNRESERVED};/?:@&=+$,[\\]]|${ESC})+$`);
+
+const MAX_INT32 = 2 ** 31 - 1;
+
+/** True when s holds a control character (other than HT when `tab` allows it). */
+export function hasControl(s: string, tab = false): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && !(tab && c === 0x09)) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** Compact forms (RFC 3261 §7.3.3 and the extensions that define one). */
+const COMPACT: Record<string, string> = {
+  i: 'Call-ID',
+  m: 'Contact',
+  e: 'Content-Encoding',
+  l: 'Content-Length',
+  c: 'Content-Type',
+  f: 'From',
+  s: 'Subject',
+  k: 'Supported',
+  t: 'To',
+  v: 'Via',
+  o: 'Event',
+  u: 'Allow-Events',
+  r: 'Refer-To',
+  b: 'Referred-By',
+  x: 'Session-Expires',
+};
+const CANONICAL = new Map(
+  [
+    'Accept',
+    'Accept-Encoding',
+    'Accept-Language',
+    'Allow',
+    'Allow-Events',
+    'Authorization',
+    'Call-ID',
+    'Contact',
+    'Content-Disposition',
+    'Content-Encoding',
+    'Content-Length',
+    'Content-Type',
+    'CSeq',
+    'Date',
+    'Event',
+    'Expires',
+    'From',
+    'Max-Forwards',
+    'Min-Expires',
+    'Proxy-Authorization',
+    'Proxy-Require',
+    'Reason',
+    'Record-Route',
+    'Require',
+    'Retry-After',
+    'Route',
+    'Server',
+    'SIP-ETag',
+    'SIP-If-Match',
+    'Subject',
+    'Subscription-State',
+    'Supported',
+    'Timestamp',
+    'To',
+    'Unsupported',
+    'User-Agent',
+    'Via',
+    'Warning',
+    'WWW-Authenticate',
+  ].map((n) => [n.toLowerCase(), n]),
+);
+
+/** The canonical spelling of a header name (compact forms expanded). */
+export function canonicalName(name: string): string {
+  const lower = name.toLowerCase();
+  return COMPACT[lower] ?? CANONICAL.get(lower) ?? name;
+}
+
+/** Headers that may appear at most once (RFC 3261 §20, table 2). */
+const SINGLE = new Set([
+  'Call-ID',
+  'Content-Length',
+  'Content-Type',
+  'CSeq',
+  'From',
+  'Max-Forwards',
+  'To',
+  'Expires',
+  'Date',
+]);
+
+/** Headers whose value is a comma-separated list (and that may be split or combined). */
+const LIST = new Set([
+  'Accept',
+  'Accept-Encoding',
+  'Accept-Language',
+  'Allow',
+  'Allow-Events',
+  'Contact',
+  'Content-Encoding',
+  'Proxy-Require',
+  'Record-Route',
+  'Require',
+  'Route',
+  'Supported',
+  'Unsupported',
+  'Via',
+  'Warning',
+]);
+
+// ---------------------------------------------------------------------------------------
+// Small scanners
+
+/** Split at `sep` outside quoted strings and <...>; throws on an unterminated quote. */
+export function splitOutside(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let angle = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quoted) {
+      cur += ch;
+      if (ch === '\\') {
+        if (i + 1 >= s.length) throw new ParseError('unterminated quoted string');
+        cur += s[++i];
+      } else if (ch === '"') quoted = false;
+      continue;
+    }
+    if (ch === '"' && !angle) quoted = true;
+    else if (ch === '<') angle = true;
+    else if (ch === '>') angle = false;
+    if (ch === sep && !angle) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (quoted) throw new ParseError('unterminated quoted string');
+  out.push(cur);
+  return out;
+}
+
+/** Read a quoted-string starting at s[i] === '"'; returns the decoded text and the index after it. */
+function readQuoted(s: string, i: number): { text: string; end: number } {
+  let text = '';
+  for (let j = i + 1; j < s.length; j++) {
+    const ch = s[j]!;
+    if (ch === '\\') {
+      if (j + 1 >= s.length) break;
+      const next = s[j + 1]!;
+      if (next === '\r' || next === '\n') throw new ParseError('CR or LF escaped in a quoted string');
+      text += next;
+      j++;
+    } else if (ch === '"') return { text, end: j + 1 };
+    else if (ch === '\r' || ch === '\n') throw new ParseError('CR or LF inside a quoted string');
+    else text += ch;
+  }
+  throw new ParseError('unterminated quoted string');
+}
+
+const LWS = /^[ \t]*$/;
+
+/** Parse `;name[=value]` generic params (header params); LWS allowed around ; and =. */
+export function parseParams(s: string, what: string): Params {
+  const params: Params = new Map();
+  const t = s.trim();
+  if (t === '') return params;
+  if (!t.startsWith(';')) throw new ParseError(`${what}: unexpected "${t.slice(0, 20)}"`);
+  for (const raw of splitOutside(t.slice(1), ';')) {
+    const eq = raw.indexOf('=');
+    const name = (eq < 0 ? raw : raw.slice(0, eq)).trim();
+    if (!isToken(name)) throw new ParseError(`${what}: bad parameter name "${name.slice(0, 40)}"`);
+    let value: string | null = null;
+    if (eq >= 0) {
+      const v = raw.slice(eq + 1).trim();
+      if (v.startsWith('"')) {
+        const q = readQuoted(v, 0);
+        if (!LWS.test(v.slice(q.end))) throw new ParseError(`${what}: junk after a quoted parameter value`);
+        value = q.text;
+      } else if (isToken(v) || IPV6REF_RE.test(v)) value = v;
+      else throw new ParseError(`${what}: bad value for parameter ${name}`);
+    }
+    params.set(name.toLowerCase(), value);
+  }
+  return params;
+}
+
+// ---------------------------------------------------------------------------------------
+// URIs (RFC 3261 §19.1, §25.1)
+
+export interface SipUri {
+  scheme: 'sip' | 'sips';
+  user?: string;
+  password?: string;
+  host: string;
+  port?: number;
+  params: Params;
+  headers: Map<string, string>;
+}
+
+export type Uri = SipUri | { scheme: string; opaque: string };
+
+export const isSipUri = (u: Uri): u is SipUri => u.scheme === 'sip' || u.scheme === 'sips';
+
+const pct = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    // %00-escaped binary that is not UTF-8: decode byte-wise as latin1.
+    return s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+  }
+};
+
+export function parseHostPort(s: string, what: string): { host: string; port?: number } {
+  let host = s;
+  let portText: string | undefined;
+  if (s.startsWith('[')) {
+    const close = s.indexOf(']');
+    if (close < 0) throw new ParseError(`${what}: unterminated IPv6 reference`);
+    host = s.slice(0, close + 1);
+    const rest = s.slice(close + 1);
+    if (rest) {
+      if (!rest.startsWith(':')) throw new ParseError(`${what}: junk after the IPv6 reference`);
+      portText = rest.slice(1);
+    }
+    if (!IPV6REF_RE.test(host)) throw new ParseError(`${what}: bad IPv6 reference`);
+  } else {
+    const colon = s.indexOf(':');
+    if (colon >= 0) {
+      host = s.slice(0, colon);
+      portText = s.slice(colon + 1);
+    }
+    if (IPV4_RE.test(host)) {
+      if (host.split('.').some((o) => Number(o) > 255)) throw new ParseError(`${what}: bad IPv4 address`);
+    } else if (!HOSTNAME_RE.test(host)) {
+      throw new ParseError(`${what}: bad host "${host.slice(0, 64)}"`);
+    }
+    host = host.toLowerCase();
+  }
+  if (portText === undefined) return { host };
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new ParseError(`${what}: bad port`);
+  return { host, port: Number(portText) };
+}
+
+/** Parse a URI: sip/sips in full, any other scheme as an opaque absoluteURI. */
+export function parseUri(s: string, what = 'URI'): Uri {
+  const colon = s.indexOf(':');
+  if (colon <= 0) throw new ParseError(`${what}: no scheme in "${s.slice(0, 64)}"`);
+  const scheme = s.slice(0, colon).toLowerCase();
+  if (!SCHEME_RE.test(scheme)) throw new ParseError(`${what}: bad scheme`);
+  const rest = s.slice(colon + 1);
+  if (scheme !== 'sip' && scheme !== 'sips') {
+    if (!URIC_RE.test(rest)) throw new ParseError(`${what}: bad characters in ${scheme}: URI`);
+    return { scheme, opaque: rest };
+  }
+  // userinfo ends at the last '@' (neither params nor headers may hold an unescaped '@').
+  const at = rest.lastIndexOf('@');
+  let user: string | undefined;
+  let password: string | undefined;
+  let hostPart = rest;
+  if (at >= 0) {
+    const userinfo = rest.slice(0, at);
+    hostPart = rest.slice(at + 1);
+    const pw = userinfo.indexOf(':');
+    const u = pw < 0 ? userinfo : userinfo.slice(0, pw);
+    if (!USER_RE.test(u)) throw new ParseError(`${what}: bad user part`);
+    user = pct(u);
+    if (pw >= 0) {
+      const p = userinfo.slice(pw + 1);
+      if (!PASSWORD_RE.test(p)) throw new ParseError(`${what}: bad password part`);
+      password = pct(p);
+    }
+  }
+  const q = hostPart.indexOf('?');
+  const beforeHeaders = q < 0 ? hostPart : hostPart.slice(0, q);
+  const headerPart = q < 0 ? null : hostPart.slice(q + 1);
+  const [hostport = '', ...paramList] = beforeHeaders.split(';');
+  const hp = parseHostPort(hostport, what);
+  const params: Params = new Map();
+  for (const p of paramList) {
+    const eq = p.indexOf('=');
+    const name = eq < 0 ? p : p.slice(0, eq);
+    if (!PARAMCHAR_RE.test(name)) throw new ParseError(`${what}: bad URI parameter "${name.slice(0, 40)}"`);
+    let value: string | null = null;
+    if (eq >= 0) {
+      const v = p.slice(eq + 1);
+      if (!PARAMCHAR_RE.test(v)) throw new ParseError(`${what}: bad URI parameter value`);
+      value = pct(v);
+    }
+    params.set(pct(name).toLowerCase(), value);
+  }
+  const headers = new Map<string, string>();
+  if (headerPart !== null) {
+    for (const h of headerPart.split('&')) {
+      const eq = h.indexOf('=');
+      if (eq <= 0) throw new ParseError(`${what}: bad URI header`);
+      const name = h.slice(0, eq);
+      const value = h.slice(eq + 1);
+      if (!HCHAR_RE.test(name) || !HCHAR_RE.test(value)) throw new ParseError(`${what}: bad URI header`);
+      headers.set(pct(name), pct(value));
+    }
+  }
+  const uri: SipUri = { scheme, host: hp.host, params, headers };
+  if (user !== undefined) uri.user = user;
+  if (password !== undefined) uri.password = password;
+  if (hp.port !== undefined) uri.port = hp.port;
+  return uri;
+}
+
+const USER_OUT = /[^A-Za-z0-9\-_.!~*'()&=+$,;?/]/g;
+const PARAM_OUT = /[^A-Za-z0-9\-_.!~*'()[\]/:&+$]/g;
+const escapeOut = (s: string, re: RegExp): string =>
+  s.replace(re, (c) =>
+    [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
+
+export function formatUri(u: Uri): string {
+  if (!isSipUri(u)) return `${u.scheme}:${u.opaque}`;
+  let s = `${u.scheme}:`;
+  if (u.user !== undefined) {
+    s += escapeOut(u.user, USER_OUT);
+    if (u.password !== undefined) s += `:${escapeOut(u.password, /[^A-Za-z0-9\-_.!~*'()&=+$,]/g)}`;
+    s += '@';
+  }
+  s += u.host;
+  if (u.port !== undefined) s += `:${u.port}`;
+  for (const [k, v] of u.params)
+    s += `;${escapeOut(k, PARAM_OUT)}${v === null ? '' : `=${escapeOut(v, PARAM_OUT)}`}`;
+  if (u.headers.size) {
+    s += `?${[...u.headers].map(([k, v]) => `${escapeOut(k, /[^A-Za-z0-9\-_.!~*'()[\]/?:+$]/g)}=${escapeOut(v, /[^A-Za-z0-9\-_.!~*'()[\]/?:+$]/g)}`).join('&')}`;
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// name-addr / addr-spec (To, From, Contact, Route, Record-Route)
+
+export interface NameAddr {
+  display?: string;
+  uri: Uri;
+  params: Params;
+}
+
+/** Parse `[display-name] <uri> *(;param)` or `addr-spec *(;param)`. */
+export function parseNameAddr(s: string, what: string): NameAddr {
+  const v = s.trim();
+  if (v === '') throw new ParseError(`${what}: empty`);
+  let display: string | undefined;
+  let i = 0;
+  if (v.startsWith('"')) {
+    const q = readQuoted(v, 0);
+    display = q.text;
+    i = q.end;
+    while (v[i] === ' ' || v[i] === '\t') i++;
+    if (v[i] !== '<') throw new ParseError(`${what}: a quoted display name must be followed by <URI>`);
+  }
+  const lt = v.indexOf('<', i);
+  if (lt >= 0 && (display !== undefined || !v.slice(0, lt).includes(';'))) {
+    if (display === undefined) {
+      const d = v.slice(0, lt).trim();
+      if (d !== '') {
+        // display-name = *(token LWS)
+        if (!d.split(/[ \t]+/).every(isToken))
+          throw new ParseError(`${what}: display name must be a token list or quoted`);
+        display = d;
+      }
+    }
+    const gt = v.indexOf('>', lt);
+    if (gt < 0) throw new ParseError(`${what}: unterminated <URI>`);
+    const inner = v.slice(lt + 1, gt);
+    if (/[ \t]/.test(inner)) throw new ParseError(`${what}: whitespace inside <URI>`);
+    const uri = parseUri(inner, what);
+    const params = parseParams(v.slice(gt + 1), what);
+    return display === undefined ? { uri, params } : { display, uri, params };
+  }
+  // addr-spec: the URI ends at the first ';' (which begins header params), and may not
+  // contain ',', ';' or '?' itself (RFC 3261 §20.10).
+  const semi = v.indexOf(';');
+  const spec = (semi < 0 ? v : v.slice(0, semi)).trim();
+  if (/[ \t,?]/.test(spec))
+    throw new ParseError(`${what}: a URI with ",", "?" or spaces must be enclosed in <>`);
+  const uri = parseUri(spec, what);
+  return { uri, params: parseParams(semi < 0 ? '' : v.slice(semi), what) };
+}
+
+export function formatNameAddr(n: NameAddr): string {
+  const d = n.display === undefined ? '' : `"${n.display.replace(/["\\]/g, (c) => `\\${c}`)}" `;
+  let s = `${d}<${formatUri(n.uri)}>`;
+  for (const [k, v] of n.params)
+    s += `;${k}${v === null ? '' : `=${isToken(v) ? v : `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`}`}`;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Via (RFC 3261 §20.42)
+
+export interface Via {
+  transport: string;
+  host: string;
+  port?: number;
+  params: Params;
+}
+
+export function parseVia(s: string): Via {
+  const semi = splitOutside(s, ';')[0] ?? '';
+  const paramsPart = s.slice(semi.length);
+  const m =
+    /^\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+(\S+)\s*$/.exec(
+      semi,
+    );
+  if (!m) throw new ParseError('Via: expected "SIP/2.0/transport host[:port]"');
+  if (m[1]!.toUpperCase() !== 'SIP') throw new ParseError('Via: protocol is not SIP');
+  if (m[2] !== '2.0') throw new ParseError(`Via: SIP version ${m[2]} is not supported`, 505);
+  const hp = parseHostPort(m[4]!, 'Via');
+  const params = parseParams(paramsPart, 'Via');
+  for (const k of ['ttl', 'rport']) {
+    const v = params.get(k);
+    if (v !== undefined && v !== null && (!DIGITS.test(v) || Number(v) > 65535))
+      throw new ParseError(`Via: bad ${k}`);
+  }
+  const via: Via = { transport: m[3]!.toUpperCase(), host: hp.host, params };
+  if (hp.port !== undefined) via.port = hp.port;
+  return via;
+}
+
+export function formatVia(v: Via): string {
+  let s = `SIP/2.0/${v.transport} ${v.host}${v.port !== undefined ? `:${v.port}` : ''}`;
+  for (const [k, val] of v.params) s += `;${k}${val === null ? '' : `=${val}`}`;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+
+export const SIP_VERSION = 'SIP/2.0';
+const MAX_HEAD = 64 * 1024;
+
+/** Decode the header block (everything before the empty line) into a start line and headers. */
+function parseHead(head: string): { start: string; headers: Header[] } {
+  const lines = head.split(/\r?\n/);
+  const start = lines[0] ?? '';
+  const headers: Header[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      const last = headers[headers.length - 1];
+      if (!last) throw new ParseError('a continuation line before any header');
+      last.value = `${last.value} ${line.trim()}`.trim();
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon < 0) throw new ParseError(`header line without a colon: "${line.slice(0, 40)}"`);
+    const name = line.slice(0, colon).replace(/[ \t]+$/, '');
+    if (!isToken(name)) throw new ParseError(`bad header name "${name.slice(0, 40)}"`);
+    headers.push({ name: canonicalName(name), value: line.slice(colon + 1).trim() });
+  }
+  return { start, headers };
+}
+
+function parseStartLine(
+  start: string,
+): Omit<SipRequest, 'headers' | 'body'> | Omit<SipResponse, 'headers' | 'body'> {
+  if (start.startsWith('SIP/')) {
+    const m = /^SIP\/(\d+\.\d+) (\d{3})(?: (.*))?$/.exec(start);
+    if (!m) throw new ParseError('bad status line');
+    if (m[1] !== '2.0') throw new ParseError(`SIP version ${m[1]} is not supported`, 505);
+    const status = Number(m[2]);
+    if (status < 100 || status > 699) throw new ParseError('status code out of range');
+    const reason = m[3] ?? '';
+    if (hasControl(reason, true)) throw new ParseError('control characters in the reason phrase');
+    return { kind: 'response', status, reason };
+  }
+  const parts = start.split(' ');
+  if (parts.length !== 3) throw new ParseError('request line must be "Method SP Request-URI SP SIP/2.0"');
+  const [method, uri, version] = parts as [string, string, string];
+  if (!isToken(method)) throw new ParseError('bad method');
+  if (!/^SIP\/\d+\.\d+$/.test(version)) throw new ParseError('bad SIP version in the request line');
+  if (version !== SIP_VERSION) throw new ParseError(`SIP version ${version.slice(4)} is not supported`, 505);
+  if (uri === '' || uri.startsWith('<')) throw new ParseError('bad Request-URI');
+  parseUri(uri, 'Request-URI');
+  return { kind: 'request', method, uri };
+}
+
+const RFC1123 =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+function checkSingles(headers: Header[]): void {
+  const counts = new Map<string, number>();
+  for (const h of headers) counts.set(h.name, (counts.get(h.name) ?? 0) + 1);
+  for (const name of SINGLE) {
+    if ((counts.get(name) ?? 0) > 1) throw new ParseError(`more than one ${name} header`);
+  }
+}
+
+/** Check the structure of the headers the stack relies on; throws ParseError. */
+function checkHeaders(msg: SipMessage): void {
+  checkSingles(msg.headers);
+  for (const h of msg.headers) {
+    switch (h.name) {
+      case 'Via':
+        for (const v of splitList(h.value)) parseVia(v);
+        break;
+      case 'To':
+      case 'From':
+        parseNameAddr(h.value, h.name);
+        break;
+      case 'Contact':
+        if (h.value !== '*') for (const v of splitList(h.value)) parseNameAddr(v, 'Contact');
+        break;
+      case 'Route':
+      case 'Record-Route':
+        for (const v of splitList(h.value)) {
+          parseNameAddr(v, h.name);
+          if (!v.includes('<')) throw new ParseError(`${h.name}: must be <URI>`);
+        }
+        break;
+      case 'Call-ID': {
+        const at = h.value.split('@');
+        if (at.length > 2 || !at.every((w) => WORD.test(w))) throw new ParseError('bad Call-ID');
+        break;
+      }
+      case 'CSeq':
+        parseCSeq(h.value);
+        break;
+      case 'Max-Forwards':
+        if (!DIGITS.test(h.value) || Number(h.value) > 255) throw new ParseError('bad Max-Forwards');
+        break;
+      case 'Content-Length':
+        if (!DIGITS.test(h.value)) throw new ParseError('bad Content-Length');
+        break;
+      case 'Expires':
+      case 'Min-Expires':
+        if (!DIGITS.test(h.value) || Number(h.value) > 2 ** 32 - 1) throw new ParseError(`bad ${h.name}`);
+        break;
+      case 'Retry-After': {
+        const n = /^(\d+)/.exec(h.value)?.[1];
+        if (!n || Number(n) > 2 ** 32 - 1) throw new ParseError('bad Retry-After');
+        break;
+      }
+      case 'Warning':
+        for (const w of splitList(h.value)) {
+          if (!/^\d{3} \S+ "(?:[^"\\]|\\.)*"$/.test(w.trim())) throw new ParseError('bad Warning');
+        }
+        break;
+      case 'Content-Type':
+        parseMediaType(h.value);
+        break;
+      case 'Date':
+        if (!RFC1123.test(h.value)) throw new ParseError('bad Date (RFC 1123 date in GMT expected)');
+        break;
+    }
+  }
+  for (const h of msg.headers) {
+    if (h.name !== 'Contact') continue;
+    for (const v of h.value === '*' ? [] : splitList(h.value)) {
+      const e = parseNameAddr(v, 'Contact').params.get('expires');
+      if (e !== undefined && (e === null || !DIGITS.test(e) || Number(e) > 2 ** 32 - 1)) {
+        throw new ParseError('bad Contact expires parameter');
+      }
+    }
+  }
+}
+
+export interface CSeq {
+  seq: number;
+  method: string;
+}
+
+export function parseCSeq(s: string): CSeq {
+  const m = /^(\d+)\s+(\S+)$/.exec(s.trim());
+  if (!m || !isToken(m[2]!)) throw new ParseError('bad CSeq');
+  const seq = Number(m[1]);
+  if (seq > MAX_INT32) throw new ParseError('CSeq number is too large');
+  return { seq, method: m[2]! };
+}
+
+export interface MediaType {
+  type: string;
+  subtype: string;
+  params: Params;
+}
+
+export function parseMediaType(s: string): MediaType {
+  const semi = s.indexOf(';');
+  const main = (semi < 0 ? s : s.slice(0, semi)).trim();
+  const m = /^([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(main);
+  if (!m) throw new ParseError('bad Content-Type');
+  return {
+    type: m[1]!.toLowerCase(),
+    subtype: m[2]!.toLowerCase(),
+    params: parseParams(semi < 0 ? '' : s.slice(semi), 'Content-Type'),
+  };
+}
+
+/** Split a list header value into its elements; empty elements are an error. */
+export function splitList(value: string): string[] {
+  const parts = splitOutside(value, ',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) throw new ParseError('empty element in a header list');
+  return parts;
+}
+
+function indexOfHeadEnd(buf: Buffer, from = 0): { end: number; sep: number } | null {
+  const crlf = buf.indexOf('\r\n\r\n', from, 'latin1');
+  const lf = buf.indexOf('\n\n', from, 'latin1');
+  if (crlf >= 0 && (lf < 0 || crlf <= lf)) return { end: crlf, sep: 4 };
+  if (lf >= 0) return { end: lf, sep: 2 };
+  return null;
+}
+
+/**
+ * Parse one message from a datagram: the body is Content-Length octets (the rest of the
+ * datagram when the header is absent); octets past it are ignored (RFC 3261 §18.3).
+ */
+export function parseMessage(buf: Buffer): SipMessage {
+  let offset = 0;
+  // RFC 3261 §7.5: ignore CRLFs before the start line.
+  while (offset < buf.length && (buf[offset] === 0x0d || buf[offset] === 0x0a)) offset++;
+  const he = indexOfHeadEnd(buf, offset);
+  if (!he) throw new ParseError('no empty line ends the header section');
+  if (he.end - offset > MAX_HEAD) throw new ParseError('header section is too large', 413);
+  const head = buf.subarray(offset, he.end).toString('utf8');
+  const bodyStart = he.end + he.sep;
+  const { start, headers } = parseHead(head);
+  const first = parseStartLine(start);
+  checkSingles(headers);
+  const cl = headers.find((h) => h.name === 'Content-Length');
+  let body: Buffer;
+  if (cl) {
+    if (!DIGITS.test(cl.value)) throw new ParseError('bad Content-Length');
+    const n = Number(cl.value);
+    if (bodyStart + n > buf.length) throw new ParseError('Content-Length is larger than the message');
+    body = buf.subarray(bodyStart, bodyStart + n);
+  } else body = buf.subarray(bodyStart);
+  const msg = { ...first, headers, body: Buffer.from(body) } as SipMessage;
+  checkHeaders(msg);
+  return msg;
+}
+
+/**
+ * What a request must hold before a transaction is made for it (RFC 3261 §8.2): the
+ * mandatory headers, a CSeq method equal to the request's, no headers in the Request-URI.
+ */
+export function validateRequest(req: SipRequest): void {
+  for (const name of ['To', 'From', 'Call-ID', 'CSeq', 'Via']) {
+    if (!req.headers.some((h) => h.name === name)) throw new ParseError(`missing ${name} header`);
+  }
+  const cseq = parseCSeq(getHeader(req, 'CSeq')!);
+  if (cseq.method !== req.method) throw new ParseError('CSeq method does not match the request method');
+  const uri = parseUri(req.uri, 'Request-URI');
+  if (isSipUri(uri) && uri.headers.size) throw new ParseError('the Request-URI must not contain headers');
+  if (!isSipUri(uri)) throw new ParseError(`unsupported URI scheme ${uri.scheme}:`, 416);
+}
+
+/** What a response must hold to be matched to a client transaction. */
+export function validateResponse(res: SipResponse): void {
+  for (const name of ['To', 'From', 'Call-ID', 'CSeq', 'Via']) {
+    if (!res.headers.some((h) => h.name === name)) throw new ParseError(`missing ${name} header`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Accessors
+
+export function getHeader(msg: { headers: Header[] }, name: string): string | undefined {
+  const n = canonicalName(name);
+  return msg.headers.find((h) => h.name === n)?.value;
+}
+
+/** All values of a header: list headers split into elements. */
+export function getHeaders(msg: { headers: Header[] }, name: string): string[] {
+  const n = canonicalName(name);
+  const vals = msg.headers.filter((h) => h.name === n).map((h) => h.value);
+  return LIST.has(n) ? vals.flatMap(splitList) : vals;
+}
+
+export function topVia(msg: { headers: Header[] }): Via {
+  const v = getHeaders(msg, 'Via')[0];
+  if (v === undefined) throw new ParseError('missing Via header');
+  return parseVia(v);
+}
+
+export const tagOf = (value: string | undefined): string | undefined => {
+  if (value === undefined) return undefined;
+  const t = parseNameAddr(value, 'tag').params.get('tag');
+  return t ?? undefined;
+};
+
+// ---------------------------------------------------------------------------------------
+// Serialisation
+
+export function serialize(msg: SipMessage): Buffer {
+  const start =
+    msg.kind === 'request'
+      ? `${msg.method} ${msg.uri} ${SIP_VERSION}`
+      : `${SIP_VERSION} ${msg.status} ${msg.reason}`;
+  let head = `${start}\r\n`;
+  for (const h of msg.headers) {
+    if (h.name === 'Content-Length') continue;
+    if (/[\r\n]/.test(h.name) || /[\r\n]/.test(h.value)) throw new ParseError('CR or LF in a header to send');
+    head += `${h.name}: ${h.value}\r\n`;
+  }
+  head += `Content-Length: ${msg.body.length}\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'utf8'), msg.body]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Stream framing (TCP): messages are delimited by Content-Length (RFC 3261 §18.3).
+
+export interface FramerLimits {
+  maxHead: number;
+  maxBody: number;
+}
+
+/**
+ * Accumulates bytes from a stream and yields complete messages. A framing error (no or
+ * bad Content-Length, oversize) throws ParseError: the stream cannot be resynchronised,
+ * so the caller answers if it can and closes the connection.
+ */
+export class StreamFramer {
+  #buf: Buffer = Buffer.alloc(0);
+  readonly #limits: FramerLimits;
+
+  constructor(limits: Partial<FramerLimits> = {}) {
+    this.#limits = { maxHead: MAX_HEAD, maxBody: 1024 * 1024, ...limits };
+  }
+
+  /** Add bytes; returns the raw buffers of the complete messages now available. */
+  push(chunk: Buffer): Buffer[] {
+    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    const out: Buffer[] = [];
+    for (;;) {
+      // Keep-alive CRLFs between messages (RFC 5626 §3.5.1) are skipped.
+      let i = 0;
+      while (i < this.#buf.length && (this.#buf[i] === 0x0d || this.#buf[i] === 0x0a)) i++;
+      if (i) this.#buf = this.#buf.subarray(i);
+      if (!this.#buf.length) break;
+      const he = indexOfHeadEnd(this.#buf);
+      if (!he) {
+        if (this.#buf.length > this.#limits.maxHead) throw new ParseError('header section is too large', 413);
+        break;
+      }
+      if (he.end > this.#limits.maxHead) throw new ParseError('header section is too large', 413);
+      const head = this.#buf.subarray(0, he.end).toString('utf8');
+      const m = /(?:^|\r?\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
+      if (!m) throw new ParseError('Content-Length is required on a stream transport');
+      const v = m[1]!.trim();
+      if (!DIGITS.test(v)) throw new ParseError('bad Content-Length');
+      const n = Number(v);
+      if (n > this.#limits.maxBody) throw new ParseError('body is too large', 413);
+      const total = he.end + he.sep + n;
+      if (this.#buf.length < total) break;
+      out.push(Buffer.from(this.#buf.subarray(0, total)));
+      this.#buf = this.#buf.subarray(total);
+    }
+    return out;
+  }
+
+  get buffered(): number {
+    return this.#buf.length;
+  }
+}
+
+/**
+ * From a request that did not parse, salvage what a 400 needs (Via, From, To, Call-ID,
+ * CSeq copied as received; RFC 3261 §8.2.6). Null when not even that is there (then the
+ * datagram is dropped), or when it is a response or an ACK (never answered).
+ */
+export function salvageRequest(buf: Buffer): SipRequest | null {
+  try {
+    const he = indexOfHeadEnd(buf);
+    const head = buf.subarray(0, he ? he.end : Math.min(buf.length, MAX_HEAD)).toString('utf8');
+    const lines = head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/);
+    const start = lines[0] ?? '';
+    const method = start.split(' ', 1)[0] ?? '';
+    if (start.startsWith('SIP/') || !isToken(method) || method === 'ACK') return null;
+    const headers: Header[] = [];
+    for (const line of lines.slice(1)) {
+      const c = line.indexOf(':');
+      if (c <= 0) continue;
+      const name = canonicalName(line.slice(0, c).trim());
+      if (['Via', 'From', 'To', 'Call-ID', 'CSeq'].includes(name))
+        headers.push({ name, value: line.slice(c + 1).trim() });
+    }
+    const need = ['Via', 'From', 'To', 'Call-ID', 'CSeq'];
+    if (!need.every((n) => headers.some((h) => h.name === n))) return null;
+    if (headers.some((h) => hasControl(h.value, true))) return null;
+    topVia({ headers });
+    return { kind: 'request', method, uri: 'sip:invalid', headers, body: Buffer.alloc(0) };
+  } catch {
+    return null;
+  }
+}

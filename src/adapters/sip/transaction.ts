@@ -1,0 +1,347 @@
+// The transaction layer (RFC 3261 §17): client and server non-INVITE transactions with
+// timers E, F, J and K, and the INVITE server transaction (G, H, I) for the final
+// responses Parley gives to INVITEs. Retransmitted requests are absorbed by their server
+// transaction (answered with the last response, never handed up twice).
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../core/logger.js';
+import {
+  getHeader,
+  getHeaders,
+  ParseError,
+  parseCSeq,
+  parseVia,
+  type SipRequest,
+  type SipResponse,
+  topVia,
+} from './message.js';
+import type { Endpoint, SipTransport } from './transport.js';
+
+export interface Timers {
+  /** RTT estimate (default 500 ms). */
+  t1: number;
+  /** Longest retransmit interval for non-INVITE requests and INVITE responses (default 4 s). */
+  t2: number;
+  /** How long a message stays in the network (default 5 s). */
+  t4: number;
+}
+
+export const DEFAULT_TIMERS: Timers = { t1: 500, t2: 4000, t4: 5000 };
+
+export const MAGIC_COOKIE = 'z9hG4bK';
+export const newBranch = (): string => `${MAGIC_COOKIE}${randomBytes(12).toString('hex')}`;
+
+/** The RFC 3261 §17.2.3 server transaction key; throws ParseError without a 3261 branch. */
+export function serverKey(req: SipRequest): string {
+  const via = topVia(req);
+  const branch = via.params.get('branch');
+  if (!branch?.startsWith(MAGIC_COOKIE) || branch.length <= MAGIC_COOKIE.length) {
+    throw new ParseError('the top Via has no RFC 3261 branch (z9hG4bK...)');
+  }
+  const method = req.method === 'ACK' || req.method === 'CANCEL' ? 'INVITE' : req.method;
+  return `${branch}|${via.host}:${via.port ?? ''}|${req.method === 'CANCEL' ? 'CANCEL' : method}`;
+}
+
+type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'terminated';
+
+export class ServerTransaction {
+  state: ServerState = 'trying';
+  #last: SipResponse | null = null;
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    readonly key: string,
+    readonly request: SipRequest,
+    readonly source: Endpoint,
+    readonly layer: TransactionLayer,
+  ) {}
+
+  get isInvite(): boolean {
+    return this.request.method === 'INVITE';
+  }
+
+  /** A retransmission of the request arrived. */
+  retransmitted(): void {
+    if (this.#last && (this.state === 'proceeding' || this.state === 'completed')) this.#send(this.#last);
+  }
+
+  /** An ACK matched this (INVITE) transaction. */
+  acked(): void {
+    if (!this.isInvite || this.state !== 'completed') return;
+    this.state = 'confirmed';
+    this.#clear();
+    this.#after(this.source.transport === 'udp' ? this.layer.timers.t4 : 0, () => this.#terminate()); // Timer I
+  }
+
+  respond(res: SipResponse): void {
+    if (this.state === 'completed' || this.state === 'confirmed' || this.state === 'terminated') return;
+    this.#last = res;
+    this.#send(res);
+    if (res.status < 200) {
+      this.state = 'proceeding';
+      return;
+    }
+    const udp = this.source.transport === 'udp';
+    const { t1, t2 } = this.layer.timers;
+    if (!this.isInvite) {
+      this.state = 'completed';
+      this.#after(udp ? 64 * t1 : 0, () => this.#terminate()); // Timer J
+      return;
+    }
+    if (res.status < 300) {
+      // A 2xx ends the INVITE server transaction; the TU retransmits it (§13.3.1.4).
+      this.#terminate();
+      return;
+    }
+    this.state = 'completed';
+    if (udp) {
+      let interval = t1;
+      const g = () => {
+        if (this.state !== 'completed' || !this.#last) return;
+        this.#send(this.#last);
+        interval = Math.min(2 * interval, t2);
+        this.#after(interval, g); // Timer G
+      };
+      this.#after(interval, g);
+    }
+    this.#after(64 * t1, () => this.#terminate()); // Timer H: no ACK came
+  }
+
+  #send(res: SipResponse): void {
+    this.layer.transport
+      .send(res, this.layer.transport.responseTarget(this.request, this.source))
+      .catch((err: unknown) =>
+        this.layer.logger.warn({ err: (err as Error).message }, 'could not send a SIP response'),
+      );
+  }
+
+  #after(ms: number, fn: () => void): void {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+
+  #clear(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers = [];
+  }
+
+  #terminate(): void {
+    this.state = 'terminated';
+    this.#clear();
+    this.layer.server.delete(this.key);
+  }
+
+  stop(): void {
+    this.#clear();
+  }
+}
+
+export type ClientResult =
+  | { ok: true; response: SipResponse }
+  | { ok: false; reason: string; timeout: boolean };
+
+/** Timer D: how long an INVITE client transaction absorbs retransmitted final responses. */
+const TIMER_D = 32_000;
+
+/**
+ * A client transaction. Non-INVITE (§17.1.2): Timer E retransmits (doubling up to T2, T2 in
+ * Proceeding), Timer F gives up, Timer K absorbs repeated finals. INVITE (§17.1.1): Timer A
+ * retransmits (doubling), Timer B gives up while Calling, a provisional stops both, a
+ * non-2xx final is ACKed here (and again for each retransmission until Timer D), a 2xx
+ * ends the transaction and is the TU's to ACK.
+ */
+export class ClientTransaction {
+  state: 'calling' | 'trying' | 'proceeding' | 'completed' | 'terminated';
+  #timers: NodeJS.Timeout[] = [];
+  #resolve!: (r: ClientResult) => void;
+  #ack: SipRequest | null = null;
+  readonly done: Promise<ClientResult>;
+  /** Provisional responses (INVITE: 180/183 for the call layer). */
+  onProvisional: ((res: SipResponse) => void) | null = null;
+
+  constructor(
+    readonly key: string,
+    readonly request: SipRequest,
+    readonly dest: Endpoint,
+    readonly layer: TransactionLayer,
+  ) {
+    this.state = request.method === 'INVITE' ? 'calling' : 'trying';
+    this.done = new Promise((r) => {
+      this.#resolve = r;
+    });
+  }
+
+  get isInvite(): boolean {
+    return this.request.method === 'INVITE';
+  }
+
+  start(): void {
+    const { t1, t2 } = this.layer.timers;
+    this.#transmit(this.request);
+    if (this.dest.transport === 'udp') {
+      let interval = t1;
+      const retransmit = () => {
+        if (this.state !== 'calling' && this.state !== 'trying' && this.state !== 'proceeding') return;
+        this.#transmit(this.request);
+        // Timer A doubles without bound; Timer E doubles up to T2, and is T2 in Proceeding.
+        interval = this.isInvite
+          ? 2 * interval
+          : this.state === 'proceeding'
+            ? t2
+            : Math.min(2 * interval, t2);
+        this.#after(interval, retransmit);
+      };
+      this.#after(interval, retransmit);
+    }
+    this.#after(64 * t1, () => {
+      // Timer B (INVITE, Calling only: a provisional cleared it) / Timer F (non-INVITE)
+      if (this.state === 'calling' || this.state === 'trying' || this.state === 'proceeding') {
+        const timer = this.isInvite ? 'B' : 'F';
+        this.#finish({
+          ok: false,
+          timeout: true,
+          reason: `no final response within ${(64 * t1) / 1000} s (Timer ${timer})`,
+        });
+      }
+    });
+  }
+
+  #transmit(msg: SipRequest): void {
+    this.layer.transport.send(msg, this.dest).catch((err: unknown) => {
+      this.#finish({ ok: false, timeout: false, reason: `transport error: ${(err as Error).message}` });
+    });
+  }
+
+  received(res: SipResponse): void {
+    if (this.state === 'completed' || this.state === 'terminated') {
+      if (this.#ack && res.status >= 300) this.#transmit(this.#ack); // a retransmitted non-2xx final
+      return;
+    }
+    if (res.status < 200) {
+      if (this.isInvite && this.state === 'calling') this.#clear(); // Timers A and B stop
+      this.state = 'proceeding';
+      this.onProvisional?.(res);
+      return;
+    }
+    if (this.isInvite && res.status >= 300) {
+      this.#ack = ackForNon2xx(this.request, res);
+      this.#transmit(this.#ack);
+    }
+    this.#finish({ ok: true, response: res });
+  }
+
+  #finish(r: ClientResult): void {
+    if (this.state === 'completed' || this.state === 'terminated') return;
+    this.#clear();
+    this.state = 'completed';
+    this.#resolve(r);
+    const udp = this.dest.transport === 'udp';
+    // Timer K (non-INVITE) / Timer D (INVITE with a non-2xx final); a 2xx ends it at once.
+    const linger = !udp ? 0 : this.isInvite ? (this.#ack ? TIMER_D : 0) : this.layer.timers.t4;
+    this.#after(linger, () => {
+      this.state = 'terminated';
+      this.layer.client.delete(this.key);
+    });
+  }
+
+  #after(ms: number, fn: () => void): void {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+
+  #clear(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers = [];
+  }
+
+  stop(): void {
+    this.#clear();
+    this.#finish({ ok: false, timeout: false, reason: 'the SIP adapter is stopping' });
+    this.#clear();
+  }
+}
+
+/** The ACK an INVITE client transaction sends for a non-2xx final response (§17.1.1.3). */
+export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
+  const headers = [
+    { name: 'Via', value: getHeaders(invite, 'Via')[0]! },
+    ...invite.headers.filter((h) => h.name === 'Route'),
+    { name: 'Max-Forwards', value: '70' },
+    { name: 'From', value: getHeader(invite, 'From')! },
+    { name: 'To', value: getHeader(res, 'To')! },
+    { name: 'Call-ID', value: getHeader(invite, 'Call-ID')! },
+    { name: 'CSeq', value: `${parseCSeq(getHeader(invite, 'CSeq')!).seq} ACK` },
+  ];
+  return { kind: 'request', method: 'ACK', uri: invite.uri, headers, body: Buffer.alloc(0) };
+}
+
+export class TransactionLayer {
+  readonly server = new Map<string, ServerTransaction>();
+  readonly client = new Map<string, ClientTransaction>();
+
+  constructor(
+    readonly transport: SipTransport,
+    readonly timers: Timers,
+    readonly logger: Logger,
+  ) {}
+
+  /**
+   * Match a request to its server transaction. Returns the new transaction when the
+   * request starts one, or null when it was absorbed (a retransmission or a matched ACK).
+   */
+  receiveRequest(req: SipRequest, source: Endpoint): ServerTransaction | null {
+    const key = serverKey(req);
+    if (req.method === 'ACK') {
+      const tx = this.server.get(key);
+      if (tx) {
+        tx.acked();
+        return null;
+      }
+      return new ServerTransaction(key, req, source, this); // an ACK for a 2xx: the TU's (no transaction)
+    }
+    const existing = this.server.get(key);
+    if (existing) {
+      existing.retransmitted();
+      return null;
+    }
+    const tx = new ServerTransaction(key, req, source, this);
+    this.server.set(key, tx);
+    return tx;
+  }
+
+  /** Match a response to its client transaction; false when none matches (dropped). */
+  receiveResponse(res: SipResponse): boolean {
+    const vias = getHeaders(res, 'Via');
+    if (vias.length === 0) return false;
+    const branch = parseVia(vias[0]!).params.get('branch');
+    const cseq = parseCSeq(getHeader(res, 'CSeq') ?? '');
+    const tx = this.client.get(`${branch}|${cseq.method}`);
+    if (!tx) return false;
+    tx.received(res);
+    return true;
+  }
+
+  /** Start a client transaction for a request whose top Via carries a fresh branch. */
+  request(req: SipRequest, dest: Endpoint, onProvisional?: (res: SipResponse) => void): ClientTransaction {
+    const branch = topVia(req).params.get('branch');
+    const key = `${branch}|${req.method}`;
+    const tx = new ClientTransaction(key, req, dest, this);
+    if (onProvisional) tx.onProvisional = onProvisional;
+    this.client.set(key, tx);
+    tx.start();
+    return tx;
+  }
+
+  /** The INVITE server transaction a CANCEL (already matched to its own key) refers to. */
+  inviteFor(cancelKey: string): ServerTransaction | undefined {
+    return this.server.get(cancelKey.replace(/\|CANCEL$/, '|INVITE'));
+  }
+
+  stop(): void {
+    for (const tx of this.server.values()) tx.stop();
+    for (const tx of this.client.values()) tx.stop();
+    this.server.clear();
+    this.client.clear();
+  }
+}

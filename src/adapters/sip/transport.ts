@@ -1,0 +1,254 @@
+// SIP transports (RFC 3261 §18): UDP and TCP listeners, stream framing, and response
+// routing per the top Via (received/rport, RFC 3581). Malformed input is logged and
+// dropped (or answered 400 by the caller); it never throws out of a socket handler.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Logger } from '../../core/logger.js';
+import {
+  formatVia,
+  getHeaders,
+  ParseError,
+  parseMessage,
+  parseVia,
+  type SipMessage,
+  StreamFramer,
+  serialize,
+} from './message.js';
+
+export type TransportName = 'udp' | 'tcp';
+
+export interface ListenAddr {
+  transport: TransportName;
+  host: string;
+  port: number;
+}
+
+/** Where a message came from / goes to. */
+export interface Endpoint {
+  transport: TransportName;
+  address: string;
+  port: number;
+}
+
+export interface TransportHandlers {
+  onMessage(msg: SipMessage, source: Endpoint): void;
+  /** A message that did not parse (the caller may answer 400 from the raw bytes). */
+  onUnparsable(raw: Buffer, err: ParseError, source: Endpoint): void;
+}
+
+const key = (e: { address: string; port: number }) => `${e.address}|${e.port}`;
+/** Inbound TCP connections accepted at once, and how long an idle one stays open. */
+const MAX_TCP_CONNECTIONS = 1024;
+const TCP_IDLE_MS = 10 * 60_000;
+
+export class SipTransport {
+  readonly #udp: { sock: dgram.Socket; addr: ListenAddr }[] = [];
+  readonly #tcpServers: { srv: net.Server; addr: ListenAddr }[] = [];
+  /** Open TCP connections by remote address (inbound and outbound). */
+  readonly #conns = new Map<string, net.Socket>();
+  readonly #pending = new Map<string, Promise<net.Socket>>();
+  #stopped = false;
+
+  constructor(
+    readonly listen: readonly ListenAddr[],
+    readonly handlers: TransportHandlers,
+    readonly logger: Logger,
+    readonly limits: { maxBody: number } = { maxBody: 1024 * 1024 },
+  ) {}
+
+  async start(): Promise<void> {
+    for (const addr of this.listen) {
+      if (addr.transport === 'udp') {
+        const sock = dgram.createSocket({ type: net.isIPv6(addr.host) ? 'udp6' : 'udp4', reuseAddr: false });
+        sock.on('message', (buf, rinfo) =>
+          this.#datagram(buf, { transport: 'udp', address: rinfo.address, port: rinfo.port }),
+        );
+        sock.on('error', (err) => this.logger.error({ err, listen: addr }, 'SIP UDP socket error'));
+        await new Promise<void>((resolve, reject) => {
+          sock.once('error', reject);
+          sock.bind(addr.port, addr.host, () => {
+            sock.off('error', reject);
+            resolve();
+          });
+        });
+        const bound = sock.address();
+        this.#udp.push({ sock, addr: { ...addr, port: bound.port } });
+      } else {
+        const srv = net.createServer((s) => this.#adopt(s));
+        srv.maxConnections = MAX_TCP_CONNECTIONS;
+        srv.on('error', (err) => this.logger.error({ err, listen: addr }, 'SIP TCP server error'));
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen(addr.port, addr.host, () => {
+            srv.off('error', reject);
+            resolve();
+          });
+        });
+        const bound = srv.address();
+        this.#tcpServers.push({
+          srv,
+          addr: { ...addr, port: typeof bound === 'object' && bound ? bound.port : addr.port },
+        });
+      }
+    }
+  }
+
+  /** The bound addresses (ports resolved when 0 was configured). */
+  bound(): ListenAddr[] {
+    return [...this.#udp.map((u) => u.addr), ...this.#tcpServers.map((t) => t.addr)];
+  }
+
+  /** The local address to put in a Via for a transport. */
+  local(transport: TransportName): ListenAddr | undefined {
+    return this.bound().find((a) => a.transport === transport);
+  }
+
+  #datagram(buf: Buffer, source: Endpoint): void {
+    if (this.#stopped) return;
+    // Keep-alive pings (CRLF) are answered by nothing (RFC 5626 §4.4.1 is for streams).
+    if (buf.length <= 4 && /^[\r\n]*$/.test(buf.toString('latin1'))) return;
+    this.#deliver(buf, source);
+  }
+
+  #deliver(buf: Buffer, source: Endpoint): void {
+    let msg: SipMessage;
+    try {
+      msg = parseMessage(buf);
+    } catch (err) {
+      const e = err instanceof ParseError ? err : new ParseError(String(err));
+      this.logger.warn({ source, reason: e.message, bytes: buf.length }, 'unparsable SIP message');
+      try {
+        this.handlers.onUnparsable(buf, e, source);
+      } catch (err2) {
+        this.logger.error({ err: err2 }, 'SIP unparsable-message handler failed');
+      }
+      return;
+    }
+    try {
+      this.handlers.onMessage(msg, source);
+    } catch (err) {
+      this.logger.error({ err, source }, 'SIP message handler failed');
+    }
+  }
+
+  #adopt(s: net.Socket): void {
+    const remote: Endpoint = { transport: 'tcp', address: s.remoteAddress ?? '', port: s.remotePort ?? 0 };
+    const k = key(remote);
+    this.#conns.set(k, s);
+    const framer = new StreamFramer({ maxBody: this.limits.maxBody });
+    s.setNoDelay(true);
+    s.setTimeout(TCP_IDLE_MS, () => s.destroy());
+    s.on('data', (chunk) => {
+      let msgs: Buffer[];
+      try {
+        msgs = framer.push(chunk);
+      } catch (err) {
+        // The stream cannot be resynchronised: log, close.
+        this.logger.warn(
+          { source: remote, reason: (err as Error).message },
+          'SIP stream framing error; closing',
+        );
+        s.destroy();
+        return;
+      }
+      for (const m of msgs) this.#deliver(m, remote);
+    });
+    s.on('error', (err) => this.logger.debug({ err: err.message, remote }, 'SIP TCP connection error'));
+    s.on('close', () => {
+      if (this.#conns.get(k) === s) this.#conns.delete(k);
+    });
+  }
+
+  async #connect(dest: Endpoint): Promise<net.Socket> {
+    const k = key(dest);
+    const open = this.#conns.get(k);
+    if (open && !open.destroyed) return open;
+    const pending = this.#pending.get(k);
+    if (pending) return pending;
+    const p = new Promise<net.Socket>((resolve, reject) => {
+      const local = this.local('tcp');
+      const s = net.connect({
+        host: dest.address,
+        port: dest.port,
+        ...(local ? { localAddress: local.host === '0.0.0.0' ? undefined : local.host } : {}),
+      });
+      s.setTimeout(10_000, () => s.destroy(new Error('TCP connect timeout')));
+      s.once('connect', () => {
+        this.#adopt(s); // (replaces the connect timeout with the idle timeout)
+        this.#conns.set(k, s);
+        resolve(s);
+      });
+      s.once('error', reject);
+    }).finally(() => this.#pending.delete(k));
+    this.#pending.set(k, p);
+    return p;
+  }
+
+  /** Send a message to an endpoint. Rejects when a TCP connection cannot be made. */
+  async send(msg: SipMessage, dest: Endpoint): Promise<void> {
+    if (this.#stopped) throw new Error('transport stopped');
+    const buf = serialize(msg);
+    if (dest.transport === 'udp') {
+      const fam6 = net.isIPv6(dest.address);
+      const u = this.#udp.find((x) => net.isIPv6(x.addr.host) === fam6) ?? this.#udp[0];
+      if (!u) throw new Error('no UDP listener to send from');
+      await new Promise<void>((resolve, reject) =>
+        u.sock.send(buf, dest.port, dest.address, (err) => (err ? reject(err) : resolve())),
+      );
+      return;
+    }
+    const s = await this.#connect(dest);
+    await new Promise<void>((resolve, reject) => s.write(buf, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * Where to send a response (RFC 3261 §18.2.2, RFC 3581): back on the connection for a
+   * stream; for UDP to `received` (the source address) and `rport` or the sent-by port.
+   */
+  responseTarget(req: SipMessage, source: Endpoint): Endpoint {
+    const via = parseVia(getHeaders(req, 'Via')[0] ?? '');
+    if (source.transport === 'tcp') {
+      const open = this.#conns.get(key(source));
+      if (open && !open.destroyed) return source;
+    }
+    const address = via.params.get('received') ?? via.host;
+    const rport = via.params.get('rport');
+    const port = rport ? Number(rport) : (via.port ?? 5060);
+    return { transport: source.transport, address, port };
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const s of this.#conns.values()) s.destroy();
+    this.#conns.clear();
+    await Promise.all([
+      ...this.#udp.map((u) => new Promise<void>((r) => u.sock.close(() => r()))),
+      ...this.#tcpServers.map((t) => new Promise<void>((r) => t.srv.close(() => r()))),
+    ]);
+  }
+}
+
+/**
+ * Stamp the top Via of a received request with `received` and `rport` (RFC 3261
+ * §18.2.1, RFC 3581 §4) so that the response goes back where the request came from.
+ */
+export function stampVia(msg: SipMessage, source: Endpoint): void {
+  const idx = msg.headers.findIndex((h) => h.name === 'Via');
+  if (idx < 0) return;
+  const header = msg.headers[idx]!;
+  const list = getHeaders({ headers: [header] }, 'Via');
+  const top = parseVia(list[0]!);
+  if (top.params.has('rport')) {
+    top.params.set('rport', String(source.port));
+    top.params.set('received', source.address);
+  } else if (top.host !== source.address) top.params.set('received', source.address);
+  list[0] = formatVia(top);
+  msg.headers[idx] = { name: 'Via', value: list.join(', ') };
+}
+
+/** Parse `udp://host:port` / `tcp://host:port`. */
+export function parseListen(s: string): ListenAddr | null {
+  const m = /^(udp|tcp):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[3]) > 65535) return null;
+  return { transport: m[1] as TransportName, host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
+}

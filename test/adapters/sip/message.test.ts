@@ -1,0 +1,359 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import t from 'tap';
+import {
+  getHeader,
+  getHeaders,
+  isSipUri,
+  ParseError,
+  parseMessage,
+  parseNameAddr,
+  parseUri,
+  parseVia,
+  type SipMessage,
+  StreamFramer,
+  serialize,
+  topVia,
+  validateRequest,
+  validateResponse,
+} from '../../../src/adapters/sip/message.js';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'torture');
+const load = (name: string) => readFileSync(join(dir, `${name}.dat`));
+
+/** Parse and apply the checks a request/response gets before the transaction layer. */
+function accept(buf: Buffer): SipMessage {
+  const m = parseMessage(buf);
+  if (m.kind === 'request') validateRequest(m);
+  else validateResponse(m);
+  return m;
+}
+
+// RFC 4475 §3.1.1: a conformant parser accepts these.
+const VALID = [
+  'wsinv',
+  'intmeth',
+  'esc01',
+  'escnull',
+  'esc02',
+  'lwsdisp',
+  'longreq',
+  'dblreq',
+  'semiuri',
+  'transports',
+  'mpart01',
+  'unreason',
+  'noreason',
+  // §3.2.1: syntactically valid; the transaction layer refuses it (transaction.test.ts).
+  'badbranch',
+];
+
+// RFC 4475 §3.1.2 (and §3.3 where the fault is in the message itself): rejected, with the
+// status a request deserves (responses are dropped).
+const INVALID: [string, number, RegExp][] = [
+  ['badinv01', 400, /bad parameter name|empty element/],
+  ['clerr', 400, /Content-Length is larger/],
+  ['ncl', 400, /bad Content-Length/],
+  ['scalar02', 400, /CSeq number is too large|Max-Forwards|Expires/],
+  ['scalarlg', 400, /CSeq number is too large|Retry-After|Warning/],
+  ['quotbal', 400, /unterminated quoted string/],
+  ['ltgtruri', 400, /Request-URI/],
+  ['lwsruri', 400, /request line/],
+  ['lwsstart', 400, /request line/],
+  ['trws', 400, /request line/],
+  ['escruri', 400, /must not contain headers/],
+  ['baddate', 400, /bad Date/],
+  ['regbadct', 400, /enclosed in <>/],
+  ['badaspec', 400, /whitespace inside <URI>/],
+  ['baddn', 400, /display name|empty element|bad/],
+  ['badvers', 505, /version 7.0/],
+  ['mismatch01', 400, /CSeq method does not match/],
+  ['mismatch02', 400, /CSeq method does not match/],
+  ['bigcode', 400, /bad status line/],
+  ['insuf', 400, /missing/],
+  ['multi01', 400, /more than one/],
+  ['mcl01', 400, /more than one Content-Length/],
+  ['unkscm', 416, /unsupported URI scheme/],
+];
+
+t.test('RFC 4475 valid messages parse, and survive a serialise/parse round trip', async (t) => {
+  for (const name of VALID) {
+    const buf = load(name);
+    let m: SipMessage;
+    try {
+      m = accept(buf);
+    } catch (err) {
+      t.fail(`${name}: ${(err as Error).message}`);
+      continue;
+    }
+    const again = accept(serialize(m));
+    t.same(again.body, m.body, `${name}: body survives`);
+    t.same(
+      again.headers.filter((h) => h.name !== 'Content-Length'),
+      m.headers.filter((h) => h.name !== 'Content-Length'),
+      `${name}: headers survive`,
+    );
+  }
+});
+
+t.test('RFC 4475 invalid messages are rejected with a reason and a status', async (t) => {
+  for (const [name, status, reason] of INVALID) {
+    try {
+      accept(load(name));
+      t.fail(`${name} was accepted`);
+    } catch (err) {
+      t.ok(err instanceof ParseError, `${name}: ParseError`);
+      t.equal((err as ParseError).status, status, `${name}: status ${status}`);
+      t.match((err as Error).message, reason, `${name}: ${(err as Error).message}`);
+    }
+  }
+});
+
+t.test('wsinv: folding, compact forms, quoted pairs, LWS everywhere', async (t) => {
+  const m = accept(load('wsinv'));
+  t.equal(m.kind, 'request');
+  if (m.kind !== 'request') return;
+  t.equal(m.method, 'INVITE');
+  t.equal(getHeader(m, 'Max-Forwards'), '0068');
+  t.equal(getHeader(m, 'CSeq'), '0009 INVITE');
+  const from = parseNameAddr(getHeader(m, 'From')!, 'From');
+  t.equal(from.display, 'J Rosenberg \\"');
+  t.equal(from.params.get('tag'), '98asjd8');
+  t.equal(parseNameAddr(getHeader(m, 'To')!, 'To').params.get('tag'), '1918181833n');
+  const vias = getHeaders(m, 'Via').map(parseVia);
+  t.same(
+    vias.map((v) => [v.transport, v.host, v.params.get('branch')]),
+    [
+      ['UDP', '192.0.2.2', '390skdjuw'],
+      ['TCP', 'spindle.example.com', 'z9hG4bK9ikj8'],
+      ['UDP', '192.168.255.111', 'z9hG4bK30239'],
+    ],
+  );
+  const contact = parseNameAddr(getHeaders(m, 'Contact')[0]!, 'Contact');
+  t.equal(contact.display, 'Quoted string ""');
+  t.equal(contact.params.get('newparam'), 'newvalue');
+  t.equal(contact.params.get('secondparam'), null);
+  t.equal(contact.params.get('q'), '0.33');
+  t.equal(getHeader(m, 'NewFangledHeader'), 'newfangled value continued newfangled value');
+  t.equal(getHeader(m, 'UnknownHeaderWithUnusualValue'), ';;,,;;,;');
+  t.equal(getHeader(m, 'Subject'), '');
+  t.equal(m.body.length, 150);
+});
+
+t.test('URIs: escapes, odd users and passwords, params', async (t) => {
+  const esc = accept(load('esc01'));
+  t.equal(esc.kind === 'request' && esc.uri, 'sip:sips%3Auser%40example.com@example.net');
+  const ruri = parseUri('sip:sips%3Auser%40example.com@example.net');
+  t.ok(isSipUri(ruri) && ruri.user === 'sips:user@example.com' && ruri.host === 'example.net');
+  const to = parseNameAddr(getHeader(esc, 'To')!, 'To').uri;
+  t.ok(isSipUri(to) && to.user === 'user');
+  const contact = parseNameAddr(getHeader(esc, 'Contact')!, 'Contact').uri;
+  t.ok(isSipUri(contact));
+  if (isSipUri(contact)) {
+    t.equal(contact.user, 'caller');
+    t.equal(contact.params.get('lr'), null);
+    t.equal(contact.params.get('name'), 'value%41');
+  }
+  const im = accept(load('intmeth'));
+  const u = parseUri(im.kind === 'request' ? im.uri : '');
+  t.ok(isSipUri(u));
+  if (isSipUri(u)) {
+    t.equal(u.user, "1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*");
+    t.equal(u.password, "&it+has=1,weird!*pas$wo~d_too.(doesn't-it)");
+    t.equal(u.host, 'example.com');
+  }
+  const imTo = parseNameAddr(getHeader(im, 'To')!, 'To');
+  t.equal(imTo.display, 'BEL:\x07 NUL:\x00 DEL:\x7f');
+  const imFrom = parseNameAddr(getHeader(im, 'From')!, 'From');
+  t.equal(imFrom.params.get("fromparam''~+*_!.-%"), 'работающий');
+  const semi = parseUri('sip:user;par=u%40example.net@example.com');
+  t.ok(isSipUri(semi) && semi.user === 'user;par=u@example.net');
+  const v6 = parseUri('sip:alice@[2001:db8::1]:5070;transport=tcp');
+  t.ok(
+    isSipUri(v6) && v6.host === '[2001:db8::1]' && v6.port === 5070 && v6.params.get('transport') === 'tcp',
+  );
+  t.throws(() => parseUri('sip:alice@exa mple.com'), ParseError);
+  t.throws(() => parseUri('sip:alice@host:99999'), ParseError);
+  t.throws(() => parseUri('sip:al ice@host'), ParseError);
+});
+
+t.test('dblreq: octets past Content-Length in a datagram are ignored', async (t) => {
+  const m = accept(load('dblreq'));
+  t.equal(m.kind === 'request' && m.method, 'REGISTER');
+  t.equal(m.body.length, 0);
+});
+
+t.test('escnull, esc02, mpart01 and the response lines', async (t) => {
+  const n = accept(load('escnull'));
+  t.same(
+    getHeaders(n, 'Contact').map((c) => {
+      const u = parseNameAddr(c, 'Contact').uri;
+      return isSipUri(u) ? u.user : null;
+    }),
+    ['\0', '\0\0'],
+  );
+  const e = accept(load('esc02'));
+  t.equal(e.kind === 'request' && e.method, 'RE%47IST%45R');
+  t.equal(getHeaders(e, 'Contact').length, 2, 'C%6Fntact is another header, not Contact');
+  const mp = accept(load('mpart01'));
+  t.ok(mp.body.includes(Buffer.from(Array.from({ length: 256 }, (_, i) => i))), 'binary body intact');
+  const ur = accept(load('unreason'));
+  t.equal(ur.kind === 'response' && ur.reason, '= 2**3 * 5**2 но сто девяносто девять - простое');
+  const nr = accept(load('noreason'));
+  t.ok(nr.kind === 'response' && nr.status === 100 && nr.reason === '');
+  t.equal(topVia(nr).params.get('branch'), 'z9hG4bK2398ndaoe');
+});
+
+t.test('serialise: canonical names, Content-Length from the body, no CR/LF injection', async (t) => {
+  const buf = serialize({
+    kind: 'request',
+    method: 'MESSAGE',
+    uri: 'sip:bob@partner.test',
+    headers: [
+      { name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1' },
+      { name: 'Content-Length', value: '999' },
+    ],
+    body: Buffer.from('héllo'),
+  });
+  t.match(
+    buf.toString(),
+    /^MESSAGE sip:bob@partner\.test SIP\/2\.0\r\nVia: .*\r\nContent-Length: 6\r\n\r\nhéllo$/,
+  );
+  t.throws(
+    () =>
+      serialize({
+        kind: 'response',
+        status: 200,
+        reason: 'OK',
+        headers: [{ name: 'X', value: 'a\r\nB: c' }],
+        body: Buffer.alloc(0),
+      }),
+    ParseError,
+  );
+});
+
+t.test('stream framing: split, coalesced, keep-alives, missing/oversize Content-Length', async (t) => {
+  const a = load('esc01');
+  const b = load('lwsdisp');
+  const f = new StreamFramer();
+  const whole = Buffer.concat([Buffer.from('\r\n\r\n'), a, b]);
+  const got: Buffer[] = [];
+  for (let i = 0; i < whole.length; i += 7) got.push(...f.push(whole.subarray(i, i + 7)));
+  t.same(
+    got.map((g) => g.toString('latin1')),
+    [a, b].map((x) => x.toString('latin1')),
+  );
+  t.equal(f.buffered, 0);
+  const two = new StreamFramer().push(Buffer.concat([b, b]));
+  t.equal(two.length, 2, 'two messages in one chunk');
+  t.throws(
+    () => new StreamFramer().push(Buffer.from('OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n')),
+    /required/,
+  );
+  const statusOf = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (err) {
+      return err instanceof ParseError ? err.status : -1;
+    }
+    return 0;
+  };
+  t.equal(
+    statusOf(() => new StreamFramer({ maxBody: 10 }).push(a)),
+    413,
+    'oversize body: 413',
+  );
+  t.equal(
+    statusOf(() => new StreamFramer({ maxHead: 100 }).push(Buffer.alloc(200, 0x41))),
+    413,
+    'oversize head: 413',
+  );
+});
+
+const throwsOnlyParseError = (buf: Buffer): boolean => {
+  try {
+    accept(buf);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+  }
+  try {
+    new StreamFramer({ maxBody: 4096 }).push(buf);
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+  }
+  return true;
+};
+
+t.test('fuzz: random bytes, mutated torture messages and spliced lines throw only ParseError', async (t) => {
+  const corpus = [...VALID, ...INVALID.map(([n]) => n)].map(load);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 2048 }), (bytes) => throwsOnlyParseError(Buffer.from(bytes))),
+    {
+      numRuns: 3000,
+    },
+  );
+  // Mutations of real messages: overwrite, insert and delete octets.
+  const mutation = fc.record({
+    base: fc.nat({ max: corpus.length - 1 }),
+    edits: fc.array(
+      fc.record({
+        at: fc.nat(),
+        op: fc.constantFrom('set', 'ins', 'del'),
+        byte: fc.integer({ min: 0, max: 255 }),
+      }),
+      { minLength: 1, maxLength: 12 },
+    ),
+  });
+  fc.assert(
+    fc.property(mutation, ({ base, edits }) => {
+      let b = Buffer.from(corpus[base]!);
+      for (const e of edits) {
+        const at = e.at % (b.length + 1);
+        if (e.op === 'set' && at < b.length) b[at] = e.byte;
+        else if (e.op === 'ins')
+          b = Buffer.concat([b.subarray(0, at), Buffer.from([e.byte]), b.subarray(at)]);
+        else b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]);
+      }
+      return throwsOnlyParseError(b);
+    }),
+    { numRuns: 5000 },
+  );
+  // Structured garbage: header lines built from SIP's own punctuation.
+  const punct = fc.constantFrom(
+    ...'<>";:,=/\\@?% \t[]'.split(''),
+    'sip:',
+    'SIP/2.0',
+    '\r\n',
+    '\r\n ',
+    'z9hG4bK',
+    'a',
+    '1',
+  );
+  const value = fc.array(punct, { maxLength: 30 }).map((a) => a.join(''));
+  const name = fc.constantFrom(
+    'Via',
+    'v',
+    'To',
+    'f',
+    'Contact',
+    'm',
+    'CSeq',
+    'Call-ID',
+    'l',
+    'Route',
+    'Date',
+    'Warning',
+    'c',
+    'X',
+  );
+  fc.assert(
+    fc.property(fc.array(fc.tuple(name, value), { maxLength: 12 }), value, (hs, body) => {
+      const text = `MESSAGE sip:a@b.test SIP/2.0\r\n${hs.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`;
+      return throwsOnlyParseError(Buffer.from(text));
+    }),
+    { numRuns: 5000 },
+  );
+  t.pass('no exception other than ParseError');
+});
