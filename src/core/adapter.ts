@@ -86,6 +86,12 @@ export interface AdapterContext {
   networkOf(domain: string): Network | null;
   /** Report a change of the link (up/down) for /readyz. */
   setStatus(status: LinkState, detail?: string): void;
+  /**
+   * Tell the sender of an event this adapter accepted earlier (its delivery answered
+   * `queued`) that it could not be delivered after all (e.g. the link stayed down too
+   * long): the pipeline hands the refusal to the adapter the event came from.
+   */
+  bounce(event: CanonicalEvent, refusal: Refusal): Promise<void>;
 }
 
 export interface Adapter {

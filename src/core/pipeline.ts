@@ -99,6 +99,15 @@ export class Pipeline {
         this.#status.set(adapter.name, s);
         log.info({ state, detail }, 'link status');
       },
+      bounce: async (event, refusal) => {
+        const source = this.routes.byName(event.adapter);
+        if (!source || source === adapter) return;
+        log.warn(
+          { eventId: event.id, to: event.to, code: refusal.code },
+          'queued event bounced to its sender',
+        );
+        await this.#refuse(source, event, refusal);
+      },
     };
   }
 

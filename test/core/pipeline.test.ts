@@ -213,7 +213,7 @@ t.test('malformed events from an adapter are refused, not crashed on', async (t)
 t.test('no adapter can deliver across the boundary without a decision', async (t) => {
   const { xmpp, matrix } = await setup();
   // What an adapter is given: no handle on any other adapter, only submit.
-  t.same(Object.keys(xmpp.ctx!).sort(), ['logger', 'networkOf', 'setStatus', 'store', 'submit']);
+  t.same(Object.keys(xmpp.ctx!).sort(), ['bounce', 'logger', 'networkOf', 'setStatus', 'store', 'submit']);
   // A forged delivery is rejected by the receiving adapter (isIssuedDelivery).
   const forged = {
     event: message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'forged'),
