@@ -31,11 +31,15 @@ t.test('a wrong key in an adapter block names the line and key', async (t) => {
   t.match(p.message, /rout/);
 });
 
-t.test('an adapter type that is not built in yet is refused clearly', async (t) => {
-  const loaded = load('  x:\n    type: xmpp\n    domains: [corp.test]\n    bogus: 1\n');
+t.test('an XMPP block missing its secret is refused with its location', async (t) => {
+  const loaded = load(
+    '  corp:\n    type: xmpp\n    domains: [corp.test]\n    service: "xmpp://127.0.0.1:5347"\n    component: gw.corp.test\n',
+  );
   const err = await startGateway(loaded, { logger: silent }).catch((e: unknown) => e);
   t.type(err, SourceError);
-  t.match((err as SourceError).problems[0], { line: 5 });
+  const p = (err as SourceError).problems[0]!;
+  t.match(p.path, /adapters\.corp/);
+  t.match(p.message, /secret/);
 });
 
 t.test('a configured SIP adapter starts, serves its domains and reports its link', async (t) => {

@@ -4,6 +4,7 @@ import type { Adapter } from '../core/adapter.js';
 import type { Logger } from '../core/logger.js';
 import type { Network } from '../core/model.js';
 import { createSipAdapter } from './sip/index.js';
+import { createXmppAdapter } from './xmpp/index.js';
 
 export interface AdapterDeps {
   logger: Logger;
@@ -30,4 +31,5 @@ export class AdapterConfigError extends Error {
 /** Factories by network. */
 export const adapterFactories: Partial<Record<Network, AdapterFactory>> = {
   sip: createSipAdapter,
+  xmpp: createXmppAdapter,
 };

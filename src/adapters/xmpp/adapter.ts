@@ -1,0 +1,718 @@
+// The XMPP adapter: an external component (XEP-0114) on the enterprise's (or a partner's)
+// XMPP server. Local users write to ghosts (`user%domain@<component>`); what they send is
+// translated and submitted to the pipeline; what the pipeline delivers is sent as the
+// remote user's ghost. Presence of remote users is cached per local user and answers
+// probes; the subscription handshake toward ghosts is answered here, XEP-0100 style.
+import { randomUUID } from 'node:crypto';
+import type { Element } from '@xmpp/xml';
+import { xml } from '@xmpp/xml';
+import type {
+  Adapter,
+  AdapterContext,
+  Capabilities,
+  Delivery,
+  DeliveryResult,
+  LinkStatus,
+  Refusal,
+} from '../../core/adapter.js';
+import { fromGhost } from '../../core/address.js';
+import type { Logger } from '../../core/logger.js';
+import {
+  CALL_ACTIONS,
+  type CallEvent,
+  type CanonicalEvent,
+  type EventKind,
+  type PresenceEvent,
+} from '../../core/model.js';
+import { isIssuedDelivery, newTraceId } from '../../core/pipeline.js';
+import type { ResolvedXmppConfig } from './config.js';
+import { answerIq, ghostCaps, ghostName } from './iq.js';
+import { bareJid, fullJid, type Jid, parseJid } from './jid.js';
+import { readJingle, writeJingle } from './jingle.js';
+import { ComponentLink } from './link.js';
+import { NS } from './ns.js';
+import { Outbox, type OutboxItem } from './outbox.js';
+import {
+  addressesOut,
+  aggregatePresence,
+  describeError,
+  errorReply,
+  MAX_BODY,
+  presenceEvent,
+  type ResourcePresence,
+  readMessage,
+  readPresence,
+  refusalError,
+  refusalMessage,
+  route,
+  type StanzaEnv,
+  writeMessage,
+  writePresence,
+} from './stanza.js';
+
+export const XMPP_SOFTWARE = { name: 'Parley', version: '0.1.0' };
+
+export const XMPP_CAPABILITIES: Capabilities = {
+  kinds: new Set<EventKind>(['message', 'presence', 'chatstate', 'receipt', 'call']),
+  edits: true,
+  html: false,
+  attachments: true,
+  callActions: new Set(CALL_ACTIONS),
+  maxBodyLength: MAX_BODY,
+};
+
+/** How many sent message ids are remembered, to bounce a server's error back to the sender. */
+const SENT_MEMORY = 10_000;
+/** The resource ghosts use for Jingle (calls need full JIDs). */
+const GHOST_RESOURCE = 'parley';
+/** How long a call's routing is remembered without a hangup. */
+const CALL_TTL_MS = 6 * 3600_000;
+
+/** Where a call's XMPP leg goes: the local user's full JID and the ghost's. */
+interface CallLeg {
+  local: string;
+  ghost: string;
+}
+
+export class XmppAdapter implements Adapter {
+  readonly network = 'xmpp' as const;
+  readonly domains: readonly string[];
+  readonly capabilities = XMPP_CAPABILITIES;
+  readonly #cfg: ResolvedXmppConfig;
+  readonly #log: Logger;
+  #ctx: AdapterContext | null = null;
+  #link: ComponentLink | null = null;
+  #outbox: Outbox | null = null;
+  #sweeper: NodeJS.Timeout | null = null;
+  #status: LinkStatus = { state: 'starting', since: new Date().toISOString() };
+  #stopping = false;
+  /** The stanza each submitted event came from (for error replies to the full JID). */
+  readonly #origin = new WeakMap<CanonicalEvent, Element>();
+  /** Messages sent to local users, by `<user bare JID> <id>`: a server error bounces them. */
+  readonly #sent = new Map<string, CanonicalEvent>();
+  /** Ghost presences shown as available to local users (`to\nfrom`): made unavailable at stop. */
+  readonly #shown = new Set<string>();
+  #flushing: Promise<void> | null = null;
+
+  constructor(
+    readonly name: string,
+    cfg: ResolvedXmppConfig,
+    logger: Logger,
+  ) {
+    this.#cfg = cfg;
+    this.domains = cfg.domains;
+    this.#log = logger;
+  }
+
+  /** The component domain ghosts live under. */
+  get component(): string {
+    return this.#cfg.component;
+  }
+
+  /** Stanzas waiting for the link. */
+  get queued(): number {
+    return this.#outbox?.size ?? 0;
+  }
+
+  /** Resolves when the link is up (tests, startup probes). */
+  whenUp(timeoutMs = 10_000): Promise<void> {
+    if (!this.#link) return Promise.reject(new Error('not started'));
+    return this.#link.whenUp(timeoutMs);
+  }
+
+  async start(ctx: AdapterContext): Promise<void> {
+    this.#ctx = ctx;
+    this.#stopping = false;
+    const log = this.#log;
+    this.#outbox = new Outbox({
+      store: ctx.store,
+      key: `xmpp:${this.name}:outbox`,
+      maxLength: this.#cfg.queue.maxLength,
+      timeoutMs: this.#cfg.queue.timeoutMs,
+      onCorrupt: (p) => log.error({ payload: p.slice(0, 200) }, 'unreadable item in the xmpp outbox dropped'),
+    });
+    await this.#outbox.load();
+    this.#link = new ComponentLink({
+      service: this.#cfg.service,
+      domain: this.#cfg.component,
+      secret: this.#cfg.secret,
+      initialDelayMs: this.#cfg.reconnect.initialDelayMs,
+      maxDelayMs: this.#cfg.reconnect.maxDelayMs,
+      connectTimeoutMs: this.#cfg.connectTimeoutMs,
+      logger: log,
+      onStanza: (el) => this.#onStanza(el),
+      onUp: () => {
+        this.#setStatus('up');
+        void this.#flush();
+      },
+      onDown: (detail) => this.#setStatus('down', detail),
+    });
+    const period = Math.max(50, Math.min(1000, Math.floor(this.#cfg.queue.timeoutMs / 4)));
+    this.#sweeper = setInterval(() => void this.#sweep(), period);
+    this.#sweeper.unref();
+    await this.#link.start();
+  }
+
+  async deliver(d: Delivery): Promise<DeliveryResult> {
+    if (!isIssuedDelivery(d))
+      return { ok: false, retryable: false, reason: 'delivery not issued by the pipeline' };
+    const event = d.event;
+    const built = await this.#build(event);
+    if (!built.ok) return { ok: false, retryable: false, reason: built.reason };
+    if (this.#stopping) return { ok: false, retryable: true, reason: 'the XMPP link is stopping' };
+    // Call signalling cannot wait for a link that is down: the caller would ring into nothing.
+    if (event.kind === 'call') {
+      if (await this.#send(built.stanza)) {
+        this.#remember(event);
+        return { ok: true };
+      }
+      return { ok: false, retryable: true, reason: 'the XMPP link is down' };
+    }
+    const outbox = this.#outbox!;
+    if (this.#link?.up && outbox.size === 0 && !this.#flushing) {
+      if (await this.#send(built.stanza)) {
+        this.#remember(event);
+        return { ok: true };
+      }
+    }
+    // Chat states are transient: waiting for the link would only show stale typing.
+    if (event.kind === 'chatstate') return { ok: false, retryable: true, reason: 'the XMPP link is down' };
+    if (await outbox.push(event)) {
+      this.#log.debug({ eventId: event.id, queued: outbox.size }, 'xmpp link down: event queued');
+      // The link may have come back meanwhile (or a flush just finished): send it now.
+      if (this.#link?.up) void this.#flush();
+      return { ok: true, queued: true };
+    }
+    return {
+      ok: false,
+      retryable: true,
+      reason: `the XMPP link is down and ${this.#cfg.queue.maxLength} events already wait for it`,
+    };
+  }
+
+  async refuse(event: CanonicalEvent, refusal: Refusal): Promise<void> {
+    // Only messages get an error back: refused presence is not leaked, and errors for chat
+    // states or receipts would be noise.
+    if (event.kind === 'call') return this.#refuseCall(event, refusal);
+    if (event.kind !== 'message') {
+      this.#log.debug({ eventId: event.id, kind: event.kind, code: refusal.code }, 'refused (no reply)');
+      return;
+    }
+    const origin = this.#origin.get(event);
+    const el = refusalMessage(
+      event,
+      refusalError(refusal.code, refusal.reason),
+      this.#cfg.component,
+      origin?.attrs.from,
+    );
+    if (!el) return;
+    if (!(await this.#link?.send(el))) {
+      this.#log.warn({ eventId: event.id }, 'could not tell the XMPP sender of a refusal: link down');
+    }
+  }
+
+  status(): LinkStatus {
+    return this.#status;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = null;
+    await this.#flushing;
+    // Ghosts shown online would otherwise stay online in the users' rosters.
+    for (const key of this.#shown) {
+      const [to, from] = key.split('\n');
+      if (to && from) await this.#link?.send(xml('presence', { from, to, type: 'unavailable' }));
+    }
+    this.#shown.clear();
+    await this.#link?.stop();
+    // A memory store dies with the process: tell the senders now rather than never.
+    if (this.#ctx && this.#outbox && this.#ctx.store.kind === 'memory') {
+      for (const item of await this.#outbox.drainAll()) {
+        await this.#bounce(item, 'shutdown', 'The gateway stopped before the XMPP server came back.');
+      }
+    }
+    this.#setStatus('stopped');
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  #env(): StanzaEnv {
+    const ctx = this.#ctx!;
+    return {
+      adapter: this.name,
+      component: this.#cfg.component,
+      domains: this.#cfg.domains,
+      networkOf: (d) => ctx.networkOf(d),
+      now: () => new Date(),
+      newId: () => `parley-${randomUUID()}`,
+      newTraceId,
+    };
+  }
+
+  #setStatus(state: LinkStatus['state'], detail?: string): void {
+    this.#status = { state, since: new Date().toISOString(), ...(detail ? { detail } : {}) };
+    this.#ctx?.setStatus(state, detail);
+  }
+
+  async #send(el: Element): Promise<boolean> {
+    const ok = (await this.#link?.send(el)) ?? false;
+    if (ok && el.name === 'presence' && el.attrs.from?.endsWith(`/${GHOST_RESOURCE}`) && el.attrs.to) {
+      const key = `${el.attrs.to}\n${el.attrs.from}`;
+      if (el.attrs.type === undefined) this.#shown.add(key);
+      else if (el.attrs.type === 'unavailable') this.#shown.delete(key);
+    }
+    return ok;
+  }
+
+  #onStanza(el: Element): void {
+    if (this.#stopping) return;
+    const work =
+      el.name === 'message'
+        ? this.#onMessage(el)
+        : el.name === 'presence'
+          ? this.#onPresence(el)
+          : el.name === 'iq'
+            ? this.#onIq(el)
+            : Promise.resolve();
+    work.catch((err: unknown) => this.#log.error({ err, stanza: el.name }, 'xmpp stanza handling failed'));
+  }
+
+  async #submit(event: CanonicalEvent, el: Element): Promise<void> {
+    this.#origin.set(event, el);
+    const out = await this.#ctx!.submit(event);
+    if (out.status === 'denied' || out.status === 'failed') {
+      this.#log.debug(
+        { eventId: event.id, kind: event.kind, outcome: out.status },
+        'xmpp event not delivered',
+      );
+    }
+  }
+
+  async #onMessage(el: Element): Promise<void> {
+    if (el.attrs.type === 'error') return this.#onMessageError(el);
+    const r = readMessage(el, this.#env());
+    if (r.kind === 'ignore') {
+      this.#log.debug({ why: r.why, id: el.attrs.id }, 'xmpp message ignored');
+      return;
+    }
+    if (r.kind === 'error') {
+      await this.#send(errorReply(el, r.error));
+      return;
+    }
+    for (const e of r.events) await this.#submit(e, el);
+  }
+
+  /** A local server's error for a message Parley sent (e.g. the user is offline): bounce it. */
+  async #onMessageError(el: Element): Promise<void> {
+    const from = parseJid(el.attrs.from);
+    if (!from || !el.attrs.id) return;
+    const key = `${bareJid(from)} ${el.attrs.id}`;
+    const event = this.#sent.get(key);
+    if (!event) {
+      this.#log.debug({ id: el.attrs.id, error: describeError(el) }, 'xmpp error for an unknown message');
+      return;
+    }
+    this.#sent.delete(key);
+    await this.#ctx?.bounce(event, {
+      code: 'delivery',
+      rule: null,
+      reason: `${bareJid(from)} could not receive it (${describeError(el)})`,
+    });
+  }
+
+  #remember(event: CanonicalEvent): void {
+    if (event.kind !== 'message' && event.kind !== 'call') return;
+    const to = addressesOut(event, this.#cfg.component);
+    if (!to.ok) return;
+    this.#sent.set(`${bareJid(to.to)} ${event.id}`, event);
+    if (this.#sent.size > SENT_MEMORY) {
+      const oldest = this.#sent.keys().next().value;
+      if (oldest !== undefined) this.#sent.delete(oldest);
+    }
+  }
+
+  async #onPresence(el: Element): Promise<void> {
+    const type = el.attrs.type;
+    if (type === 'error') return;
+    const to = parseJid(el.attrs.to);
+    const from = parseJid(el.attrs.from);
+    if (!to || !from || to.domain !== this.#cfg.component) return;
+    if (!to.local) return this.#presenceToComponent(el, type, from);
+    const r = route(el, this.#env());
+    if (!r.ok) {
+      if (type === 'subscribe' || type === 'probe') {
+        await this.#send(
+          xml('presence', {
+            from: el.attrs.to,
+            to: bareJid(from),
+            type: type === 'subscribe' ? 'unsubscribed' : 'unavailable',
+          }),
+        );
+      }
+      return;
+    }
+    const ghost = bareJid(r.to);
+    const user = bareJid(r.from);
+    switch (type) {
+      case undefined:
+      case 'unavailable': {
+        const agg = await this.#trackResource(r.from, readPresence(el));
+        await this.#submit(presenceEvent(agg, r.sender, r.recipient, this.#env(), el.attrs.id), el);
+        return;
+      }
+      case 'probe': {
+        const cached = await this.#cachedPresence(user, r.recipient);
+        await this.#send(
+          writePresence(
+            cached ?? { show: 'offline' },
+            `${ghost}/${GHOST_RESOURCE}`,
+            el.attrs.from ?? user,
+            undefined,
+            this.#capsOf(r.to),
+          ),
+        );
+        return;
+      }
+      case 'subscribe': {
+        // XEP-0100: the gateway approves for the remote contact, asks for the user's
+        // presence in return, and tells what it knows of the contact.
+        await this.#send(xml('presence', { from: ghost, to: user, type: 'subscribed' }));
+        await this.#send(xml('presence', { from: ghost, to: user, type: 'subscribe' }));
+        const cached = await this.#cachedPresence(user, r.recipient);
+        if (cached) {
+          await this.#send(
+            writePresence(cached, `${ghost}/${GHOST_RESOURCE}`, user, undefined, this.#capsOf(r.to)),
+          );
+        }
+        return;
+      }
+      case 'unsubscribe':
+        await this.#send(xml('presence', { from: ghost, to: user, type: 'unsubscribed' }));
+        await this.#send(xml('presence', { from: ghost, to: user, type: 'unavailable' }));
+        return;
+      case 'unsubscribed':
+        // The user no longer shares presence with the contact: they see them go offline.
+        await this.#submit(
+          presenceEvent({ show: 'offline', priority: 0 }, r.sender, r.recipient, this.#env()),
+          el,
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The caps element for a ghost's presence (XEP-0115), or undefined if it is no ghost. */
+  #capsOf(ghost: Jid): Element | undefined {
+    const r = fromGhost(
+      { network: 'xmpp', user: ghost.local, domain: ghost.domain },
+      { component: this.#cfg.component },
+    );
+    return r ? ghostCaps(ghostName(r.user, r.domain)) : undefined;
+  }
+
+  async #presenceToComponent(el: Element, type: string | undefined, from: Jid): Promise<void> {
+    const me = this.#cfg.component;
+    if (type === 'probe') await this.#send(xml('presence', { from: me, to: el.attrs.from ?? bareJid(from) }));
+    else if (type === 'subscribe') {
+      await this.#send(xml('presence', { from: me, to: bareJid(from), type: 'subscribed' }));
+      await this.#send(xml('presence', { from: me, to: bareJid(from) }));
+    } else if (type === 'unsubscribe') {
+      await this.#send(xml('presence', { from: me, to: bareJid(from), type: 'unsubscribed' }));
+    }
+  }
+
+  /** Record one resource's presence; returns the user's aggregate presence. */
+  async #trackResource(from: Jid, p: ResourcePresence): Promise<ResourcePresence> {
+    const store = this.#ctx!.store;
+    const key = `xmpp:${this.name}:resources:${bareJid(from)}`;
+    const field = from.resource || '';
+    if (p.show === 'offline') await store.hdel(key, field);
+    else await store.hset(key, field, JSON.stringify(p));
+    const all = await store.hgetall(key);
+    const list: ResourcePresence[] = [];
+    for (const v of Object.values(all)) {
+      try {
+        list.push(JSON.parse(v) as ResourcePresence);
+      } catch {
+        // ignore a corrupt entry
+      }
+    }
+    const agg = aggregatePresence(list);
+    // Going offline keeps the status text the last resource left with.
+    return agg.show === 'offline' && p.status ? { ...agg, status: p.status } : agg;
+  }
+
+  #presenceKey(userBare: string): string {
+    return `xmpp:${this.name}:presence:${userBare}`;
+  }
+
+  async #cachedPresence(
+    userBare: string,
+    remote: string,
+  ): Promise<Pick<PresenceEvent, 'show' | 'status' | 'lastActive'> | null> {
+    const v = await this.#ctx!.store.hget(this.#presenceKey(userBare), remote);
+    if (!v) return null;
+    try {
+      return JSON.parse(v) as Pick<PresenceEvent, 'show' | 'status' | 'lastActive'>;
+    } catch {
+      return null;
+    }
+  }
+
+  async #onIq(el: Element): Promise<void> {
+    const type = el.attrs.type;
+    if (type === 'error' || type === 'result') return this.#onIqAnswer(el);
+    const jingle = el.getChild('jingle', NS.jingle);
+    if (type === 'set' && jingle && el.getChildElements().length === 1) return this.#onJingle(el, jingle);
+    const reply = answerIq(el, {
+      component: this.#cfg.component,
+      networkOf: (d) => this.#ctx!.networkOf(d),
+      displayName: this.#cfg.displayName,
+      software: XMPP_SOFTWARE,
+    });
+    if (reply) await this.#send(reply);
+  }
+
+  /** The stanza for an event; presence is also cached for probes. */
+  async #build(
+    event: CanonicalEvent,
+  ): Promise<{ ok: true; stanza: Element } | { ok: false; reason: string }> {
+    if (event.kind === 'presence') {
+      const a = addressesOut(event, this.#cfg.component);
+      if (!a.ok) return a;
+      const cached: Pick<PresenceEvent, 'show' | 'status' | 'lastActive'> = { show: event.show };
+      if (event.status) cached.status = event.status;
+      if (event.lastActive) cached.lastActive = event.lastActive;
+      await this.#ctx!.store.hset(this.#presenceKey(bareJid(a.to)), event.from, JSON.stringify(cached));
+      // From the ghost's one resource, which is also where its calls come from.
+      return {
+        ok: true,
+        stanza: writePresence(
+          cached,
+          `${bareJid(a.ghost)}/${GHOST_RESOURCE}`,
+          bareJid(a.to),
+          event.id,
+          this.#capsOf(a.ghost),
+        ),
+      };
+    }
+    if (event.kind === 'call') return this.#buildCall(event);
+    return writeMessage(event, this.#cfg.component);
+  }
+
+  // -- calls (Jingle) ---------------------------------------------------------------
+
+  #callKey(sid: string): string {
+    return `xmpp:${this.name}:call:${sid}`;
+  }
+
+  async #callLeg(sid: string): Promise<CallLeg | null> {
+    const v = await this.#ctx!.store.get(this.#callKey(sid));
+    if (!v) return null;
+    try {
+      return JSON.parse(v) as CallLeg;
+    } catch {
+      return null;
+    }
+  }
+
+  /** A Jingle request from a local user to a ghost: acknowledge, then submit the call event. */
+  async #onJingle(el: Element, jingle: Element): Promise<void> {
+    const r = route(el, this.#env());
+    if (!r.ok) {
+      if (r.result.kind === 'error') await this.#send(errorReply(el, r.result.error));
+      return;
+    }
+    const read = readJingle(jingle);
+    if (!read) {
+      // session-info without ringing (mute, hold) is acknowledged; other actions are not carried.
+      if (jingle.attrs.action === 'session-info') await this.#send(iqResult(el));
+      else {
+        await this.#send(
+          errorReply(el, {
+            type: 'cancel',
+            condition: 'feature-not-implemented',
+            text: `Jingle ${jingle.attrs.action ?? '(no action)'} is not carried by this gateway.`,
+          }),
+        );
+      }
+      return;
+    }
+    await this.#send(iqResult(el));
+    const leg: CallLeg = { local: fullJid(r.from), ghost: `${bareJid(r.to)}/${GHOST_RESOURCE}` };
+    if (read.action === 'hangup') await this.#ctx!.store.del(this.#callKey(read.sid));
+    else await this.#ctx!.store.set(this.#callKey(read.sid), JSON.stringify(leg), CALL_TTL_MS);
+    const env = this.#env();
+    const event: CallEvent = {
+      kind: 'call',
+      id: el.attrs.id && el.attrs.id.length <= 512 ? el.attrs.id : env.newId(),
+      time: env.now().toISOString(),
+      from: r.sender,
+      to: r.recipient,
+      adapter: this.name,
+      traceId: env.newTraceId(),
+      action: read.action,
+      callId: read.sid,
+      ...(read.session ? { session: read.session } : {}),
+      ...(read.reason ? { reason: read.reason } : {}),
+    };
+    await this.#submit(event, el);
+  }
+
+  /** The iq carrying a call event to the local user (the full JID of the call, or their best resource). */
+  async #buildCall(event: CallEvent): Promise<{ ok: true; stanza: Element } | { ok: false; reason: string }> {
+    const a = addressesOut(event, this.#cfg.component);
+    if (!a.ok) return a;
+    const ghost = `${bareJid(a.ghost)}/${GHOST_RESOURCE}`;
+    let leg = await this.#callLeg(event.callId);
+    if (!leg) {
+      if (event.action !== 'invite')
+        return { ok: false, reason: `no call ${event.callId} with ${bareJid(a.to)}` };
+      const resource = await this.#bestResource(bareJid(a.to));
+      if (resource === null) {
+        return {
+          ok: false,
+          reason: `${bareJid(a.to)} has no online XMPP resource known to the gateway (share presence with the caller first)`,
+        };
+      }
+      leg = { local: resource ? `${bareJid(a.to)}/${resource}` : bareJid(a.to), ghost };
+    }
+    if (event.action === 'hangup') await this.#ctx!.store.del(this.#callKey(event.callId));
+    else await this.#ctx!.store.set(this.#callKey(event.callId), JSON.stringify(leg), CALL_TTL_MS);
+    return {
+      ok: true,
+      stanza: xml(
+        'iq',
+        { type: 'set', from: leg.ghost, to: leg.local, id: xmlSafeId(event.id) },
+        writeJingle(
+          event.action,
+          event.callId,
+          { initiator: leg.ghost, responder: leg.ghost },
+          event.session,
+          event.reason,
+        ),
+      ),
+    };
+  }
+
+  /** The resource of a local user with the highest priority, from their presence toward ghosts. */
+  async #bestResource(userBare: string): Promise<string | null> {
+    const all = await this.#ctx!.store.hgetall(`xmpp:${this.name}:resources:${userBare}`);
+    let best: { r: string; p: number } | null = null;
+    for (const [r, v] of Object.entries(all)) {
+      try {
+        const p = (JSON.parse(v) as ResourcePresence).priority ?? 0;
+        if (!best || p > best.p) best = { r, p };
+      } catch {
+        // ignore a corrupt entry
+      }
+    }
+    return best?.r ?? null;
+  }
+
+  async #refuseCall(event: CallEvent, refusal: Refusal): Promise<void> {
+    if (event.action === 'hangup') return;
+    const leg = await this.#callLeg(event.callId);
+    if (!leg) return;
+    await this.#ctx!.store.del(this.#callKey(event.callId));
+    const reason =
+      refusal.code === 'policy'
+        ? 'policy'
+        : refusal.code === 'unsupported'
+          ? 'unsupported-applications'
+          : 'connectivity-error';
+    const jingle = writeJingle('hangup', event.callId, {}, undefined, reason);
+    jingle.getChild('reason')?.append(xml('text', {}, refusal.reason));
+    await this.#send(
+      xml('iq', { type: 'set', from: leg.ghost, to: leg.local, id: `parley-${randomUUID()}` }, jingle),
+    );
+  }
+
+  /** A local client's answer to an iq Parley sent: an error bounces the call event. */
+  async #onIqAnswer(el: Element): Promise<void> {
+    const from = parseJid(el.attrs.from);
+    if (!from || !el.attrs.id) return;
+    const key = `${bareJid(from)} ${el.attrs.id}`;
+    const event = this.#sent.get(key);
+    if (!event) return;
+    this.#sent.delete(key);
+    if (el.attrs.type === 'error') {
+      await this.#ctx?.bounce(event, {
+        code: 'delivery',
+        rule: null,
+        reason: `${bareJid(from)} refused the call signal (${describeError(el)})`,
+      });
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing || !this.#outbox) return;
+    const outbox = this.#outbox;
+    const run = async () => {
+      // Let the assignment below happen before the loop can finish.
+      await Promise.resolve();
+      try {
+        while (outbox.size > 0 && this.#link?.up) {
+          const before = outbox.size;
+          const sent = await outbox.flush(
+            async (event) => {
+              const built = await this.#build(event);
+              if (!built.ok) {
+                this.#log.warn({ eventId: event.id, reason: built.reason }, 'queued event cannot be sent');
+                return true;
+              }
+              const ok = await this.#send(built.stanza);
+              if (ok) this.#remember(event);
+              return ok;
+            },
+            (item) => this.#bounce(item, 'delivery', this.#expiredReason()),
+          );
+          if (sent > 0) this.#log.info({ sent }, 'xmpp outbox flushed');
+          if (outbox.size >= before) break;
+        }
+      } catch (err) {
+        this.#log.error({ err }, 'xmpp outbox flush failed');
+      } finally {
+        this.#flushing = null;
+      }
+    };
+    this.#flushing = run();
+    await this.#flushing;
+  }
+
+  #expiredReason(): string {
+    return `The XMPP server of ${this.#cfg.domains.join(', ')} was unreachable for longer than ${Math.round(this.#cfg.queue.timeoutMs / 1000)} s.`;
+  }
+
+  async #sweep(): Promise<void> {
+    const outbox = this.#outbox;
+    if (!outbox || outbox.size === 0 || this.#flushing) return;
+    try {
+      await outbox.sweep((item) => this.#bounce(item, 'delivery', this.#expiredReason()));
+    } catch (err) {
+      this.#log.error({ err }, 'xmpp outbox sweep failed');
+    }
+  }
+
+  async #bounce(item: OutboxItem, code: 'delivery' | 'shutdown', reason: string): Promise<void> {
+    this.#log.warn({ eventId: item.event.id, code }, 'queued event bounced');
+    try {
+      await this.#ctx?.bounce(item.event, { code, rule: null, reason });
+    } catch (err) {
+      this.#log.error({ err }, 'bounce failed');
+    }
+  }
+}
+
+function iqResult(el: Element): Element {
+  const attrs: Record<string, string> = { type: 'result' };
+  if (el.attrs.to) attrs.from = el.attrs.to;
+  if (el.attrs.from) attrs.to = el.attrs.from;
+  if (el.attrs.id !== undefined) attrs.id = el.attrs.id;
+  return xml('iq', attrs);
+}
+
+const xmlSafeId = (id: string): string => id.replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu, '');

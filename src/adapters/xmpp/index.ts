@@ -1,0 +1,33 @@
+// The XMPP adapter's entry point: the factory the adapter registry calls with a config block.
+import type { Adapter } from '../../core/adapter.js';
+import type { Logger } from '../../core/logger.js';
+import { XmppAdapter } from './adapter.js';
+import { resolveXmppConfig } from './config.js';
+
+export { XMPP_CAPABILITIES, XMPP_SOFTWARE, XmppAdapter } from './adapter.js';
+export { type ResolvedXmppConfig, resolveXmppConfig, XmppConfig, XmppConfigError } from './config.js';
+
+/** The shape of AdapterDeps (src/adapters/index.ts), which this folder may not import. */
+interface FactoryDeps {
+  logger: Logger;
+  configDir: string;
+}
+
+/**
+ * The AdapterFactory for `type: xmpp` (structurally the registry's AdapterFactory type).
+ * A wrong block throws XmppConfigError, which carries the key path (relative to the
+ * adapter block) like AdapterConfigError; the registry converts it.
+ */
+export const createXmppAdapter = (
+  name: string,
+  config: Record<string, unknown>,
+  deps: FactoryDeps,
+): Adapter => buildXmppAdapter(name, config, deps);
+
+export function buildXmppAdapter(
+  name: string,
+  config: Record<string, unknown>,
+  deps: FactoryDeps,
+): XmppAdapter {
+  return new XmppAdapter(name, resolveXmppConfig(config), deps.logger);
+}

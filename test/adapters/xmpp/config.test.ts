@@ -1,0 +1,67 @@
+import t from 'tap';
+import { createXmppAdapter, resolveXmppConfig, XmppConfigError } from '../../../src/adapters/xmpp/index.js';
+import { silentLogger } from '../../../src/core/logger.js';
+
+const base = {
+  type: 'xmpp',
+  service: 'xmpp://127.0.0.1:5347',
+  component: 'GW.corp.test',
+  secret: 's3cret',
+  domains: ['Corp.test', '*.corp.test'],
+};
+
+t.test('a valid block gets its defaults', async (t) => {
+  t.same(resolveXmppConfig(base), {
+    service: 'xmpp://127.0.0.1:5347',
+    component: 'gw.corp.test',
+    secret: 's3cret',
+    domains: ['corp.test', '*.corp.test'],
+    queue: { maxLength: 1000, timeoutMs: 300_000 },
+    reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+    connectTimeoutMs: 10_000,
+    iqTimeoutMs: 15_000,
+    displayName: 'Parley gateway',
+  });
+  const c = resolveXmppConfig({
+    ...base,
+    queue: { maxLength: 5, timeoutMs: 1000 },
+    reconnect: { initialDelayMs: 50, maxDelayMs: 60 },
+  });
+  t.same(c.queue, { maxLength: 5, timeoutMs: 1000 });
+  t.same(c.reconnect, { initialDelayMs: 50, maxDelayMs: 60 });
+});
+
+t.test('problems name the key to change', async (t) => {
+  const cases: [Record<string, unknown>, (string | number)[]][] = [
+    [{ ...base, service: 'http://x:1' }, ['service']],
+    [{ ...base, service: 'xmpp://127.0.0.1:99999' }, ['service']],
+    [{ ...base, component: 'bad domain' }, ['component']],
+    [{ ...base, secret: '' }, ['secret']],
+    [{ ...base, domains: [] }, ['domains']],
+    [{ ...base, domains: ['corp.test', 'gw.corp.test'] }, ['domains', 1]],
+    [{ ...base, queue: { maxLength: 0 } }, ['queue', 'maxLength']],
+    [{ ...base, reconnect: { initialDelayMs: 500, maxDelayMs: 100 } }, ['reconnect', 'maxDelayMs']],
+    [{ ...base, unknown: 1 }, []],
+  ];
+  for (const [block, path] of cases) {
+    const err = t.throws(() => resolveXmppConfig(block)) as unknown;
+    t.ok(err instanceof XmppConfigError, JSON.stringify(block));
+    if (err instanceof XmppConfigError) t.same(err.path.slice(0, path.length), path, err.message);
+  }
+  const err = t.throws(() => resolveXmppConfig({ ...base, service: 'nope' })) as Error;
+  t.match(err.message, /xmpp:\/\/host:port/);
+});
+
+t.test('the factory builds an adapter without connecting', async (t) => {
+  const a = createXmppAdapter('corp', base, { logger: silentLogger, configDir: '.' });
+  t.equal(a.name, 'corp');
+  t.equal(a.network, 'xmpp');
+  t.same(a.domains, ['corp.test', '*.corp.test']);
+  t.equal(a.status().state, 'starting');
+  t.ok(a.capabilities.edits);
+  t.ok(a.capabilities.kinds.has('call'), 'calls are carried (Jingle)');
+  t.throws(
+    () => createXmppAdapter('corp', { ...base, secret: 1 }, { logger: silentLogger, configDir: '.' }),
+    XmppConfigError,
+  );
+});

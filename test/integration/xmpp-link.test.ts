@@ -1,0 +1,122 @@
+// The component link against a real Prosody that is stopped and restarted mid-conversation:
+// readiness follows the link, events for a down link wait in the bounded store queue and
+// are delivered in order when it returns, and are bounced to their senders (never dropped)
+// when they wait too long or the queue is full. A wrong secret keeps the link down with
+// the reason.
+import t from 'tap';
+import type { XmppAdapter } from '../../src/adapters/xmpp/index.js';
+import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+import { type ProsodyHandle, startProsody } from '../harness/prosody.js';
+import { login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from './xmpp-setup.js';
+
+let prosody: ProsodyHandle;
+let gw: Parley;
+let corp: XmppAdapter;
+let hs: MemoryAdapter;
+let alice: TestUser | null = null;
+
+const BOB = 'matrix:u/bob:hs.test';
+const ALICE = 'xmpp:alice@corp.test';
+
+t.before(async () => {
+  prosody = await startProsody({
+    hosts: [{ domain: 'corp.test', users: { alice: 'pw-alice' } }],
+    components: [{ domain: 'gw.corp.test', secret: 'corp-secret' }],
+    // Messages for a user who is not (yet) back online wait on the server.
+    offline: true,
+  });
+  gw = parley();
+  corp = xmppAdapter('corp', prosody.componentService, 'gw.corp.test', 'corp-secret', ['corp.test'], {
+    queue: { maxLength: 3, timeoutMs: 3000 },
+    reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
+    connectTimeoutMs: 2000,
+  });
+  hs = new MemoryAdapter('hs', 'matrix', ['hs.test']);
+  await gw.add(corp);
+  await gw.add(hs);
+  await corp.whenUp();
+});
+
+t.teardown(async () => {
+  await alice?.stop();
+  await gw?.stop();
+  await prosody?.destroy();
+});
+
+async function until(cond: () => boolean, ms = 8000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+t.test('the link goes down with the server; a queued event that waits too long is bounced', async (t) => {
+  await prosody.stop();
+  await until(() => corp.status().state === 'down', 5000, 'link down');
+  t.equal(gw.pipeline.linkStatus().get('corp')?.state, 'down', 'readiness shows the link down');
+  const out = await hs.submit(message(BOB, ALICE, 'will expire', { id: 'q-expire' }));
+  t.match(out, { status: 'queued', decision: 'allow' });
+  t.equal(corp.queued, 1);
+  await until(() => hs.refused.some((r) => r.event.id === 'q-expire'), 5000, 'bounce');
+  const r = hs.refused.find((x) => x.event.id === 'q-expire');
+  t.match(r?.refusal, { code: 'delivery', reason: /unreachable for longer than/ });
+  t.equal(corp.queued, 0);
+});
+
+t.test('the queue is bounded: beyond it deliveries fail visibly', async (t) => {
+  for (const id of ['q-1', 'q-2', 'q-3']) {
+    t.match(await hs.submit(message(BOB, ALICE, `queued ${id}`, { id })), { status: 'queued' });
+  }
+  const full = await hs.submit(message(BOB, ALICE, 'no room', { id: 'q-4' }));
+  t.match(full, { status: 'failed', code: 'delivery' });
+  t.match(hs.refused.find((x) => x.event.id === 'q-4')?.refusal, {
+    code: 'delivery',
+    reason: /already wait/,
+  });
+});
+
+t.test('when the server returns the link reconnects and the queue is delivered in order', async (t) => {
+  await prosody.restart();
+  await corp.whenUp(5000);
+  t.equal(gw.pipeline.linkStatus().get('corp')?.state, 'up');
+  await until(() => corp.queued === 0, 5000, 'queue flushed');
+  // alice logs in after the flush; the server kept the messages for her.
+  alice = await login(prosody.c2sService, 'corp.test', 'alice', 'pw-alice');
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const m = await alice.next(
+      (el) => el.name === 'message' && el.getChildText('body')?.startsWith('queued') === true,
+    );
+    ids.push(m.attrs.id ?? '');
+    t.equal(m.attrs.from, 'bob%hs.test@gw.corp.test');
+  }
+  t.same(ids, ['q-1', 'q-2', 'q-3']);
+  t.notOk(
+    hs.refused.some((x) => ['q-1', 'q-2', 'q-3'].includes(x.event.id)),
+    'nothing that was delivered was bounced',
+  );
+});
+
+t.test('after the reconnect traffic flows both ways again', async (t) => {
+  await alice!.send(
+    xmlParse(`<message to="bob%hs.test@gw.corp.test" type="chat" id="after-1"><body>back</body></message>`),
+  );
+  await until(() => hs.delivered.some((d) => d.event.id === 'after-1'), 5000, 'delivery to hs');
+  t.match(await hs.submit(message(BOB, ALICE, 'welcome back', { id: 'after-2' })), { status: 'delivered' });
+  const m = await alice!.next((el) => el.attrs.id === 'after-2');
+  t.equal(m.getChildText('body'), 'welcome back');
+});
+
+t.test('a wrong secret keeps the link down and says why', async (t) => {
+  const other = parley();
+  const bad = xmppAdapter('bad', prosody.componentService, 'gw.corp.test', 'wrong-secret', ['corp.test'], {
+    reconnect: { initialDelayMs: 100, maxDelayMs: 200 },
+    connectTimeoutMs: 2000,
+  });
+  t.teardown(() => other.stop());
+  await other.add(bad);
+  await until(() => bad.status().state === 'down', 5000, 'bad link down');
+  t.match(bad.status().detail, /not-authorized|conflict|closed/, String(bad.status().detail));
+  await t.rejects(bad.whenUp(500));
+});
