@@ -24,14 +24,23 @@ t.test('the embedded default loads with nothing set', async (t) => {
   );
 });
 
-t.test('${ENV} substitution, with defaults; unset variables are named with their key and line', async (t) => {
-  const text =
-    'http:\n  tokens:\n    admin: "${ADMIN_T}"\n    auditor: "${AUD_T:-fallback}"\npolicy: { file: p.yaml }\n';
-  const c = parseConfig(text, '/etc/parley.yaml', { ADMIN_T: 's3cret' });
-  t.same(c.config.http?.tokens, { admin: 's3cret', auditor: 'fallback' });
-  const [p] = problemsOf(text);
-  t.match(p, { file: '/etc/parley.yaml', line: 3, path: 'http.tokens.admin', message: /ADMIN_T is not set/ });
-});
+t.test(
+  'environment substitution, with defaults; unset variables are named with their key and line',
+  async (t) => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${VAR} syntax
+    const text =
+      'http:\n  tokens:\n    admin: "${ADMIN_T}"\n    auditor: "${AUD_T:-fallback}"\npolicy: { file: p.yaml }\n';
+    const c = parseConfig(text, '/etc/parley.yaml', { ADMIN_T: 's3cret' });
+    t.same(c.config.http?.tokens, { admin: 's3cret', auditor: 'fallback' });
+    const [p] = problemsOf(text);
+    t.match(p, {
+      file: '/etc/parley.yaml',
+      line: 3,
+      path: 'http.tokens.admin',
+      message: /ADMIN_T is not set/,
+    });
+  },
+);
 
 t.test('schema errors name the file, line and key path', async (t) => {
   const problems = problemsOf(
