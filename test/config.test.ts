@@ -27,8 +27,8 @@ t.test('the embedded default loads with nothing set', async (t) => {
 t.test(
   'environment substitution, with defaults; unset variables are named with their key and line',
   async (t) => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${VAR} syntax
     const text =
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${VAR} syntax
       'http:\n  tokens:\n    admin: "${ADMIN_T}"\n    auditor: "${AUD_T:-fallback}"\npolicy: { file: p.yaml }\n';
     const c = parseConfig(text, '/etc/parley.yaml', { ADMIN_T: 's3cret' });
     t.same(c.config.http?.tokens, { admin: 's3cret', auditor: 'fallback' });
