@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { auditCommand } from './cli/audit.js';
 import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_OK } from './cli/io.js';
+import { matrixCommand } from './cli/matrix.js';
 import { policyCommand } from './cli/policy.js';
 import { DEFAULT_CONFIG_FILE, LOG_LEVELS, type LoadedConfig, loadConfig } from './config.js';
 import { formatProblem, SourceError } from './core/yaml-source.js';
@@ -23,6 +24,7 @@ Usage:
   parley audit verify [-c FILE]                recompute the hash chain (exit 0 intact, 1 broken)
   parley audit export [-c FILE] --format jsonl|csv|eml [--from --to --user --decision --out FILE]
   parley audit tail [-c FILE] [-n N] [--follow]
+  parley matrix registration -c FILE [--out FILE]   write the Matrix appservice registration
   parley --help | --version
 
 Exit codes: 0 success, 1 a check failed, 2 bad input.
@@ -138,6 +140,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await start(rest, io);
       case 'policy':
         return await policyCommand(rest, io);
+      case 'matrix':
+        return await matrixCommand(rest, io, (f) => loadConfigOrThrow(f, io));
       case 'audit': {
         const { config, rest: args } = takeConfigFlag(rest);
         const wantsHelp = args.length === 0 || args.includes('--help') || args.includes('-h');

@@ -3,6 +3,7 @@
 import type { Adapter } from '../core/adapter.js';
 import type { Logger } from '../core/logger.js';
 import type { Network } from '../core/model.js';
+import { createMatrixAdapter } from './matrix/index.js';
 import { createSipAdapter } from './sip/index.js';
 import { createXmppAdapter } from './xmpp/index.js';
 
@@ -30,6 +31,7 @@ export class AdapterConfigError extends Error {
 
 /** Factories by network. */
 export const adapterFactories: Partial<Record<Network, AdapterFactory>> = {
+  matrix: createMatrixAdapter,
   sip: createSipAdapter,
   xmpp: createXmppAdapter,
 };

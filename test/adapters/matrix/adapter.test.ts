@@ -1,0 +1,344 @@
+// The adapter with a fake homeserver (the real one is in test/integration/matrix*.test.ts):
+// hostile transactions, the bounded outbound queue, bounces, link status.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { MatrixAdapter } from '../../../src/adapters/matrix/adapter.js';
+import { makeRegistration, resolveMatrixConfig } from '../../../src/adapters/matrix/config.js';
+import { type HomeserverApi, HomeserverError } from '../../../src/adapters/matrix/homeserver.js';
+import { AuditWriter } from '../../../src/core/audit/writer.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { Pipeline } from '../../../src/core/pipeline.js';
+import { compilePolicySource } from '../../../src/core/policy/index.js';
+import { MemoryStore } from '../../../src/store/memory.js';
+import { MemoryAdapter, message } from '../../fixtures/memory-adapter.js';
+
+const POLICY = `
+apiVersion: parley/v1
+kind: Policy
+metadata: { name: t, version: "1" }
+zones:
+  enterprise: { domains: [corp.test] }
+  partner: { domains: [hs.test] }
+defaults: { decision: deny }
+rules:
+  - id: partners
+    match: { between: [{ zone: enterprise }, { zone: partner }] }
+    effect: allow
+`;
+
+class FakeHomeserver implements HomeserverApi {
+  down = false;
+  refuse: string | null = null;
+  sent: { asUser: string; roomId: string; type: string; content: Record<string, unknown> }[] = [];
+  calls: string[] = [];
+  #n = 0;
+  #check(what: string) {
+    this.calls.push(what);
+    if (this.down) throw new HomeserverError(`${what}: homeserver unreachable`, true);
+    if (this.refuse)
+      throw new HomeserverError(`${what}: M_FORBIDDEN ${this.refuse}`, false, 403, 'M_FORBIDDEN');
+  }
+  async ping() {
+    return !this.down;
+  }
+  async register(localpart: string) {
+    this.#check(`register ${localpart}`);
+  }
+  async setDisplayName() {
+    this.#check('displayname');
+  }
+  async createDirectRoom(asUser: string, invitee: string) {
+    this.#check(`createRoom ${asUser} ${invitee}`);
+    return `!room${++this.#n}:hs.test`;
+  }
+  async joinRoom(asUser: string, roomId: string) {
+    this.#check(`join ${asUser} ${roomId}`);
+  }
+  async leaveRoom(asUser: string, roomId: string) {
+    this.#check(`leave ${asUser} ${roomId}`);
+  }
+  async sendEvent(asUser: string, roomId: string, type: string, content: Record<string, unknown>) {
+    this.#check('send');
+    this.sent.push({ asUser, roomId, type, content });
+    return `$ev${++this.#n}`;
+  }
+  async sendTyping() {
+    this.#check('typing');
+  }
+  async sendReadReceipt() {
+    this.#check('receipt');
+  }
+  async setPresence(asUser: string, presence: string) {
+    this.#check(`presence ${asUser} ${presence}`);
+  }
+}
+
+async function setup(
+  queue = { maxLength: 2, retryInitialMs: 20, retryMaxMs: 40 },
+  extra: Record<string, unknown> = {},
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-matrix-unit-'));
+  const cfg = resolveMatrixConfig(
+    {
+      type: 'matrix',
+      homeserver: 'http://127.0.0.1:1',
+      serverName: 'hs.test',
+      registration: 'reg.yaml',
+      listen: '127.0.0.1:0',
+      domains: ['hs.test'],
+      queue,
+      ...extra,
+    },
+    dir,
+  );
+  const registration = makeRegistration('hs', cfg);
+  writeFileSync(join(dir, 'reg.yaml'), JSON.stringify(registration));
+  const hs = new FakeHomeserver();
+  const store = new MemoryStore();
+  const audit = new AuditWriter(store.audit, {});
+  const policy = compilePolicySource(POLICY, 'p.yaml');
+  const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
+  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
+  const matrix = new MatrixAdapter({
+    name: 'hs',
+    config: cfg,
+    registration,
+    homeserver: hs,
+    logger: silentLogger,
+  });
+  await corp.start(pipeline.register(corp));
+  await matrix.start(pipeline.register(matrix));
+  t.teardown(async () => {
+    await matrix.stop();
+    await audit.close();
+  });
+  const txn = (id: string, body: unknown) =>
+    fetch(`${matrix.url}/_matrix/app/v1/transactions/${id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${registration.hs_token}` },
+      body: JSON.stringify(body),
+    });
+  return { hs, store, corp, matrix, txn };
+}
+
+const toAlice = (body: string) => message('xmpp:bob@corp.test', 'matrix:u/alice:hs.test', body);
+
+t.test(
+  'hostile transactions: malformed events and unknown rooms are skipped, the rest is handled',
+  async (t) => {
+    const { hs, corp, txn } = await setup();
+    // Map a room by an invite to a ghost.
+    const invite = {
+      type: 'm.room.member',
+      event_id: '$inv',
+      room_id: '!dm:hs.test',
+      sender: '@alice:hs.test',
+      state_key: '@_parley_bob=40corp.test:hs.test',
+      content: { membership: 'invite', is_direct: true },
+    };
+    const good = {
+      type: 'm.room.message',
+      event_id: '$good',
+      room_id: '!dm:hs.test',
+      sender: '@alice:hs.test',
+      origin_server_ts: 1_700_000_000_000,
+      content: { msgtype: 'm.text', body: 'hello' },
+    };
+    const res = await txn('1', {
+      events: [
+        invite,
+        null,
+        42,
+        'x',
+        { type: 'm.room.message' },
+        { ...good, event_id: '$other', room_id: '!unknown:hs.test' },
+        { ...good, event_id: '$bad-content', content: { msgtype: 'm.text', body: { nested: true } } },
+        { ...good, event_id: '$huge-ts', origin_server_ts: 1e20 },
+        { ...good, event_id: '$stranger', sender: '@mallory:hs.test' },
+        { ...good, event_id: '$echo', sender: '@_parley_bob=40corp.test:hs.test' },
+        good,
+      ],
+      ephemeral: [
+        null,
+        { type: 'm.typing' },
+        { type: 'm.typing', room_id: '!dm:hs.test', content: { user_ids: 'x' } },
+      ],
+    });
+    t.equal(res.status, 200);
+    t.ok(
+      hs.calls.includes('join @_parley_bob=40corp.test:hs.test !dm:hs.test'),
+      'the ghost joined on invite',
+    );
+    t.same(
+      corp.delivered.map((d) => d.event.id),
+      ['$huge-ts', '$good'],
+    );
+    t.match(corp.delivered[1]?.event, {
+      from: 'matrix:u/alice:hs.test',
+      to: 'xmpp:bob@corp.test',
+      time: '2023-11-14T22:13:20.000Z',
+    });
+  },
+);
+
+t.test('an invite for a ghost of a domain nobody serves is declined', async (t) => {
+  const { hs, txn } = await setup();
+  await txn('1', {
+    events: [
+      {
+        type: 'm.room.member',
+        event_id: '$inv',
+        room_id: '!r:hs.test',
+        sender: '@alice:hs.test',
+        state_key: '@_parley_x=40nowhere.test:hs.test',
+        content: { membership: 'invite' },
+      },
+    ],
+  });
+  t.ok(hs.calls.includes('leave @_parley_x=40nowhere.test:hs.test !r:hs.test'));
+  t.notOk(hs.calls.some((c) => c.startsWith('join')));
+});
+
+t.test('the outbound queue: queued while down, bounded, drained in order when back', async (t) => {
+  const { hs, store, corp, matrix } = await setup();
+  t.match(await corp.submit(toAlice('one')), { status: 'delivered' });
+  hs.down = true;
+  t.match(await corp.submit(toAlice('two')), { status: 'queued' });
+  t.equal(matrix.status().state, 'down');
+  t.match(await corp.submit(toAlice('three')), { status: 'queued' });
+  const full = await corp.submit(toAlice('four'));
+  t.match(full, { status: 'failed', code: 'delivery' });
+  t.match(corp.refused.at(-1)?.refusal.reason, /2 events already wait/);
+  t.equal(await store.queueLength('matrix:hs:outq'), 2);
+  hs.down = false;
+  const deadline = Date.now() + 5000;
+  while (hs.sent.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.same(
+    hs.sent.map((s) => s.content.body),
+    ['one', 'two', 'three'],
+  );
+  t.equal(matrix.status().state, 'up');
+  t.equal(await store.queueLength('matrix:hs:outq'), 0);
+  t.equal(await store.get('matrix:hs:outq:head'), null);
+});
+
+t.test('a queued event the homeserver then refuses is bounced to its sender', async (t) => {
+  const { hs, corp } = await setup();
+  hs.down = true;
+  t.match(await corp.submit(toAlice('doomed')), { status: 'queued' });
+  hs.down = false;
+  hs.refuse = 'not allowed';
+  const deadline = Date.now() + 5000;
+  while (corp.refused.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.match(corp.refused[0], {
+    event: { body: 'doomed' },
+    refusal: { code: 'delivery', reason: /refused it/ },
+  });
+});
+
+t.test('a non-retryable refusal is reported at once; gateway users are not recipients', async (t) => {
+  const { hs, corp } = await setup();
+  hs.refuse = 'no';
+  t.match(await corp.submit(toAlice('x')), { status: 'failed', code: 'delivery' });
+  hs.refuse = null;
+  const loop = await corp.submit(
+    message('xmpp:bob@corp.test', 'matrix:u/_parley_carol=40corp.test:hs.test', 'x'),
+  );
+  t.match(loop, { status: 'failed', code: 'delivery' });
+  t.match(corp.refused.at(-1)?.refusal.reason, /gateway user/);
+});
+
+t.test('the homeserver down at start: the link starts down and comes up by itself', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-matrix-unit-'));
+  const cfg = resolveMatrixConfig(
+    {
+      type: 'matrix',
+      homeserver: 'http://127.0.0.1:1',
+      serverName: 'hs.test',
+      registration: 'r.yaml',
+      listen: '127.0.0.1:0',
+      domains: ['hs.test'],
+      queue: { retryInitialMs: 20, retryMaxMs: 40 },
+    },
+    dir,
+  );
+  const hs = new FakeHomeserver();
+  hs.down = true;
+  const store = new MemoryStore();
+  const pipeline = new Pipeline({
+    policy: () => compilePolicySource(POLICY, 'p.yaml'),
+    audit: new AuditWriter(store.audit, {}),
+    store,
+    logger: silentLogger,
+  });
+  const matrix = new MatrixAdapter({
+    name: 'hs',
+    config: cfg,
+    registration: makeRegistration('hs', cfg),
+    homeserver: hs,
+    logger: silentLogger,
+  });
+  await matrix.start(pipeline.register(matrix));
+  t.teardown(() => matrix.stop());
+  t.equal(matrix.status().state, 'down');
+  hs.down = false;
+  const deadline = Date.now() + 5000;
+  while (matrix.status().state !== 'up' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(matrix.status().state, 'up');
+  t.equal(pipeline.linkStatus().get('hs')?.state, 'up', 'reported to the gateway for /readyz');
+});
+
+t.test('ghost presence is set again before the homeserver times it out, until offline', async (t) => {
+  const { hs, corp } = await setup(undefined, { presenceRefreshMs: 30 });
+  const presence = (show: 'available' | 'offline') => ({
+    kind: 'presence' as const,
+    id: `p-${show}`,
+    time: new Date().toISOString(),
+    from: 'xmpp:bob@corp.test',
+    to: 'matrix:u/alice:hs.test',
+    adapter: 'corp',
+    traceId: 't',
+    show,
+  });
+  await corp.submit(presence('available'));
+  const online = 'presence @_parley_bob=40corp.test:hs.test online';
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok(hs.calls.filter((c) => c === online).length >= 3, 'refreshed');
+  await corp.submit(presence('offline'));
+  await new Promise((r) => setTimeout(r, 60));
+  const after = hs.calls.filter((c) => c === online).length;
+  await new Promise((r) => setTimeout(r, 150));
+  t.equal(hs.calls.filter((c) => c === online).length, after, 'no refresh after offline');
+});
+
+t.test('encrypted events in a bridged room get a notice (once), not silence', async (t) => {
+  const { hs, corp, txn } = await setup();
+  const ghost = '@_parley_bob=40corp.test:hs.test';
+  const enc = (id: string) => ({
+    type: 'm.room.encrypted',
+    event_id: id,
+    room_id: '!dm:hs.test',
+    sender: '@alice:hs.test',
+    content: { algorithm: 'm.megolm.v1.aes-sha2', ciphertext: 'x' },
+  });
+  await txn('1', {
+    events: [
+      {
+        type: 'm.room.member',
+        event_id: '$inv',
+        room_id: '!dm:hs.test',
+        sender: '@alice:hs.test',
+        state_key: ghost,
+        content: { membership: 'invite' },
+      },
+      enc('$e1'),
+      enc('$e2'),
+    ],
+  });
+  const notices = hs.sent.filter((s) => s.content.msgtype === 'm.notice');
+  t.equal(notices.length, 1);
+  t.match(notices[0], { asUser: ghost, roomId: '!dm:hs.test', content: { body: /end-to-end encrypted/ } });
+  t.equal(corp.delivered.length, 0);
+});
