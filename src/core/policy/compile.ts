@@ -358,9 +358,11 @@ export function buildIndex(doc: PolicyDocument): PolicyIndex {
     return fin ? (tin ? 'internal' : 'outbound') : tin ? 'inbound' : 'external';
   };
 
-  // Parties, cached per address string (bounded).
+  // Parties, cached per address string (bounded, oldest out). Sized for a gateway's working
+  // set of correspondents (a few hundred bytes each): a cache smaller than the working set
+  // misses on every event under FIFO eviction and parses every address again.
   const cache = new Map<string, Party>();
-  const CACHE_MAX = 10_000;
+  const CACHE_MAX = 100_000;
   const noSegs = new Uint8Array(segmentNames.length);
   const party = (uri: string): Party => {
     const hit = cache.get(uri);
