@@ -11,10 +11,11 @@ export function chainEntries(head: AuditHead | null, entries: readonly AuditEntr
   const out: AuditRecord[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     seq += 1;
-    const unhashed = { ...(entries[i] as AuditEntry), seq, prev };
-    const hash = hashRecord(unhashed);
-    out[i] = { ...unhashed, hash };
-    prev = hash;
+    // One copy per record: the hash covers every field but `hash`, so it is filled in last.
+    const record: AuditRecord = { ...(entries[i] as AuditEntry), seq, prev, hash: '' };
+    record.hash = hashRecord(record);
+    out[i] = record;
+    prev = record.hash;
   }
   return out;
 }
