@@ -68,6 +68,8 @@ export const Config = Type.Object(
             Type.Union([Type.Literal('full'), Type.Literal('hash'), Type.Literal('none')]),
           ),
           failClosed: Type.Optional(Type.Boolean()),
+          /** Days a record is kept; older records are trimmed unless a legal hold covers them. Omit: forever. */
+          retentionDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
         },
         { additionalProperties: false },
       ),

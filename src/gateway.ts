@@ -3,7 +3,7 @@
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { AdapterConfigError, adapterFactories } from './adapters/index.js';
-import { createAdminServices } from './admin-services.js';
+import { adminRecorder, createAdminServices } from './admin-services.js';
 import type { LoadedConfig } from './config.js';
 import type { Adapter } from './core/adapter.js';
 import { AuditWriter } from './core/audit/writer.js';
@@ -14,6 +14,7 @@ import { problemAt, SourceError } from './core/yaml-source.js';
 import { buildHttpApp } from './http/app.js';
 import { PrometheusMetrics } from './http/metrics.js';
 import { PolicyRuntime } from './policy-runtime.js';
+import { Retention } from './retention.js';
 import { openStore } from './store/open.js';
 
 export interface GatewayOptions {
@@ -96,6 +97,12 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
     failClosed: cfg.audit?.failClosed ?? true,
     observer: metrics,
   });
+  const retention = new Retention({
+    store,
+    retentionDays: cfg.audit?.retentionDays ?? null,
+    record: adminRecorder(audit, () => policy.current.version),
+    logger: logger.child({ component: 'retention' }),
+  });
 
   const started: Adapter[] = [];
   let http: FastifyInstance | null = null;
@@ -103,6 +110,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
   const stop = async () => {
     pipeline.stopIntake();
     policy.close();
+    await retention.stop();
     // Adapters stop taking traffic from their networks first, then in-flight events drain.
     await Promise.allSettled(started.map((a) => a.stop()));
     const drained = await Promise.race([
@@ -127,6 +135,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
       started.push(a);
     }
     if (opts.watchPolicy ?? cfg.policy.watch ?? true) policy.watch();
+    retention.start();
     if (opts.http ?? true) {
       const services = createAdminServices({
         policy,
@@ -134,6 +143,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
         audit,
         pipeline,
         metrics: () => metrics.render(),
+        retention,
       });
       http = await buildHttpApp({
         services,

@@ -16,15 +16,21 @@ import Fastify, {
   type onRequestAsyncHookHandler,
   type preSerializationAsyncHookHandler,
 } from 'fastify';
+import type { AuditRecord } from '../core/audit/record.js';
 import type { LogFn, Logger } from '../core/logger.js';
+import { registerConsole } from './console/serve.js';
 import {
   type AdminServices,
   AuditPageSchema,
   DecisionSchema,
+  ExplanationSchema,
   type ExportFormat,
+  LegalHoldInputSchema,
+  LegalHoldSchema,
   PolicyInfoSchema,
   PolicyProblemSchema,
   ReadyReportSchema,
+  TrimReportSchema,
   VerifyResultSchema,
 } from './services.js';
 
@@ -41,6 +47,14 @@ export interface HttpAppOptions {
   logger: Logger | FastifyBaseLogger | false;
   /** Largest accepted request body in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /**
+   * Serve the compliance console at /console and its sign-in route `/api/v1/session`
+   * (default: when the services can follow the log for the console's live view, as the
+   * gateway's do).
+   */
+  console?: boolean;
+  /** Comment lines sent on an idle live stream (`/api/v1/audit/stream`), ms (default 15 s). */
+  streamHeartbeatMs?: number;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -473,6 +487,39 @@ function errorMessage(e: unknown): string {
 }
 
 /**
+ * Server-sent events from records: `record` events with the seq as id, and a comment line
+ * whenever `heartbeatMs` pass without one (keeps proxies from closing an idle stream).
+ */
+async function* sseEvents(
+  records: AsyncIterable<AuditRecord>,
+  signal: AbortSignal,
+  heartbeatMs: number,
+): AsyncGenerator<string> {
+  yield 'retry: 3000\n: parley audit stream\n\n';
+  const it = records[Symbol.asyncIterator]();
+  let pending = it.next();
+  try {
+    while (!signal.aborted) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((r) => {
+        timer = setTimeout(() => r('tick'), heartbeatMs);
+      });
+      const got = await Promise.race([pending, tick]);
+      clearTimeout(timer);
+      if (got === 'tick') {
+        yield ': keep-alive\n\n';
+        continue;
+      }
+      if (got.done) return;
+      yield `id: ${got.value.seq}\nevent: record\ndata: ${JSON.stringify(got.value)}\n\n`;
+      pending = it.next();
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+/**
  * Build the admin HTTP app (not listening: the gateway calls `app.listen({ host, port })`).
  */
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
@@ -646,6 +693,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
         { name: 'health', description: 'Probes and metrics (no token).' },
         { name: 'policy', description: 'The running policy.' },
         { name: 'audit', description: 'The tamper-evident audit trail.' },
+        { name: 'retention', description: 'Retention and legal holds.' },
+        { name: 'session', description: 'Console sign-in and sign-out (recorded in the trail).' },
       ],
       components: {
         securitySchemes: {
@@ -900,12 +949,15 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
         tags: ['audit'],
         summary: 'Query audit records',
         description:
-          'Newest first. Every filter given must hold. Page with `before` = the previous page’s `next`. Role: admin or auditor.',
+          'Newest first. Every filter given must hold. Page with `before` = the previous page’s `next`. A search in ' +
+          'content (`q`) is recorded in the audit trail (`audit.search`, first page only); if that fails nothing is ' +
+          'searched (503). Role: admin or auditor.',
         security,
         querystring: AuditQuerySchema,
         response: {
           200: withDescription(AuditPageSchema, 'A page of records, newest first.'),
           400: E400,
+          503: err('The audit trail could not record the search.'),
           ...authErrors,
         },
       },
@@ -913,6 +965,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     },
     async (request) => {
       const { before, limit, ...filter } = request.query;
+      // Searching kept content is recorded (first page only: paging is the same search).
+      if (filter.q !== undefined && before === undefined) {
+        await recordAdmin(request, 'audit.search', { filter }, true);
+      }
       return services.audit.query(filter, before ?? null, limit);
     },
   );
@@ -1016,6 +1072,331 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
         .send(stream);
     },
   );
+
+  // --- compliance console, session, live stream, explain, retention ---------------------
+
+  const consoleOn = opts.console ?? typeof services.audit.follow === 'function';
+  if (consoleOn) {
+    registerConsole(app);
+
+    const SessionSchema = Type.Object(
+      {
+        role: Type.Union([Type.Literal('admin'), Type.Literal('auditor')]),
+        features: Type.Object(
+          {
+            explain: Type.Boolean({ description: '`POST /api/v1/policy/explain` is offered.' }),
+            stream: Type.Boolean({ description: '`GET /api/v1/audit/stream` is offered.' }),
+            retention: Type.Boolean({ description: 'Legal holds and trimming are offered.' }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    );
+    const clientOf = (request: FastifyRequest): string => {
+      const c = request.headers['x-parley-client'];
+      return typeof c === 'string' && /^[\w.-]{1,64}$/.test(c) ? c : 'api';
+    };
+
+    app.post(
+      `${API}/session`,
+      {
+        onRequest: anyRole,
+        schema: {
+          tags: ['session'],
+          summary: 'Sign in (check a token)',
+          description:
+            'Answers the role the bearer token grants and the optional features offered, and records the sign-in ' +
+            'in the audit trail (`session.sign-in`, with the client named by the `X-Parley-Client` header). If the ' +
+            'trail cannot record it the sign-in fails (503). Role: admin or auditor.',
+          security,
+          response: {
+            200: withDescription(SessionSchema, 'Signed in.'),
+            503: err('The audit trail could not record the sign-in.'),
+            ...authErrors,
+          },
+        },
+        preSerialization: validated({ 200: SessionSchema }),
+      },
+      async (request) => {
+        await recordAdmin(request, 'session.sign-in', { client: clientOf(request) }, true);
+        return {
+          role: roleOf(request),
+          features: {
+            explain: typeof services.policy.explain === 'function',
+            stream: typeof services.audit.follow === 'function',
+            retention: services.retention !== undefined,
+          },
+        };
+      },
+    );
+
+    app.delete(
+      `${API}/session`,
+      {
+        onRequest: anyRole,
+        schema: {
+          tags: ['session'],
+          summary: 'Sign out',
+          description:
+            'Records the sign-out (`session.sign-out`); the client then forgets its token (tokens are configured, ' +
+            'not issued, so nothing is revoked). 204. Role: admin or auditor.',
+          security,
+          response: { 204: { description: 'Signed out.', type: 'null' }, ...authErrors },
+        },
+      },
+      async (request, reply) => {
+        await recordAdmin(request, 'session.sign-out', { client: clientOf(request) }, false);
+        return reply.code(204).send();
+      },
+    );
+  }
+
+  const explain = services.policy.explain?.bind(services.policy);
+  if (explain) {
+    app.post<{ Body: Record<string, unknown> }>(
+      `${API}/policy/explain`,
+      {
+        onRequest: anyRole,
+        schema: {
+          tags: ['policy'],
+          summary: 'What-if with reasons: every rule’s verdict on one event',
+          description:
+            'Like `policy/eval`, and for every rule in file order whether it matched and why (each clause in ' +
+            'plain words), like `parley policy explain`. Nothing is delivered or audited. Role: admin or auditor.',
+          security,
+          body: EvalBodySchema,
+          response: {
+            200: withDescription(
+              ExplanationSchema,
+              'The classification, each rule’s verdict and the decision.',
+            ),
+            400: E400,
+            413: err('The body is too large.'),
+            ...authErrors,
+          },
+        },
+        preSerialization: validated({ 200: ExplanationSchema }),
+      },
+      async (request) => explain(request.body),
+    );
+  }
+
+  const follow = services.audit.follow?.bind(services.audit);
+  if (follow) {
+    const StreamQuerySchema = Type.Object(
+      {
+        ...FilterProperties,
+        after: Type.Optional(
+          Type.Integer({
+            minimum: 0,
+            description:
+              'Send records with a larger sequence number (default: the `Last-Event-ID` header, else only records appended from now on).',
+          }),
+        ),
+      },
+      { additionalProperties: false },
+    );
+    const heartbeatMs = opts.streamHeartbeatMs ?? 15_000;
+    const open = new Set<AbortController>();
+    // A live stream never ends by itself: end them all when the server closes.
+    app.addHook('preClose', async () => {
+      for (const c of open) c.abort();
+    });
+    app.get<{ Querystring: Static<typeof StreamQuerySchema> }>(
+      `${API}/audit/stream`,
+      {
+        onRequest: anyRole,
+        schema: {
+          tags: ['audit'],
+          summary: 'Live audit records (server-sent events)',
+          description:
+            'A `text/event-stream`: each new record matching the filters as an event `record` (`id` = seq, ' +
+            '`data` = the record as JSON), and a comment line every 15 s while idle. Reconnecting clients send ' +
+            '`Last-Event-ID` and miss nothing that is still kept. Role: admin or auditor.',
+          security,
+          querystring: StreamQuerySchema,
+          response: {
+            200: {
+              description: 'The event stream.',
+              content: { 'text/event-stream': { schema: Type.String() } },
+            },
+            400: E400,
+            ...authErrors,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { after, ...filter } = request.query;
+        const lastId = Number(request.headers['last-event-id']);
+        const from = after ?? (Number.isInteger(lastId) && lastId >= 0 ? lastId : null);
+        const controller = new AbortController();
+        open.add(controller);
+        const done = () => {
+          controller.abort();
+          open.delete(controller);
+        };
+        request.raw.on('close', done);
+        const stream = Readable.from(
+          sseEvents(follow(filter, from, controller.signal), controller.signal, heartbeatMs),
+          { objectMode: false },
+        );
+        stream.on('close', done);
+        stream.on('error', (e) => request.log.warn({ problem: errorMessage(e) }, 'audit stream failed'));
+        // `connection: close`: a stream ended by the server (shutdown) must not leave a
+        // keep-alive socket that holds the server open.
+        return reply
+          .type('text/event-stream; charset=utf-8')
+          .header('x-accel-buffering', 'no')
+          .header('connection', 'close')
+          .send(stream);
+      },
+    );
+  }
+
+  const retention = services.retention;
+  if (retention) {
+    const HoldListSchema = Type.Object(
+      {
+        retentionDays: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
+          description: '`audit.retentionDays` (null: records are kept forever).',
+        }),
+        holds: Type.Array(LegalHoldSchema),
+      },
+      { additionalProperties: false },
+    );
+    const HoldParamsSchema = Type.Object(
+      { id: Type.String({ minLength: 1, maxLength: 128 }) },
+      { additionalProperties: false },
+    );
+
+    app.get(
+      `${API}/holds`,
+      {
+        onRequest: anyRole,
+        schema: {
+          tags: ['retention'],
+          summary: 'Legal holds and the retention period',
+          description: 'Every hold in force, oldest first. Role: admin or auditor.',
+          security,
+          response: { 200: withDescription(HoldListSchema, 'The holds.'), ...authErrors },
+        },
+        preSerialization: validated({ 200: HoldListSchema }),
+      },
+      async () => ({ retentionDays: retention.retentionDays(), holds: await retention.listHolds() }),
+    );
+
+    app.post<{ Body: Static<typeof LegalHoldInputSchema> }>(
+      `${API}/holds`,
+      {
+        onRequest: adminOnly,
+        schema: {
+          tags: ['retention'],
+          summary: 'Set a legal hold',
+          description:
+            'Records matching every criterion given (user, domain, from/to) are never trimmed while the hold is in ' +
+            'force. At least one criterion and a reason are needed. Recorded in the audit trail (`hold.set`); if ' +
+            'the trail cannot record it the hold is not set (503). 201 with the hold. Role: admin only.',
+          security,
+          body: LegalHoldInputSchema,
+          response: {
+            201: withDescription(LegalHoldSchema, 'The hold is in force.'),
+            400: E400,
+            503: err('The audit trail could not record the hold.'),
+            ...authErrors,
+          },
+        },
+        preSerialization: validated({ 201: LegalHoldSchema }),
+      },
+      async (request, reply) => {
+        let hold: Static<typeof LegalHoldSchema>;
+        try {
+          hold = await retention.setHold(request.body, roleOf(request));
+        } catch (e) {
+          if (e instanceof RangeError)
+            throw new ApiError(400, 'invalid_body', `The hold is not valid: ${e.message}.`);
+          throw e;
+        }
+        try {
+          await services.audit.recordAdmin('hold.set', roleOf(request), { hold });
+        } catch (e) {
+          request.log.error({ problem: errorMessage(e) }, 'could not record a legal hold; releasing it');
+          await retention.releaseHold(hold.id).catch(() => {});
+          throw new ApiError(
+            503,
+            'audit_unavailable',
+            'The hold was not set because the audit trail could not record it; retry when the audit store is available (see /readyz).',
+          );
+        }
+        return reply.code(201).send(hold);
+      },
+    );
+
+    app.delete<{ Params: Static<typeof HoldParamsSchema> }>(
+      `${API}/holds/:id`,
+      {
+        onRequest: adminOnly,
+        schema: {
+          tags: ['retention'],
+          summary: 'Release a legal hold',
+          description:
+            'The records it covered are trimmed by the next trim if they are past retention. Recorded in the audit ' +
+            'trail (`hold.release`) before it is released; if that fails nothing is released (503). Role: admin only.',
+          security,
+          params: HoldParamsSchema,
+          response: {
+            200: withDescription(LegalHoldSchema, 'The released hold.'),
+            404: err('There is no hold with this id.'),
+            503: err('The audit trail could not record the release.'),
+            ...authErrors,
+          },
+        },
+        preSerialization: validated({ 200: LegalHoldSchema }),
+      },
+      async (request) => {
+        const { id } = request.params;
+        const hold = (await retention.listHolds()).find((h) => h.id === id);
+        if (!hold) throw new ApiError(404, 'not_found', `There is no legal hold ${JSON.stringify(id)}.`);
+        await recordAdmin(request, 'hold.release', { hold }, true);
+        const released = await retention.releaseHold(id);
+        if (!released) throw new ApiError(404, 'not_found', `There is no legal hold ${JSON.stringify(id)}.`);
+        return released;
+      },
+    );
+
+    app.post(
+      `${API}/audit/trim`,
+      {
+        onRequest: adminOnly,
+        schema: {
+          tags: ['retention', 'audit'],
+          summary: 'Trim records past retention now',
+          description:
+            'Deletes records older than `audit.retentionDays` that no legal hold covers (the gateway also does ' +
+            'this every hour). The chain stays verifiable: the store anchors the record before the first kept ' +
+            'one. Recorded in the audit trail (`audit.trim`, with the report). Role: admin only.',
+          security,
+          response: {
+            200: withDescription(TrimReportSchema, 'What was trimmed and kept.'),
+            503: err('The audit store could not be trimmed.'),
+            ...authErrors,
+          },
+        },
+        preSerialization: validated({ 200: TrimReportSchema }),
+      },
+      async (request) => {
+        let report: Static<typeof TrimReportSchema>;
+        try {
+          report = await retention.trim();
+        } catch (e) {
+          request.log.error({ problem: errorMessage(e) }, 'audit trim failed');
+          throw new ApiError(503, 'audit_unavailable', 'The audit store could not be trimmed; retry later.');
+        }
+        await recordAdmin(request, 'audit.trim', { ...report }, false);
+        return report;
+      },
+    );
+  }
 
   return app;
 }

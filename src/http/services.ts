@@ -6,9 +6,9 @@ import type { LinkStatus } from '../core/adapter.js';
 import { AuditRecord } from '../core/audit/record.js';
 import type { AuditFilter, ExportFormat, VerifyResult } from '../core/audit/types.js';
 import { CanonicalEvent } from '../core/model.js';
-import type { Decision } from '../core/policy/types.js';
+import type { Decision, Explanation } from '../core/policy/types.js';
 
-export type { AuditFilter, ExportFormat, VerifyResult };
+export type { AuditFilter, Explanation, ExportFormat, VerifyResult };
 
 export interface AuditPage {
   records: AuditRecord[];
@@ -54,6 +54,8 @@ export interface AdminServices {
     reload(): Promise<{ ok: true; version: string } | { ok: false; problems: PolicyProblem[] }>;
     /** Decide one event (CLI event JSON) against the running policy; throws EventInputError on bad input. */
     evaluate(event: unknown): Decision;
+    /** Every rule's verdict on one event, with the decision (`parley policy explain`). Optional. */
+    explain?(event: unknown): Explanation;
   };
   audit: {
     query(filter: AuditFilter, before: number | null, limit: number): Promise<AuditPage>;
@@ -62,11 +64,60 @@ export interface AdminServices {
     export(format: ExportFormat, filter: AuditFilter): AsyncIterable<string>;
     /** Record an administrative action (sign-in, export, reload...) in the trail. */
     recordAdmin(action: string, actor: string, details: Record<string, unknown>): Promise<void>;
+    /**
+     * Records appended after `afterSeq` (null: after the head at the time of the call) that
+     * match `filter`, as they are appended, until `signal` aborts. Optional (live view).
+     */
+    follow?(filter: AuditFilter, afterSeq: number | null, signal: AbortSignal): AsyncIterable<AuditRecord>;
   };
+  /** Retention and legal holds. Optional: without it the hold and trim routes are not offered. */
+  retention?: RetentionServices;
   health(): { live: true };
   readiness(): Promise<ReadyReport>;
   /** Prometheus text exposition. */
   metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+/** A legal hold: records matching every criterion given are never trimmed. */
+export interface LegalHold {
+  id: string;
+  /** Either party: a URI (that network only) or `user@domain` (any network). */
+  user?: string;
+  /** Either party's domain (exact). */
+  domain?: string;
+  /** Records at or after this instant. */
+  from?: string;
+  /** Records before this instant. */
+  to?: string;
+  reason: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+export type LegalHoldInput = Pick<LegalHold, 'user' | 'domain' | 'from' | 'to' | 'reason'>;
+
+export interface TrimReport {
+  /** `audit.retentionDays` (null: keep forever, nothing is trimmed). */
+  retentionDays: number | null;
+  /** Records before this instant are past retention (null when there is no retention). */
+  cutoff: string | null;
+  /** Records deleted. */
+  removed: number;
+  /** Records past retention kept because a hold covers them. */
+  held: number;
+  /** The trim anchor afterwards: the record the first kept record of the chain follows. */
+  anchor: { seq: number; hash: string } | null;
+}
+
+export interface RetentionServices {
+  retentionDays(): number | null;
+  listHolds(): Promise<LegalHold[]>;
+  /** Store a new hold; throws RangeError when the input is unusable. */
+  setHold(input: LegalHoldInput, actor: string): Promise<LegalHold>;
+  /** Remove a hold; null when there is none with that id. */
+  releaseHold(id: string): Promise<LegalHold | null>;
+  /** Delete records past retention that no hold covers, keeping the chain verifiable. */
+  trim(): Promise<TrimReport>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -202,6 +253,92 @@ export const ReadyReportSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const ExplanationSchema = Type.Object(
+  {
+    classification: Type.Object(
+      {
+        fromZone: Type.Union([Type.String(), Type.Null()]),
+        toZone: Type.Union([Type.String(), Type.Null()]),
+        direction: Type.Union([
+          Type.Literal('inbound'),
+          Type.Literal('outbound'),
+          Type.Literal('internal'),
+          Type.Literal('external'),
+        ]),
+      },
+      { additionalProperties: false },
+    ),
+    rules: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          effect: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('redact')]),
+          matched: Type.Boolean(),
+          because: Type.Array(Type.String(), {
+            description: 'Each clause of the rule in plain words, prefixed `holds:` or `fails:`.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    decision: DecisionSchema,
+  },
+  { additionalProperties: false },
+);
+
+const HoldCriteria = {
+  user: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 3071,
+      description: 'Either party: a URI (that network only) or `user@domain` (any network).',
+    }),
+  ),
+  domain: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "Either party's domain." })),
+  from: Type.Optional(
+    Type.String({ format: 'date-time', description: 'Records at or after this ISO 8601 instant.' }),
+  ),
+  to: Type.Optional(
+    Type.String({ format: 'date-time', description: 'Records before this ISO 8601 instant.' }),
+  ),
+};
+
+export const LegalHoldInputSchema = Type.Object(
+  {
+    ...HoldCriteria,
+    reason: Type.String({ minLength: 1, maxLength: 1024, description: 'Why (case, matter, ticket).' }),
+  },
+  { additionalProperties: false },
+);
+
+export const LegalHoldSchema = Type.Object(
+  {
+    id: Type.String(),
+    ...HoldCriteria,
+    reason: Type.String(),
+    createdAt: Type.String({ description: 'ISO 8601 instant the hold was set.' }),
+    createdBy: Type.String({ description: 'Role that set it.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const TrimReportSchema = Type.Object(
+  {
+    retentionDays: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    cutoff: Type.Union([Type.String(), Type.Null()]),
+    removed: Type.Integer({ minimum: 0 }),
+    held: Type.Integer({ minimum: 0 }),
+    anchor: Type.Union([
+      Type.Object(
+        { seq: Type.Integer({ minimum: 1 }), hash: Type.String() },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+  },
+  { additionalProperties: false },
+);
+
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;
 export type _SchemasMatchInterfaces = [
@@ -211,4 +348,8 @@ export type _SchemasMatchInterfaces = [
   Assert<Same<Static<typeof AuditPageSchema>, AuditPage>>,
   Assert<Same<Static<typeof VerifyResultSchema>, VerifyResult>>,
   Assert<Same<Static<typeof ReadyReportSchema>, ReadyReport>>,
+  Assert<Same<Static<typeof ExplanationSchema>, Explanation>>,
+  Assert<Same<Static<typeof LegalHoldSchema>, LegalHold>>,
+  Assert<Same<Static<typeof LegalHoldInputSchema>, LegalHoldInput>>,
+  Assert<Same<Static<typeof TrimReportSchema>, TrimReport>>,
 ];
