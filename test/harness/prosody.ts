@@ -7,7 +7,7 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './redis.js';
+import { freePort, track } from './processes.js';
 
 export interface ProsodyHost {
   /** The virtual host, e.g. `corp.test`. */
@@ -52,22 +52,6 @@ export interface ProsodyHandle {
   restart(): Promise<void>;
   /** Stop and delete the folder. */
   destroy(): Promise<void>;
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
 }
 
 const hasProsody = (): boolean =>
@@ -158,7 +142,6 @@ function waitExit(c: ChildProcess): Promise<void> {
 
 export async function startProsody(opts: ProsodyOptions): Promise<ProsodyHandle> {
   ensureProsody();
-  installExitHook();
   const dir = mkdtempSync(join(tmpdir(), 'parley-prosody-'));
   mkdirSync(join(dir, 'data'));
   const user = runAs();
@@ -219,8 +202,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyHandle>
     };
     c.stdout?.on('data', keep);
     c.stderr?.on('data', keep);
-    live.add(c);
-    c.once('exit', () => live.delete(c));
+    track(c);
     child = c;
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {

@@ -2,6 +2,7 @@
 // exit. Fault tests may kill and restart it without touching anyone else's Redis.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { freePort, track } from './processes.js';
 
 export interface RedisHandle {
   url: string;
@@ -12,22 +13,6 @@ export interface RedisHandle {
   kill(): Promise<void>;
   /** Start again on the same port (empty: no persistence). */
   restart(): Promise<void>;
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
 }
 
 function hasRedisServer(): boolean {
@@ -50,21 +35,7 @@ export function ensureRedisServer(): void {
   if (!hasRedisServer()) throw new Error('redis-server still missing after apt-get install');
 }
 
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.unref();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const addr = srv.address();
-        const p = typeof addr === 'object' && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (port !== 6379 && port > 0) return port;
-  }
-}
+export { freePort };
 
 /** One PING over a raw socket: true on +PONG. */
 function pingOnce(port: number, timeoutMs = 500): Promise<boolean> {
@@ -92,7 +63,6 @@ function waitExit(c: ChildProcess): Promise<void> {
 
 export async function startRedis(): Promise<RedisHandle> {
   ensureRedisServer();
-  installExitHook();
   const port = await freePort();
   let child: ChildProcess | null = null;
 
@@ -117,8 +87,7 @@ export async function startRedis(): Promise<RedisHandle> {
     c.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    live.add(c);
-    c.once('exit', () => live.delete(c));
+    track(c);
     child = c;
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {

@@ -1,30 +1,15 @@
 // Real SIP peers for tests: SIPp (Debian `sip-tester`) running scenario files from
 // test/integration/sipp/, and a private Kamailio on a free port. Installs the packages with
 // apt-get when missing (idempotent); every process is killed on exit.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { track } from './processes.js';
 
 export const SCENARIOS = resolve(dirname(fileURLToPath(import.meta.url)), '../integration/sipp');
-
-const live = new Set<ChildProcess>();
-let hooked = false;
-function hook(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const c of live) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  });
-}
 
 const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 
@@ -80,7 +65,6 @@ export interface SippHandle {
 
 /** Start SIPp; `done` resolves when it exits. */
 export function startSipp(o: SippOptions): SippHandle {
-  hook();
   const dir = mkdtempSync(join(tmpdir(), 'parley-sipp-'));
   const msgFile = join(dir, 'messages.log');
   const args = [
@@ -105,7 +89,7 @@ export function startSipp(o: SippOptions): SippHandle {
   for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, v);
   if (o.target) args.push(o.target);
   const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
+  track(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -116,7 +100,6 @@ export function startSipp(o: SippOptions): SippHandle {
   });
   const done = new Promise<SippResult>((resolveDone) => {
     child.once('exit', (code) => {
-      live.delete(child);
       let messages = '';
       try {
         messages = readFileSync(msgFile, 'utf8');
@@ -158,7 +141,6 @@ export async function startKamailio(
   opts: { forwardTo?: number } = {},
 ): Promise<KamailioHandle> {
   ensureSipTools();
-  hook();
   const port = await freeUdpPort();
   const dir = mkdtempSync(join(tmpdir(), 'parley-kamailio-'));
   const cfg = join(dir, 'kamailio.cfg');
@@ -200,7 +182,7 @@ ${
   const child = spawn('kamailio', ['-DD', '-E', '-f', cfg, '-Y', dir, '-m', '64', '-M', '8'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
+  track(child);
   let log = '';
   child.stdout?.on('data', (d: Buffer) => {
     log += d.toString();
@@ -208,7 +190,6 @@ ${
   child.stderr?.on('data', (d: Buffer) => {
     log += d.toString();
   });
-  child.once('exit', () => live.delete(child));
   // Ready when it answers an OPTIONS-less probe: wait for its UDP port to be bound.
   const deadline = Date.now() + 10_000;
   for (;;) {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './redis.js';
+import { freePort, track } from './processes.js';
 
 export const SYNAPSE_VENV = process.env.PARLEY_SYNAPSE_VENV ?? join(homedir(), '.cache', 'parley', 'synapse');
 
@@ -28,22 +28,6 @@ export interface SynapseHandle {
   registerUser(localpart: string, password?: string): Promise<{ userId: string; accessToken: string }>;
   /** The tail of Synapse's log (for failure messages). */
   logTail(lines?: number): string;
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
 }
 
 const python = (venv: string) => join(venv, 'bin', 'python');
@@ -91,7 +75,6 @@ function waitExit(c: ChildProcess): Promise<void> {
 
 export async function startSynapse(opts: SynapseOptions): Promise<SynapseHandle> {
   const venv = ensureSynapse();
-  installExitHook();
   const serverName = opts.serverName ?? 'hs.test';
   const dir = mkdtempSync(join(tmpdir(), 'parley-synapse-'));
   const port = opts.port ?? (await freePort());
@@ -183,8 +166,7 @@ export async function startSynapse(opts: SynapseOptions): Promise<SynapseHandle>
     c.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-8000);
     });
-    live.add(c);
-    c.once('exit', () => live.delete(c));
+    track(c);
     child = c;
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
