@@ -163,10 +163,25 @@ export class SipAdapter implements Adapter {
     if (!this.#ctx) return { status: 'failed', code: 'shutdown', reason: 'not started' };
     this.#answering.add(e.id);
     try {
-      return await this.#ctx.submit(e);
+      return await this.#ctx.submit(this.#recipientOnItsNetwork(e));
     } finally {
       this.#answering.delete(e.id);
     }
+  }
+
+  /**
+   * A SIP user addresses everyone as `sip:user@domain` (SIP routes by domain). The canonical
+   * recipient carries the scheme of the network that serves its domain, as events from the
+   * other adapters do, so that routing, policy (`to.network`, URI segments) and the audit see
+   * the recipient's real network.
+   */
+  #recipientOnItsNetwork(e: CanonicalEvent): CanonicalEvent {
+    const to = tryParseAddress(e.to);
+    if (to?.network !== 'sip') return e;
+    const network = this.#ctx?.networkOf(to.domain);
+    if (!network || network === 'sip') return e;
+    const mapped = tryParseAddress(formatAddress({ network, user: to.user, domain: to.domain }));
+    return mapped ? { ...e, to: formatAddress(mapped) } : e;
   }
 
   #local(): { hostport: string; transport: 'udp' | 'tcp' } | null {
