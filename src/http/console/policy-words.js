@@ -1,0 +1,106 @@
+// Policy rules in plain words, for the console's policy view. Pure functions, no DOM.
+
+const list = (v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** "a", "a or b", "a, b or c" */
+export function orList(items, word = 'or') {
+  const a = items.map(String);
+  if (a.length <= 1) return a.join('');
+  return `${a.slice(0, -1).join(', ')} ${word} ${a[a.length - 1]}`;
+}
+
+const KIND_WORDS = {
+  message: 'messages',
+  presence: 'presence',
+  chatstate: 'typing notifications',
+  receipt: 'read receipts',
+  call: 'calls',
+};
+
+const DIRECTION_WORDS = {
+  inbound: 'coming into the enterprise',
+  outbound: 'leaving the enterprise',
+  internal: 'between two enterprise users',
+  external: 'between two parties outside the enterprise',
+};
+
+const domainWords = (d) =>
+  d === '*' ? 'any domain' : d.startsWith('*.') ? `any subdomain of ${d.slice(2)}` : d;
+
+/** One party condition in words: "someone in zone partner on sip". */
+export function describeParty(p) {
+  if (!p || typeof p !== 'object') return 'anyone';
+  const parts = [];
+  const zones = list(p.zone);
+  const domains = list(p.domain);
+  const users = list(p.user);
+  const segments = list(p.segment);
+  const networks = list(p.network);
+  if (users.length) parts.push(`user ${orList(users)}`);
+  if (segments.length) parts.push(`a member of segment ${orList(segments)}`);
+  if (zones.length) parts.push(`someone in zone ${orList(zones)}`);
+  if (domains.length) parts.push(`someone at ${orList(domains.map(domainWords))}`);
+  let text = parts.length ? parts.join(', ') : 'anyone';
+  if (networks.length) text += ` on ${orList(networks)}`;
+  return text;
+}
+
+/** The conditions of a rule's `match` in words (without the effect). */
+export function describeMatch(m) {
+  if (!m || typeof m !== 'object' || Object.keys(m).length === 0) return 'every event';
+  const kinds = list(m.kind);
+  const out = [kinds.length ? orList(kinds.map((k) => KIND_WORDS[k] ?? k)) : 'every kind of event'];
+  const actions = list(m.callAction);
+  if (actions.length) out.push(`(call ${orList(actions)})`);
+  if (m.between) {
+    const [a, b] = m.between;
+    out.push(`between ${describeParty(a)} and ${describeParty(b)}`);
+  }
+  if (m.from) out.push(`from ${describeParty(m.from)}`);
+  if (m.to) out.push(`to ${describeParty(m.to)}`);
+  if (m.party) out.push(`with ${describeParty(m.party)} at either end`);
+  const dirs = list(m.direction);
+  if (dirs.length) out.push(orList(dirs.map((d) => DIRECTION_WORDS[d] ?? d)));
+  if (m.content) {
+    if (m.content.pattern) out.push(`whose text matches the pattern ${m.content.pattern}`);
+    if (m.content.longerThan !== undefined) out.push(`longer than ${m.content.longerThan} characters`);
+  }
+  if (m.attachment) {
+    const mimes = list(m.attachment.mime);
+    let a = 'with an attachment';
+    if (mimes.length) a += ` of type ${orList(mimes)}`;
+    if (m.attachment.largerThan !== undefined) a += ` larger than ${m.attachment.largerThan} bytes`;
+    out.push(a);
+  }
+  if (m.time) {
+    const days = list(m.time.days);
+    let t = '';
+    if (days.length) t += `on ${orList(days)}`;
+    if (m.time.hours) t += `${t ? ' ' : ''}between ${m.time.hours.replace('-', ' and ')}`;
+    if (m.time.tz) t += ` (${m.time.tz} time)`;
+    if (t) out.push(t);
+  }
+  return out.join(' ');
+}
+
+const EFFECT_WORDS = { allow: 'Allow', deny: 'Deny', redact: 'Redact' };
+
+/** A whole rule as one or more sentences. */
+export function describeRule(rule) {
+  const effect = EFFECT_WORDS[rule.effect] ?? rule.effect;
+  let text = `${effect} ${describeMatch(rule.match)}`;
+  if (rule.effect === 'redact') {
+    text += `, replacing what matches with “${rule.replacement ?? '[redacted]'}”`;
+  }
+  text += '.';
+  if (rule.reason) text += ` Reason given: “${rule.reason}”.`;
+  const o = rule.obligations;
+  if (o) {
+    const ob = [];
+    if (o.disclaimer) ob.push(`adds the disclaimer “${o.disclaimer}” to the first message of a conversation`);
+    if (o.presence === 'basic') ob.push('shows only online/offline presence (no status text)');
+    if (o.rateLimit) ob.push(`limits each sender to ${o.rateLimit.replace('/', ' per ')}`);
+    if (ob.length) text += ` It ${orList(ob, 'and')}.`;
+  }
+  return text;
+}
