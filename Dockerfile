@@ -11,7 +11,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+COPY scripts/build.mjs ./scripts/build.mjs
+RUN node scripts/build.mjs
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM node:24.21.0-bookworm-slim AS runtime

@@ -222,6 +222,9 @@ t.test("the runtime stage's steps, outside Docker", async (t) => {
   t.equal(health.status, 200, `/healthz\n${output}`);
   const ready = await waitFor(`http://127.0.0.1:${port}/readyz`, until);
   t.equal(ready.status, 200, `/readyz: ${await ready.text()}`);
+  // The image serves the compliance console from dist/ (scripts/build.mjs copies its files).
+  const page = await fetch(`http://127.0.0.1:${port}/console`);
+  t.equal(page.status, 200, '/console is served from the image');
 
   // The HEALTHCHECK command, as Docker would run it inside the container.
   const hc = JSON.parse(ops('HEALTHCHECK')[0]!.args.replace(/^.*?CMD\s+/, '')) as string[];
