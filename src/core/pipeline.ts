@@ -53,7 +53,6 @@ export interface PipelineOptions {
 }
 
 const checkEvent = TypeCompiler.Compile(CanonicalEventSchema);
-const NO_CONTENT = Object.freeze({ mode: 'none' as const });
 const issued = new WeakSet<Delivery>();
 
 /** True only for deliveries this pipeline issued after a decision (adapters may assert it). */
@@ -184,12 +183,6 @@ export class Pipeline {
         policyVersion: policy.version,
         sourceAdapter: source.name,
         targetAdapter: target?.name ?? null,
-        // Filled in once the outcome is known; present from the start so that every entry
-        // has one shape (cheaper to copy and hash).
-        decision: 'deny',
-        rule: null,
-        reason: null,
-        content: NO_CONTENT,
       },
     };
 
@@ -229,7 +222,7 @@ export class Pipeline {
     if (delivered !== decision.event) decision = { ...decision, event: delivered };
 
     const auditDecision: AuditDecision = decision.redacted ? 'redact' : 'allow';
-    const entry = c.base;
+    const entry = c.base as AuditEntry;
     entry.decision = auditDecision;
     entry.rule = decision.rule;
     entry.reason = decision.reason;
@@ -300,7 +293,7 @@ export class Pipeline {
   async #deny(c: Step, code: RefusalCode, rule: string | null, reason: string): Promise<SubmitOutcome> {
     const o = this.#opts;
     let auditSeq: number | null = null;
-    const entry = c.base;
+    const entry = c.base as AuditEntry;
     entry.decision = 'deny';
     entry.rule = rule;
     entry.reason = reason;
@@ -355,8 +348,8 @@ interface Step {
   event: CanonicalEvent;
   started: number;
   decisionSeconds: number;
-  /** The audit entry; its decision fields are completed once the outcome is known. */
-  base: AuditEntry;
+  /** The audit entry without its decision fields, completed once the outcome is known. */
+  base: Omit<AuditEntry, 'decision' | 'rule' | 'reason' | 'content'> & Partial<AuditEntry>;
 }
 
 type Fitted = { ok: true; event: CanonicalEvent; degraded?: string } | { ok: false; reason: string };

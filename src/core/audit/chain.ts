@@ -11,11 +11,10 @@ export function chainEntries(head: AuditHead | null, entries: readonly AuditEntr
   const out: AuditRecord[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     seq += 1;
-    // One copy per record: the hash covers every field but `hash`, so it is filled in last.
-    const record: AuditRecord = { ...(entries[i] as AuditEntry), seq, prev, hash: '' };
-    record.hash = hashRecord(record);
-    out[i] = record;
-    prev = record.hash;
+    const unhashed = { ...(entries[i] as AuditEntry), seq, prev };
+    const hash = hashRecord(unhashed);
+    out[i] = { ...unhashed, hash };
+    prev = hash;
   }
   return out;
 }
