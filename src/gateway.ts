@@ -43,11 +43,6 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-const isConfigError = (err: unknown): err is Error & { path: (string | number)[] } =>
-  err instanceof Error &&
-  /Config(Error|Problem)$/.test(err.name) &&
-  Array.isArray((err as { path?: unknown }).path);
-
 /** Create adapters from the config; throws SourceError pointing at the bad block. */
 function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
   const out: Adapter[] = [];
@@ -66,9 +61,7 @@ function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
         factory(name, cfg, { logger: logger.child({ adapter: name }), configDir: dirname(loaded.file) }),
       );
     } catch (err) {
-      // Adapters may not import the registry, so each has its own config error class with
-      // the same shape: a key path below the adapter's block and a message.
-      if (err instanceof AdapterConfigError || isConfigError(err)) {
+      if (err instanceof AdapterConfigError) {
         throw at(['adapters', name, ...err.path], err.message);
       }
       throw err;

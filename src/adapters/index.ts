@@ -1,6 +1,9 @@
 // The adapter registry: the composition root creates adapters by their config `type`.
 // Each network's adapter registers its factory here; adapters never import each other.
 import type { Adapter } from '../core/adapter.js';
+
+export { AdapterConfigError } from '../core/adapter.js';
+
 import type { Logger } from '../core/logger.js';
 import type { Network } from '../core/model.js';
 import { createMatrixAdapter } from './matrix/index.js';
@@ -18,16 +21,6 @@ export interface AdapterDeps {
  * the block is wrong for this type.
  */
 export type AdapterFactory = (name: string, config: Record<string, unknown>, deps: AdapterDeps) => Adapter;
-
-export class AdapterConfigError extends Error {
-  override name = 'AdapterConfigError';
-  constructor(
-    readonly path: (string | number)[],
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Factories by network. */
 export const adapterFactories: Partial<Record<Network, AdapterFactory>> = {

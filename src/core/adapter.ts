@@ -75,6 +75,27 @@ export type DeliveryResult =
   | { ok: true; queued?: boolean }
   | { ok: false; retryable: boolean; reason: string };
 
+/**
+ * A wrong adapter config block: `path` names the key below the adapter's block, so the
+ * gateway can point at the file's line. Adapters throw it (or a subclass of their own).
+ */
+export class AdapterConfigError extends Error {
+  override name = 'AdapterConfigError';
+  constructor(
+    readonly path: (string | number)[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A schema error's JSON pointer (`/listen/0`) as a key path (`['listen', 0]`). */
+export const pointerToPath = (pointer: string): (string | number)[] =>
+  pointer
+    .split('/')
+    .filter(Boolean)
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+
 /** What the gateway gives an adapter when it starts. */
 export interface AdapterContext {
   /** Hand an event received from the network to the pipeline. */

@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { AdapterConfigError, pointerToPath } from '../../core/adapter.js';
 
 const HostPort = Type.String({
   pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
@@ -81,23 +82,14 @@ export const Registration = Type.Object(
 export type Registration = Static<typeof Registration>;
 
 /** A config or registration problem: `path` names the key (relative to the adapter block). */
-export class MatrixConfigProblem extends Error {
+export class MatrixConfigProblem extends AdapterConfigError {
   override name = 'MatrixConfigProblem';
-  constructor(
-    readonly path: (string | number)[],
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 function firstProblem(schema: TSchema, value: unknown): MatrixConfigProblem | null {
   const first = Value.Errors(schema, value).First();
   if (!first) return null;
-  const path = first.path
-    .split('/')
-    .filter(Boolean)
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+  const path = pointerToPath(first.path);
   const hint = (first.schema as { description?: string }).description;
   return new MatrixConfigProblem(path, hint ? `expected ${hint}` : first.message);
 }

@@ -24,8 +24,7 @@ interface FactoryDeps {
 
 /**
  * The AdapterFactory for `type: matrix` (structurally the registry's AdapterFactory type).
- * A wrong block or registration file throws MatrixConfigProblem, which carries the key path
- * (relative to the adapter block) like AdapterConfigError; the registry converts it.
+ * A wrong block or registration file throws MatrixConfigProblem (an AdapterConfigError naming the key).
  */
 export const createMatrixAdapter = (
   name: string,

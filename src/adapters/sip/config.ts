@@ -1,21 +1,13 @@
 // The SIP adapter's config block (TypeBox: one schema gives the type and the validation).
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { AdapterConfigError } from '../../core/adapter.js';
 import { isSipUri, ParseError, parseUri } from './message.js';
 import { type ListenAddr, parseListen } from './transport.js';
 
-/**
- * A wrong config block: carries the key path (relative to the adapter block) like the
- * registry's AdapterConfigError, which this folder may not import; the registry converts it.
- */
-export class SipConfigError extends Error {
+/** A wrong config block: the key path (relative to the adapter block) and what is wrong. */
+export class SipConfigError extends AdapterConfigError {
   override name = 'SipConfigError';
-  constructor(
-    readonly path: (string | number)[],
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export const SipAdapterConfig = Type.Object(

@@ -15,8 +15,7 @@ interface FactoryDeps {
 
 /**
  * The AdapterFactory for `type: sip` (structurally the registry's AdapterFactory type).
- * A wrong block throws SipConfigError, which carries the key path (relative to the adapter
- * block) like AdapterConfigError; the registry converts it.
+ * A wrong block throws SipConfigError (an AdapterConfigError naming the key).
  */
 export const createSipAdapter = (name: string, config: Record<string, unknown>, deps: FactoryDeps): Adapter =>
   buildSipAdapter(name, config, deps);

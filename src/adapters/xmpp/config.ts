@@ -2,6 +2,7 @@
 // a problem names the key to change (relative to the adapter block).
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { AdapterConfigError, pointerToPath } from '../../core/adapter.js';
 
 const DomainName = Type.String({
   minLength: 1,
@@ -67,15 +68,9 @@ export interface ResolvedXmppConfig {
   displayName: string;
 }
 
-/** A config problem; `path` names the key relative to the adapter block (like AdapterConfigError). */
-export class XmppConfigError extends Error {
+/** A config problem; `path` names the key relative to the adapter block. */
+export class XmppConfigError extends AdapterConfigError {
   override name = 'XmppConfigError';
-  constructor(
-    readonly path: (string | number)[],
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const HINTS: Record<string, string> = {
@@ -88,10 +83,7 @@ const HINTS: Record<string, string> = {
 function firstProblem(schema: TSchema, value: unknown): XmppConfigError | null {
   const first = Value.Errors(schema, value).First();
   if (!first) return null;
-  const path = first.path
-    .split('/')
-    .filter(Boolean)
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
+  const path = pointerToPath(first.path);
   const hint = typeof path[0] === 'string' ? HINTS[path[0]] : undefined;
   const key = path.join('.') || '(block)';
   const shown =

@@ -15,8 +15,7 @@ interface FactoryDeps {
 
 /**
  * The AdapterFactory for `type: xmpp` (structurally the registry's AdapterFactory type).
- * A wrong block throws XmppConfigError, which carries the key path (relative to the
- * adapter block) like AdapterConfigError; the registry converts it.
+ * A wrong block throws XmppConfigError (an AdapterConfigError naming the key).
  */
 export const createXmppAdapter = (
   name: string,
