@@ -20,8 +20,8 @@ import { parseConfig } from '../src/config.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { silentLogger } from '../src/core/logger.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
+import { login, type TestUser } from '../test/fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../test/harness/prosody.js';
-import { login, type TestUser } from '../test/integration/xmpp-setup.js';
 
 const argOf = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

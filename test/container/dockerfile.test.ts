@@ -8,9 +8,9 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
+import { ensureHadolint } from '../harness/hadolint.js';
 import { ensureNode24 } from '../harness/node24.js';
 import { freePort } from '../harness/redis.js';
-import { ensureHadolint } from './hadolint.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');

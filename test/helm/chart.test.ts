@@ -22,7 +22,7 @@ import { isMap, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 import { parseConfig } from '../../src/config.js';
 import { compilePolicySource } from '../../src/core/policy/load.js';
 import { ensureHelm, helm } from '../harness/helm.js';
-import { checkFields } from './strict-fields.js';
+import { checkFields } from '../harness/strict-fields.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const chart = join(root, 'helm/parley');

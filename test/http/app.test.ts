@@ -13,7 +13,14 @@ import {
   ReadyReportSchema,
   VerifyResultSchema,
 } from '../../src/http/services.js';
-import { type FakeOptions, FakeServices, POLICY_INFO, PROBLEMS, READY, RECORDS } from './fake-services.js';
+import {
+  type FakeOptions,
+  FakeServices,
+  POLICY_INFO,
+  PROBLEMS,
+  READY,
+  RECORDS,
+} from '../fixtures/fake-services.js';
 
 const ADMIN = 'adm-5f1c9e0b7a2d4c68b3e1';
 const AUDITOR = 'aud-0c7d2e9f4b1a6358d2c4';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { buildHttpApp } from '../../src/http/app.js';
 import { PrometheusMetrics } from '../../src/http/metrics.js';
-import { FakeServices } from './fake-services.js';
+import { FakeServices } from '../fixtures/fake-services.js';
 
 t.test('observations become Prometheus metrics', async (t) => {
   const m = new PrometheusMetrics();

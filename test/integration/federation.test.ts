@@ -12,7 +12,6 @@ import t, { type Test } from 'tap';
 import type { AuditRecord } from '../../src/core/audit/record.js';
 import { verifyLog } from '../../src/core/audit/verify.js';
 import type { Network } from '../../src/core/model.js';
-import { freeUdpPort, startSipp } from '../harness/sip.js';
 import {
   DENY_REASON,
   type Federation,
@@ -24,7 +23,8 @@ import {
   type XmppUser,
   xmlParse,
   xmppWait,
-} from './federation-setup.js';
+} from '../fixtures/federation-setup.js';
+import { freeUdpPort, startSipp } from '../harness/sip.js';
 
 t.setTimeout(240_000);
 

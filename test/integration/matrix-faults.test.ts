@@ -4,9 +4,9 @@
 // surviving a Parley restart. Synapse starts once for this file (and is restarted by it).
 import t from 'tap';
 import type { CanonicalEvent } from '../../src/core/model.js';
+import { ghostOf, makeWorld, type World } from '../fixtures/matrix-setup.js';
+import { type Seen, TestUser, until } from '../fixtures/matrix-users.js';
 import { message } from '../fixtures/memory-adapter.js';
-import { ghostOf, makeWorld, type World } from './matrix-setup.js';
-import { type Seen, TestUser, until } from './matrix-users.js';
 
 t.setTimeout(240_000);
 

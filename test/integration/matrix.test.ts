@@ -4,9 +4,9 @@
 import t from 'tap';
 import { verifyLog } from '../../src/core/audit/verify.js';
 import type { CanonicalEvent } from '../../src/core/model.js';
+import { ghostOf, makeWorld, type World } from '../fixtures/matrix-setup.js';
+import { type Seen, TestUser, until } from '../fixtures/matrix-users.js';
 import { message } from '../fixtures/memory-adapter.js';
-import { ghostOf, makeWorld, type World } from './matrix-setup.js';
-import { type Seen, TestUser, until } from './matrix-users.js';
 
 t.setTimeout(240_000);
 

@@ -9,8 +9,8 @@ import t from 'tap';
 import { parseConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startGateway } from '../../src/gateway.js';
+import { login, POLICY, xmlParse } from '../fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../harness/prosody.js';
-import { login, POLICY, xmlParse } from './xmpp-setup.js';
 
 // The registry entry the lead adds in src/adapters/index.ts; set here if not there yet.
 

@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import t from 'tap';
 import type { XmppAdapter } from '../../src/adapters/xmpp/index.js';
 import { fullCapabilities, MemoryAdapter } from '../fixtures/memory-adapter.js';
+import { login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from '../fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../harness/prosody.js';
-import { login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from './xmpp-setup.js';
 
 let prosody: ProsodyHandle;
 let gw: Parley;

@@ -6,8 +6,8 @@
 import t from 'tap';
 import type { XmppAdapter } from '../../src/adapters/xmpp/index.js';
 import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+import { login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from '../fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../harness/prosody.js';
-import { login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from './xmpp-setup.js';
 
 let prosody: ProsodyHandle;
 let gw: Parley;

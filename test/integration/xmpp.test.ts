@@ -8,8 +8,16 @@ import type { XmppAdapter } from '../../src/adapters/xmpp/index.js';
 import { ghostCaps, ghostName } from '../../src/adapters/xmpp/iq.js';
 import { verifyLog } from '../../src/core/audit/verify.js';
 import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+import {
+  canon,
+  login,
+  type Parley,
+  parley,
+  type TestUser,
+  xmlParse,
+  xmppAdapter,
+} from '../fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../harness/prosody.js';
-import { canon, login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from './xmpp-setup.js';
 
 let prosody: ProsodyHandle;
 let gw: Parley;

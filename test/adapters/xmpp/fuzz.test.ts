@@ -16,7 +16,7 @@ import {
   writePresence,
 } from '../../../src/adapters/xmpp/stanza.js';
 import { CanonicalEvent } from '../../../src/core/model.js';
-import { xmlParse } from './xml-helpers.js';
+import { xmlParse } from '../../fixtures/xml-helpers.js';
 
 // The pipeline's validator knows date-time (src/core/policy registers it); so does this one.
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => !Number.isNaN(Date.parse(v)));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { answerIq, ghostCaps } from '../../../src/adapters/xmpp/iq.js';
-import { canon, xmlParse } from './xml-helpers.js';
+import { canon, xmlParse } from '../../fixtures/xml-helpers.js';
 
 const env = {
   component: 'gw.corp.test',

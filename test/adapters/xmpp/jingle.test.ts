@@ -3,7 +3,7 @@
 import t from 'tap';
 import { readJingle, writeJingle } from '../../../src/adapters/xmpp/jingle.js';
 import type { SessionDescription } from '../../../src/core/model.js';
-import { canon, xmlParse } from './xml-helpers.js';
+import { canon, xmlParse } from '../../fixtures/xml-helpers.js';
 
 const INITIATE = `<jingle xmlns="urn:xmpp:jingle:1" action="session-initiate" initiator="romeo@montague.lit/orchard" sid="a73sjjvkla37jfea">
   <content creator="initiator" name="voice" senders="both">

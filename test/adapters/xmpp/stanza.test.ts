@@ -13,7 +13,7 @@ import {
   xmlSafe,
 } from '../../../src/adapters/xmpp/stanza.js';
 import type { CanonicalEvent } from '../../../src/core/model.js';
-import { canon, xmlParse } from './xml-helpers.js';
+import { canon, xmlParse } from '../../fixtures/xml-helpers.js';
 
 let n = 0;
 const env: StanzaEnv = {

