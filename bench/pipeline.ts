@@ -13,6 +13,7 @@ import type { Store } from '../src/core/store.js';
 import { openStore } from '../src/store/open.js';
 import { MemoryAdapter } from '../test/fixtures/memory-adapter.js';
 import { startRedis } from '../test/harness/redis.js';
+import { median, percentile } from './common.js';
 
 const policy = compilePolicySource(
   readFileSync(new URL('../policies/default.yaml', import.meta.url), 'utf8'),
@@ -94,15 +95,13 @@ async function latency(corp: MemoryAdapter, rate: number, seconds: number) {
   }
   await Promise.all(pending);
   lat.sort((a, b) => a - b);
-  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!;
+  const q = (p: number) => percentile(lat, p);
   return {
     p50Ms: +q(0.5).toFixed(3),
     p99Ms: +q(0.99).toFixed(3),
     achievedRate: Math.round(lat.length / seconds),
   };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function run(name: string, store: Store, target: number) {
   const { corp, writer } = await makePipeline(store);

@@ -26,6 +26,7 @@ import { silentLogger } from '../src/core/logger.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
 import { track } from '../test/harness/processes.js';
 import { ensureSipTools, freeUdpPort } from '../test/harness/sip.js';
+import { partnerPolicy, sleep } from './common.js';
 
 const SIPP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), 'sipp');
 const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
@@ -42,20 +43,7 @@ const P99_TARGET_MS = 20;
 /** A step passes only when SIPp completed at least this share of the offered rate. */
 const SUSTAINED = 0.9;
 
-const POLICY = `apiVersion: parley/v1
-kind: Policy
-metadata: { name: bench-sip, version: "1" }
-zones:
-  enterprise: { domains: [corp.test] }
-  partner: { domains: [partner.test] }
-defaults: { decision: deny }
-rules:
-  - id: partners-talk
-    match: { between: [{ zone: enterprise }, { zone: partner }] }
-    effect: allow
-`;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const POLICY = partnerPolicy('bench-sip');
 
 function waitExit(c: ChildProcess): Promise<number | null> {
   if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode);

@@ -22,6 +22,7 @@ import { silentLogger } from '../src/core/logger.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
 import { login, type TestUser } from '../test/fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../test/harness/prosody.js';
+import { median, partnerPolicy, percentile, sleep } from './common.js';
 
 const argOf = (name: string): string | undefined =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -30,24 +31,8 @@ const BURST = Number(argOf('burst') ?? 500);
 const ROUNDS = Number(argOf('rounds') ?? 3);
 const PROBE = Number(argOf('probe') ?? 300);
 
-const POLICY = `apiVersion: parley/v1
-kind: Policy
-metadata: { name: bench-xmpp, version: "1" }
-zones:
-  enterprise: { domains: [corp.test] }
-  partner: { domains: [partner.test] }
-defaults: { decision: deny }
-rules:
-  - id: partners-talk
-    match: { between: [{ zone: enterprise }, { zone: partner }] }
-    effect: allow
-`;
+const POLICY = partnerPolicy('bench-xmpp');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-function pct(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : Number.NaN;
-}
 const ms3 = (x: number) => +x.toFixed(3);
 
 // ---------------------------------------------------------------- the clients (child) ---
@@ -139,8 +124,8 @@ async function loaded(alice: TestUser, t: Tracker, path: Path, count: number) {
   const perMsg = (now: number, before: number) => +(((now - before) * 1e6) / count).toFixed(1);
   return {
     msgsPerSec: Math.round(lat.length / secs),
-    p50Ms: ms3(pct(lat, 0.5)),
-    p99Ms: ms3(pct(lat, 0.99)),
+    p50Ms: ms3(percentile(lat, 0.5)),
+    p99Ms: ms3(percentile(lat, 0.99)),
     delivered: lat.length,
     errors: t.errors,
     lost,
@@ -229,14 +214,14 @@ async function clients(service: string): Promise<void> {
   drop();
   const d = probe.direct.sort((a, b) => a - b);
   const g = probe.gateway.sort((a, b) => a - b);
-  const added50 = pct(g, 0.5) - pct(d, 0.5);
-  const added99 = pct(g, 0.99) - pct(d, 0.99);
+  const added50 = percentile(g, 0.5) - percentile(d, 0.5);
+  const added99 = percentile(g, 0.99) - percentile(d, 0.99);
   console.log(
     JSON.stringify({
       bench: 'xmpp-unloaded',
       messagesPerPath: PROBE,
-      direct: { p50Ms: ms3(pct(d, 0.5)), p99Ms: ms3(pct(d, 0.99)) },
-      gateway: { p50Ms: ms3(pct(g, 0.5)), p99Ms: ms3(pct(g, 0.99)) },
+      direct: { p50Ms: ms3(percentile(d, 0.5)), p99Ms: ms3(percentile(d, 0.99)) },
+      gateway: { p50Ms: ms3(percentile(g, 0.5)), p99Ms: ms3(percentile(g, 0.99)) },
       addedP50Ms: ms3(added50),
       addedP99Ms: ms3(added99),
       targetAddedP50Ms: 0.5,
