@@ -36,6 +36,10 @@ export const Attachment = Type.Object(
 );
 export type Attachment = Static<typeof Attachment>;
 
+export const MESSAGE_REQUESTS = ['delivered', 'displayed', 'chatstates'] as const;
+export const MessageRequest = Type.Union(MESSAGE_REQUESTS.map((r) => Type.Literal(r)));
+export type MessageRequest = Static<typeof MessageRequest>;
+
 export const MessageEvent = Type.Object(
   {
     kind: Type.Literal('message'),
@@ -50,6 +54,13 @@ export const MessageEvent = Type.Object(
     /** `notice` and `emote` are Matrix's m.notice / m.emote; others carry `chat`. */
     style: Type.Optional(Type.Union([Type.Literal('chat'), Type.Literal('notice'), Type.Literal('emote')])),
     attachments: Type.Optional(Type.Array(Attachment, { maxItems: 64 })),
+    /**
+     * What the sender's side will take back for this message: delivery and display receipts
+     * (XEP-0184/0333, IMDN, Matrix read receipts) and chat states (XEP-0085 negotiation).
+     * Targets ask the recipient for these only when listed, so nothing is requested that
+     * would be answered into the void, and the stanzas stay as small as the sender's.
+     */
+    requests: Type.Optional(Type.Array(MessageRequest, { maxItems: 3, uniqueItems: true })),
   },
   { additionalProperties: false },
 );

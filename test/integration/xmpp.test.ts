@@ -85,9 +85,6 @@ t.test('a chat message crosses from corp.test to partner.test with its id kept',
     canon(
       `<message from="alice%corp.test@gw.partner.test" to="bob@partner.test" type="chat" id="m-hello">
         <body>Hello Bob &amp; co</body><thread>th-1</thread>
-        <active xmlns="http://jabber.org/protocol/chatstates"/>
-        <request xmlns="urn:xmpp:receipts"/>
-        <markable xmlns="urn:xmpp:chat-markers:0"/>
       </message>`,
     ),
   );
@@ -136,6 +133,38 @@ t.test('XEP-0085 chat states cross as chat states', async (t) => {
     canon(
       `<message from="alice%corp.test@gw.partner.test" to="bob@partner.test" type="chat" id="cs-1"><composing xmlns="http://jabber.org/protocol/chatstates"/><no-store xmlns="urn:xmpp:hints"/></message>`,
     ),
+  );
+});
+
+t.test("the sender's receipt request, markable and chat state are asked of the recipient", async (t) => {
+  await alice.send(
+    xmlParse(
+      `<message to="bob%partner.test@gw.corp.test" type="chat" id="m-asks"><body>Tell me when you read it</body><active xmlns="http://jabber.org/protocol/chatstates"/><request xmlns="urn:xmpp:receipts"/><markable xmlns="urn:xmpp:chat-markers:0"/></message>`,
+    ),
+  );
+  const got = await bob.next(isMsg('m-asks'));
+  t.equal(
+    canon(got),
+    canon(
+      `<message from="alice%corp.test@gw.partner.test" to="bob@partner.test" type="chat" id="m-asks">
+        <body>Tell me when you read it</body>
+        <active xmlns="http://jabber.org/protocol/chatstates"/>
+        <request xmlns="urn:xmpp:receipts"/>
+        <markable xmlns="urn:xmpp:chat-markers:0"/>
+      </message>`,
+    ),
+  );
+  await alice.send(
+    xmlParse(
+      `<message to="bob%partner.test@gw.corp.test" type="chat" id="m-asks-2"><body>Only a receipt, please</body><request xmlns="urn:xmpp:receipts"/></message>`,
+    ),
+  );
+  const second = await bob.next(isMsg('m-asks-2'));
+  t.ok(second.getChild('request', 'urn:xmpp:receipts'), 'the receipt request crossed');
+  t.notOk(second.getChild('markable', 'urn:xmpp:chat-markers:0'), 'no markable the sender did not ask for');
+  t.notOk(
+    second.getChild('active', 'http://jabber.org/protocol/chatstates'),
+    'no chat state the sender did not send',
   );
 });
 

@@ -5,6 +5,7 @@
 import { type Component, component } from '@xmpp/component';
 import type { Element } from '@xmpp/xml';
 import type { Logger } from '../../core/logger.js';
+import { WriteCoalescer } from './coalescer.js';
 
 export interface LinkOptions {
   service: string;
@@ -22,6 +23,7 @@ export interface LinkOptions {
 export class ComponentLink {
   readonly #o: LinkOptions;
   #xmpp: Component | null = null;
+  #writer: WriteCoalescer | null = null;
   #up = false;
   #stopped = false;
   #attempts = 0;
@@ -84,6 +86,7 @@ export class ComponentLink {
     });
     xmpp.on('disconnect', () => this.#dropped());
     this.#xmpp = xmpp;
+    this.#writer = new WriteCoalescer({ write: (data) => xmpp.write(data) });
     await this.#attempt();
   }
 
@@ -106,9 +109,9 @@ export class ComponentLink {
   /** Send one stanza; false when the link is down or the write failed. */
   async send(el: Element): Promise<boolean> {
     const xmpp = this.#xmpp;
-    if (!xmpp || !this.#up || xmpp.status !== 'online') return false;
+    if (!xmpp || !this.#writer || !this.#up || xmpp.status !== 'online') return false;
     try {
-      await xmpp.send(el);
+      await this.#writer.write(el.toString());
       return true;
     } catch (err) {
       this.#o.logger.warn({ err: describe(err) }, 'xmpp send failed');

@@ -8,6 +8,7 @@ import type {
   CanonicalEvent,
   ChatStateEvent,
   MessageEvent,
+  MessageRequest,
   Network,
   PresenceEvent,
   PresenceShow,
@@ -247,6 +248,8 @@ export function readMessage(el: Element, env: StanzaEnv): Inbound {
     const replyTo = shortId(el.getChild('reply', NS.reply)?.attrs.id);
     if (replyTo) m.replyTo = replyTo;
     if (attachments.length) m.attachments = attachments;
+    const requests = requestsOf(el);
+    if (requests.length) m.requests = requests;
     events.push(m);
   } else {
     // A body implies `active`; without one, a chat state is an event of its own.
@@ -291,6 +294,25 @@ export function addressesOut(
   return { ok: true, to, ghost };
 }
 
+/** What an incoming message asks back: a receipt request, a markable, a chat state. */
+function requestsOf(el: Element): MessageRequest[] {
+  const out: MessageRequest[] = [];
+  if (el.getChild('request', NS.receipts)) out.push('delivered');
+  if (el.getChild('markable', NS.markers)) out.push('displayed');
+  if (CHAT_STATE_NAMES.some((s) => el.getChild(s, NS.chatstates))) out.push('chatstates');
+  return out;
+}
+
+/** The elements that ask the local recipient for what the remote sender can take back. */
+function requestElements(requests: readonly MessageRequest[] | undefined): Element[] {
+  if (!requests) return [];
+  const out: Element[] = [];
+  if (requests.includes('chatstates')) out.push(xml('active', { xmlns: NS.chatstates }));
+  if (requests.includes('delivered')) out.push(xml('request', { xmlns: NS.receipts }));
+  if (requests.includes('displayed')) out.push(xml('markable', { xmlns: NS.markers }));
+  return out;
+}
+
 const jidString = (j: Jid): string =>
   (j.local ? `${j.local}@${j.domain}` : j.domain) + (j.resource ? `/${j.resource}` : '');
 
@@ -324,9 +346,7 @@ export function writeMessage(event: CanonicalEvent, component: string): Outbound
             x.name ? xml('desc', {}, xmlSafe(x.name)) : null,
           ),
         ),
-        xml('active', { xmlns: NS.chatstates }),
-        xml('request', { xmlns: NS.receipts }),
-        xml('markable', { xmlns: NS.markers }),
+        ...requestElements(event.requests),
       );
       return { ok: true, stanza };
     }

@@ -53,6 +53,7 @@ t.test('a chat message with thread, correction, reply and a link', async (t) => 
         replaces: 'm0',
         replyTo: 'r0',
         attachments: [{ mime: 'application/pdf', url: 'https://f.test/a%20b.pdf', name: 'a b.pdf' }],
+        requests: ['chatstates'],
       },
     ],
   });
@@ -93,6 +94,69 @@ t.test('emotes, delays, chat states, receipts and markers', async (t) => {
     env,
   );
   t.match(mk, { kind: 'events', events: [{ kind: 'receipt', receipt: 'displayed', messageId: 'm9' }] });
+});
+
+t.test('a message keeps what its sender asks back: receipts, markers, chat states', async (t) => {
+  const read = (inner: string) =>
+    readMessage(
+      xmlParse(`<message from="alice@corp.test/pc" to="bob%hs.test@gw.corp.test" id="q1">${inner}</message>`),
+      env,
+    );
+  const all = read(
+    '<body>x</body><active xmlns="http://jabber.org/protocol/chatstates"/><request xmlns="urn:xmpp:receipts"/><markable xmlns="urn:xmpp:chat-markers:0"/>',
+  );
+  t.match(all, {
+    kind: 'events',
+    events: [{ kind: 'message', requests: ['delivered', 'displayed', 'chatstates'] }],
+  });
+  const markerOnly = read('<body>x</body><markable xmlns="urn:xmpp:chat-markers:0"/>');
+  t.match(markerOnly, { kind: 'events', events: [{ kind: 'message', requests: ['displayed'] }] });
+  const plain = read('<body>x</body>');
+  t.ok(
+    plain.kind === 'events' && plain.events[0] && !('requests' in plain.events[0]),
+    'a plain message asks nothing',
+  );
+
+  const out = writeMessage(
+    {
+      kind: 'message',
+      id: 'q2',
+      ...base,
+      from: 'sip:carol@sip.test',
+      to: 'xmpp:alice@corp.test',
+      body: 'hi',
+    },
+    'gw.corp.test',
+  );
+  t.ok(out.ok);
+  if (out.ok)
+    t.equal(
+      canon(out.stanza),
+      canon(
+        '<message from="carol%sip.test@gw.corp.test" to="alice@corp.test" type="chat" id="q2"><body>hi</body></message>',
+      ),
+      'nothing asked, nothing requested of the recipient',
+    );
+  const onlyStates = writeMessage(
+    {
+      kind: 'message',
+      id: 'q3',
+      ...base,
+      from: 'sip:carol@sip.test',
+      to: 'xmpp:alice@corp.test',
+      body: 'hi',
+      requests: ['chatstates'],
+    },
+    'gw.corp.test',
+  );
+  t.ok(
+    onlyStates.ok &&
+      canon(onlyStates.stanza) ===
+        canon(
+          '<message from="carol%sip.test@gw.corp.test" to="alice@corp.test" type="chat" id="q3"><body>hi</body><active xmlns="http://jabber.org/protocol/chatstates"/></message>',
+        ),
+    'chat states only: <active/> and no receipt request',
+  );
 });
 
 t.test('what is not carried is refused or ignored', async (t) => {
@@ -138,6 +202,7 @@ t.test('messages out: the ghost writes to the local user', async (t) => {
     body: 'hi \u0001there',
     replaces: 'm0',
     attachments: [{ mime: 'image/png', url: 'https://f.test/x.png', name: 'x.png' }, { mime: 'text/plain' }],
+    requests: ['delivered', 'displayed', 'chatstates'],
   };
   const out = writeMessage(e, 'gw.corp.test');
   t.ok(out.ok);
