@@ -137,7 +137,10 @@ const CANONICAL = new Map(
 );
 
 /** The canonical spelling of a header name (compact forms expanded). */
+const CANONICAL_EXACT = new Set(CANONICAL.values());
+
 export function canonicalName(name: string): string {
+  if (CANONICAL_EXACT.has(name)) return name;
   const lower = name.toLowerCase();
   return COMPACT[lower] ?? CANONICAL.get(lower) ?? name;
 }
@@ -179,6 +182,8 @@ const LIST = new Set([
 
 /** Split at `sep` outside quoted strings and <...>; throws on an unterminated quote. */
 export function splitOutside(s: string, sep: string): string[] {
+  // Most values hold neither quotes nor <...>: a plain split gives the same answer.
+  if (!s.includes('"') && !s.includes('<')) return s.split(sep);
   const out: string[] = [];
   let cur = '';
   let quoted = false;
@@ -308,8 +313,7 @@ export function parseHostPort(s: string, what: string): { host: string; port?: n
   return { host, port: Number(portText) };
 }
 
-/** Parse a URI: sip/sips in full, any other scheme as an opaque absoluteURI. */
-export function parseUri(s: string, what = 'URI'): Uri {
+function parseUriUncached(s: string, what: string): Uri {
   const colon = s.indexOf(':');
   if (colon <= 0) throw new ParseError(`${what}: no scheme in "${s.slice(0, 64)}"`);
   const scheme = s.slice(0, colon).toLowerCase();
@@ -407,8 +411,7 @@ export interface NameAddr {
   params: Params;
 }
 
-/** Parse `[display-name] <uri> *(;param)` or `addr-spec *(;param)`. */
-export function parseNameAddr(s: string, what: string): NameAddr {
+function parseNameAddrUncached(s: string, what: string): NameAddr {
   const v = s.trim();
   if (v === '') throw new ParseError(`${what}: empty`);
   let display: string | undefined;
@@ -435,7 +438,7 @@ export function parseNameAddr(s: string, what: string): NameAddr {
     if (gt < 0) throw new ParseError(`${what}: unterminated <URI>`);
     const inner = v.slice(lt + 1, gt);
     if (/[ \t]/.test(inner)) throw new ParseError(`${what}: whitespace inside <URI>`);
-    const uri = parseUri(inner, what);
+    const uri = parseUriUncached(inner, what);
     const params = parseParams(v.slice(gt + 1), what);
     return display === undefined ? { uri, params } : { display, uri, params };
   }
@@ -445,7 +448,7 @@ export function parseNameAddr(s: string, what: string): NameAddr {
   const spec = (semi < 0 ? v : v.slice(0, semi)).trim();
   if (/[ \t,?]/.test(spec))
     throw new ParseError(`${what}: a URI with ",", "?" or spaces must be enclosed in <>`);
-  const uri = parseUri(spec, what);
+  const uri = parseUriUncached(spec, what);
   return { uri, params: parseParams(semi < 0 ? '' : v.slice(semi), what) };
 }
 
@@ -467,7 +470,7 @@ export interface Via {
   params: Params;
 }
 
-export function parseVia(s: string): Via {
+function parseViaUncached(s: string): Via {
   const semi = splitOutside(s, ';')[0] ?? '';
   const paramsPart = s.slice(semi.length);
   const m =
@@ -496,14 +499,79 @@ export function formatVia(v: Via): string {
 }
 
 // ---------------------------------------------------------------------------------------
+// Memoised parsing. One message's Via, From, To and URIs are parsed by the checks here and
+// again by the transaction layer and the adapter, and dialogs repeat them across messages:
+// a small cache of successful parses (by exact text) makes the repeats a copy. Callers get
+// their own copy, so mutating a result (e.g. stamping `received` on a Via) cannot leak.
+
+const CACHE_MAX = 4096;
+/** Longer texts are parsed every time, so hostile input cannot pin much memory here. */
+const CACHE_KEY_MAX = 512;
+
+class ParseCache<T> {
+  readonly #map = new Map<string, T>();
+  get(s: string, parse: () => T): T {
+    if (s.length > CACHE_KEY_MAX) return parse();
+    let v = this.#map.get(s);
+    if (v === undefined) {
+      v = parse();
+      // Dropping everything at the bound is cheaper than LRU upkeep on every hit.
+      if (this.#map.size >= CACHE_MAX) this.#map.clear();
+      this.#map.set(s, v);
+    }
+    return v;
+  }
+}
+
+const uriCache = new ParseCache<Uri>();
+const nameAddrCache = new ParseCache<NameAddr>();
+const viaCache = new ParseCache<Via>();
+
+const copyUri = (u: Uri): Uri =>
+  isSipUri(u) ? { ...u, params: new Map(u.params), headers: new Map(u.headers) } : { ...u };
+
+/** Parse a URI: sip/sips in full, any other scheme as an opaque absoluteURI. */
+export function parseUri(s: string, what = 'URI'): Uri {
+  return copyUri(uriCache.get(s, () => parseUriUncached(s, what)));
+}
+
+/** Parse `[display-name] <uri> *(;param)` or `addr-spec *(;param)`. */
+export function parseNameAddr(s: string, what: string): NameAddr {
+  const n = nameAddrCache.get(s, () => parseNameAddrUncached(s, what));
+  const out: NameAddr = { uri: copyUri(n.uri), params: new Map(n.params) };
+  if (n.display !== undefined) out.display = n.display;
+  return out;
+}
+
+export function parseVia(s: string): Via {
+  const v = viaCache.get(s, () => parseViaUncached(s));
+  return { ...v, params: new Map(v.params) };
+}
+
+// ---------------------------------------------------------------------------------------
 // Messages
 
 export const SIP_VERSION = 'SIP/2.0';
 const MAX_HEAD = 64 * 1024;
 
+/** Split at LF, dropping a CR before it (what /\r?\n/ does, without the regex engine). */
+function splitLines(head: string): string[] {
+  const lines: string[] = [];
+  let from = 0;
+  for (;;) {
+    const lf = head.indexOf('\n', from);
+    if (lf < 0) {
+      lines.push(head.slice(from));
+      return lines;
+    }
+    lines.push(head.slice(from, lf > from && head.charCodeAt(lf - 1) === 13 ? lf - 1 : lf));
+    from = lf + 1;
+  }
+}
+
 /** Decode the header block (everything before the empty line) into a start line and headers. */
 function parseHead(head: string): { start: string; headers: Header[] } {
-  const lines = head.split(/\r?\n/);
+  const lines = splitLines(head);
   const start = lines[0] ?? '';
   const headers: Header[] = [];
   for (let i = 1; i < lines.length; i++) {
@@ -551,10 +619,11 @@ const RFC1123 =
   /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 function checkSingles(headers: Header[]): void {
-  const counts = new Map<string, number>();
-  for (const h of headers) counts.set(h.name, (counts.get(h.name) ?? 0) + 1);
-  for (const name of SINGLE) {
-    if ((counts.get(name) ?? 0) > 1) throw new ParseError(`more than one ${name} header`);
+  const seen = new Set<string>();
+  for (const h of headers) {
+    if (!SINGLE.has(h.name)) continue;
+    if (seen.has(h.name)) throw new ParseError(`more than one ${h.name} header`);
+    seen.add(h.name);
   }
 }
 

@@ -357,3 +357,24 @@ t.test('fuzz: random bytes, mutated torture messages and spliced lines throw onl
   );
   t.pass('no exception other than ParseError');
 });
+
+t.test('parsed values are the caller’s own: mutating one does not change the next parse', async (t) => {
+  const via = 'SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-cache;rport';
+  const a = parseVia(via);
+  a.params.set('received', '198.51.100.7');
+  a.host = 'mutated.test';
+  const b = parseVia(via);
+  t.equal(b.host, '192.0.2.1');
+  t.notOk(b.params.has('received'), 'a stamp on one copy does not leak into the next');
+  const na = '"Alice" <sip:alice@partner.test;transport=tcp>;tag=abc';
+  const n1 = parseNameAddr(na, 'From');
+  n1.params.set('tag', 'changed');
+  if (isSipUri(n1.uri)) n1.uri.params.delete('transport');
+  const n2 = parseNameAddr(na, 'From');
+  t.equal(n2.params.get('tag'), 'abc');
+  t.ok(isSipUri(n2.uri) && n2.uri.params.get('transport') === 'tcp');
+  t.equal(n2.display, 'Alice');
+  // A bad value still fails with its own field name, every time (failures are not cached).
+  t.throws(() => parseNameAddr('<sip:bad host>', 'To'), /To: whitespace inside <URI>/);
+  t.throws(() => parseNameAddr('<sip:bad host>', 'Contact'), /Contact: whitespace inside <URI>/);
+});
