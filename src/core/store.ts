@@ -68,6 +68,19 @@ export interface Store {
   enqueue(queue: string, payload: string, maxLen: number): Promise<boolean>;
   /** Remove and return up to `count` items from the head of the queue. */
   dequeue(queue: string, count: number): Promise<string[]>;
+  /**
+   * Up to `count` items from the head of the queue, left in place. With `ack` this is the
+   * crash-safe way to consume: an item leaves the queue only after it was handled, so a
+   * consumer that dies in between leaves it at the head for the next one (at least once,
+   * in order). Meant for one consumer per queue at a time (hold a lease).
+   */
+  peek(queue: string, count: number): Promise<string[]>;
+  /**
+   * Remove the head items while they equal `items` in order (what `peek` returned), stopping
+   * at the first that differs; atomic. Returns how many were removed (fewer when another
+   * consumer got there first).
+   */
+  ack(queue: string, items: readonly string[]): Promise<number>;
   queueLength(queue: string): Promise<number>;
 
   /** Take or renew a lease: true when `owner` holds it afterwards. */

@@ -250,6 +250,24 @@ export class MemoryStore implements Store {
     return out;
   }
 
+  async peek(queue: string, count: number): Promise<string[]> {
+    this.check();
+    const q = this.queues.get(queue);
+    if (!q || count <= 0) return [];
+    return q.slice(0, count);
+  }
+
+  async ack(queue: string, items: readonly string[]): Promise<number> {
+    this.check();
+    const q = this.queues.get(queue);
+    if (!q) return 0;
+    let n = 0;
+    while (n < items.length && n < q.length && q[n] === items[n]) n++;
+    q.splice(0, n);
+    if (q.length === 0) this.queues.delete(queue);
+    return n;
+  }
+
   async queueLength(queue: string): Promise<number> {
     this.check();
     return this.queues.get(queue)?.length ?? 0;

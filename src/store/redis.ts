@@ -93,6 +93,17 @@ redis.call('RPUSH', KEYS[1], ARGV[1])
 return 1
 `);
 
+// Pops the head while it equals the next expected item (peek-then-ack consumers).
+const ACK = new Script(`
+local n = 0
+for i = 1, #ARGV do
+  if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[i] then break end
+  redis.call('LPOP', KEYS[1])
+  n = n + 1
+end
+return n
+`);
+
 const ACQUIRE = new Script(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
@@ -337,6 +348,16 @@ export class RedisStore implements Store {
     if (count <= 0) return [];
     const r = await this.op('dequeue', (c) => c.lpop(this.k('q', queue), count));
     return r ?? [];
+  }
+
+  async peek(queue: string, count: number): Promise<string[]> {
+    if (count <= 0) return [];
+    return this.op('peek', (c) => c.lrange(this.k('q', queue), 0, count - 1));
+  }
+
+  async ack(queue: string, items: readonly string[]): Promise<number> {
+    if (items.length === 0) return 0;
+    return Number(await this.script('ack', ACK, [this.k('q', queue)], [...items]));
   }
 
   async queueLength(queue: string): Promise<number> {

@@ -106,6 +106,30 @@ export function storeContract(
       t.equal(await s.queueLength('q'), 0, 'queues are independent');
     });
 
+    await sub('peek then ack: items leave the queue only when acknowledged', async (s, t) => {
+      t.same(await s.peek('q', 3), [], 'empty queue');
+      t.equal(await s.ack('q', ['nothing']), 0, 'ack on an empty queue removes nothing');
+      for (const m of ['a', 'b', 'c']) await s.enqueue('q', m, 10);
+      t.same(await s.peek('q', 2), ['a', 'b'], 'head first');
+      t.same(await s.peek('q', 0), []);
+      t.same(await s.peek('q', 2), ['a', 'b'], 'peek leaves them in place');
+      t.equal(await s.queueLength('q'), 3);
+      t.equal(await s.ack('q', ['a']), 1);
+      t.same(await s.peek('q', 5), ['b', 'c']);
+      t.equal(await s.ack('q', ['b', 'x', 'c']), 1, 'stops at the first item that differs');
+      t.equal(await s.ack('q', ['b']), 0, 'an item already acknowledged is not removed again');
+      t.same(await s.peek('q', 5), ['c']);
+      const twice = await Promise.all([s.ack('q', ['c']), s.ack('q', ['c'])]);
+      t.same(twice.sort(), [0, 1], 'two consumers acknowledging the same item remove it once');
+      t.equal(await s.queueLength('q'), 0);
+      await s.enqueue('q', 'same', 10);
+      await s.enqueue('q', 'same', 10);
+      t.equal(await s.ack('q', ['same']), 1, 'equal payloads: one ack removes one');
+      t.equal(await s.queueLength('q'), 1);
+      t.equal(await s.enqueue('q', 'after', 2), true, 'acknowledged items free the bound');
+      t.same(await s.dequeue('q', 5), ['same', 'after'], 'dequeue still works beside peek');
+    });
+
     await sub(
       'leases: exclusive, renewable by the owner, expire, release only by the owner',
       async (s, t) => {
