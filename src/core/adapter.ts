@@ -55,6 +55,21 @@ export interface Refusal {
   rule: string | null;
 }
 
+/** What the core changed so that the target network could carry an event. */
+export type Degradation = 'edit' | 'html' | 'attachments';
+
+/**
+ * Told to the sender's adapter when their event was delivered, but not as sent (DESIGN:
+ * degrade visibly). The pipeline decides when and writes the text; the adapter renders it.
+ */
+export interface Notice {
+  code: 'degraded';
+  /** What was changed; the pipeline tells a sender once per degradation and period. */
+  degradations: readonly Degradation[];
+  /** Human-readable, safe to show the sender. */
+  text: string;
+}
+
 /**
  * A delivery is issued only by the pipeline after a policy decision and (with failClosed)
  * a durable audit record. Adapters receive nothing else.
@@ -131,6 +146,12 @@ export interface Adapter {
    * from the SubmitOutcome instead and treat this call as a no-op for that event.
    */
   refuse(event: CanonicalEvent, refusal: Refusal): Promise<void>;
+  /**
+   * Tell the sender (on this adapter's network) that their event was delivered degraded,
+   * in the network's idiom (a message or notice from the recipient's ghost). Only the
+   * pipeline calls it, after the delivery; it is not an event and is not audited.
+   */
+  notice(event: CanonicalEvent, notice: Notice): Promise<void>;
   status(): LinkStatus;
   /** Stop intake, finish in-flight work, close the link. */
   stop(): Promise<void>;

@@ -8,13 +8,15 @@ import type {
   Adapter,
   AdapterContext,
   Capabilities,
+  Degradation,
   Delivery,
   LinkState,
+  Notice,
   Refusal,
   RefusalCode,
   SubmitOutcome,
 } from './adapter.js';
-import { tryParseAddress } from './address.js';
+import { type Address, tryParseAddress } from './address.js';
 import { auditContent } from './audit/content.js';
 import type { AuditDecision, AuditEntry } from './audit/record.js';
 import type { Logger } from './logger.js';
@@ -49,6 +51,11 @@ export interface PipelineOptions {
   observer?: PipelineObserver;
   /** How long a conversation counts as "started" for disclaimers. */
   disclaimerTtlMs?: number;
+  /**
+   * A sender is told that their events were degraded for a network once per sender,
+   * target network and kind of degradation in this period (a notice per edit would be noise).
+   */
+  degradeNoticeTtlMs?: number;
   now?: () => Date;
 }
 
@@ -74,6 +81,7 @@ export class Pipeline {
       auditContent: 'full',
       failClosed: true,
       disclaimerTtlMs: 24 * 3600_000,
+      degradeNoticeTtlMs: 24 * 3600_000,
       observer: nullObserver,
       now: () => new Date(),
       ...opts,
@@ -227,6 +235,8 @@ export class Pipeline {
     entry.rule = decision.rule;
     entry.reason = decision.reason;
     entry.content = auditContent(delivered, o.auditContent);
+    // The record says what the recipient got and why it differs from what was sent.
+    if (fitted.degraded) entry.details = { degraded: fitted.degraded };
     const record = o.audit.write(entry);
     let auditSeq = 0;
     if (o.failClosed) {
@@ -274,6 +284,7 @@ export class Pipeline {
       return { status: 'failed', code: 'delivery', reason: result.reason };
     }
     this.#observe(c, auditDecision);
+    if (fitted.changes.length) this.#noticeLater(source, event, target.network, to, fitted.changes);
     const status = result.queued ? 'queued' : 'delivered';
     return { status, decision: auditDecision, rule: decision.rule, auditSeq };
   }
@@ -319,6 +330,53 @@ export class Pipeline {
     return { status: 'failed', code, reason };
   }
 
+  /**
+   * Tell the sender that their event was delivered degraded — in the background, so that an
+   * in-band answer (a SIP 200) is not held up by it, and counted in flight so that drain()
+   * waits for it. Not audited: the decision record already names the degradation.
+   */
+  #noticeLater(
+    source: Adapter,
+    event: CanonicalEvent,
+    network: Network,
+    to: Address,
+    changes: readonly Degradation[],
+  ): void {
+    this.#inFlight++;
+    this.#noticeDegraded(source, event, network, to, changes)
+      .catch((err: unknown) =>
+        this.#opts.logger.error(
+          { err, adapter: source.name, eventId: event.id },
+          'could not tell the sender of a degraded delivery',
+        ),
+      )
+      .finally(() => {
+        if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      });
+  }
+
+  async #noticeDegraded(
+    source: Adapter,
+    event: CanonicalEvent,
+    network: Network,
+    to: Address,
+    changes: readonly Degradation[],
+  ): Promise<void> {
+    const o = this.#opts;
+    const fresh: Degradation[] = [];
+    for (const d of changes) {
+      const key = `notice:degraded:${d}:${network}:${event.from}`;
+      if (await o.store.setIfAbsent(key, '1', o.degradeNoticeTtlMs)) fresh.push(d);
+    }
+    if (!fresh.length) return;
+    const notice: Notice = {
+      code: 'degraded',
+      degradations: fresh,
+      text: degradedText(fresh, network, `${to.user}@${to.domain}`),
+    };
+    await source.notice(event, notice);
+  }
+
   async #refuse(source: Adapter, event: CanonicalEvent, refusal: Refusal): Promise<void> {
     try {
       await source.refuse(event, refusal);
@@ -352,7 +410,22 @@ interface Step {
   base: Omit<AuditEntry, 'decision' | 'rule' | 'reason' | 'content'> & Partial<AuditEntry>;
 }
 
-type Fitted = { ok: true; event: CanonicalEvent; degraded?: string } | { ok: false; reason: string };
+type Fitted =
+  | { ok: true; event: CanonicalEvent; degraded?: string; changes: readonly Degradation[] }
+  | { ok: false; reason: string };
+
+const NETWORK_NAMES: Record<Network, string> = { xmpp: 'XMPP', matrix: 'Matrix', sip: 'SIP' };
+
+/** What a sender is told about a degraded delivery, one sentence per degradation. */
+export function degradedText(changes: readonly Degradation[], network: Network, recipient: string): string {
+  const net = NETWORK_NAMES[network];
+  const sentence: Record<Degradation, string> = {
+    edit: `Your correction was delivered to ${recipient} as a new message: ${net} cannot edit messages.`,
+    html: `Your message was delivered to ${recipient} without its formatting: ${net} cannot carry rich text.`,
+    attachments: `Your attachments were delivered to ${recipient} as links: ${net} cannot carry attachments.`,
+  };
+  return changes.map((d) => sentence[d]).join(' ');
+}
 
 /**
  * Fit an event to what the target network can carry: degrade visibly where DESIGN says
@@ -366,24 +439,28 @@ export function fitToCapabilities(event: CanonicalEvent, caps: Capabilities): Fi
   if (event.kind === 'call' && !caps.callActions.has(event.action)) {
     return { ok: false, reason: `The recipient's network cannot signal a call ${event.action}.` };
   }
-  if (event.kind !== 'message') return { ok: true, event };
+  if (event.kind !== 'message') return { ok: true, event, changes: [] };
   let e = event;
   const notes: string[] = [];
+  const changes: Degradation[] = [];
   if (e.replaces && !caps.edits) {
     const { replaces: _r, ...rest } = e;
     e = { ...rest, body: `[correction] ${e.body}` };
     notes.push('edit sent as a new message marked as a correction');
+    changes.push('edit');
   }
   if (e.html && !caps.html) {
     const { html: _h, ...rest } = e;
     e = rest;
     notes.push('formatting removed');
+    changes.push('html');
   }
   if (e.attachments?.length && !caps.attachments) {
     const links = e.attachments.map((a) => `${a.name ?? a.mime}: ${a.url ?? '(no link)'}`);
     const { attachments: _a, ...rest } = e;
     e = { ...rest, body: [e.body, ...links].filter(Boolean).join('\n') };
     notes.push('attachments sent as links');
+    changes.push('attachments');
   }
   if (e.body.length > caps.maxBodyLength) {
     return {
@@ -391,7 +468,9 @@ export function fitToCapabilities(event: CanonicalEvent, caps: Capabilities): Fi
       reason: `The message is too long for the recipient's network (${e.body.length} > ${caps.maxBodyLength} characters).`,
     };
   }
-  return notes.length ? { ok: true, event: e, degraded: notes.join('; ') } : { ok: true, event: e };
+  return notes.length
+    ? { ok: true, event: e, degraded: notes.join('; '), changes }
+    : { ok: true, event: e, changes };
 }
 
 /** A fresh trace id (adapters use it when the network gives none). */
