@@ -53,9 +53,14 @@ export interface SippOptions {
   target?: string;
   keys?: Record<string, string>;
   calls?: number;
-  transport?: 'u1' | 't1';
+  /** u1 UDP, t1 TCP, l1 TLS (needs a TLS build of SIPp: see sippHasTls). */
+  transport?: 'u1' | 't1' | 'l1';
   /** SIPp's global timeout (it exits when reached). */
   timeoutS?: number;
+  /** Digest credentials for `[authentication]` in a scenario (-au / -ap). */
+  auth?: { user: string; password: string };
+  /** Further command-line arguments. */
+  args?: string[];
 }
 
 export interface SippHandle {
@@ -87,6 +92,8 @@ export function startSipp(o: SippOptions): SippHandle {
     msgFile,
   ];
   for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, v);
+  if (o.auth) args.push('-au', o.auth.user, '-ap', o.auth.password);
+  args.push(...(o.args ?? []));
   if (o.target) args.push(o.target);
   const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
@@ -218,4 +225,45 @@ ${
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface TestCert {
+  certFile: string;
+  keyFile: string;
+  /** Certificate and key in one file (baresip's `sip_certificate`). */
+  bothFile: string;
+  remove(): void;
+}
+
+/** A self-signed certificate (openssl) for 127.0.0.1 and the given DNS names. */
+export function selfSignedCert(names: string[] = ['localhost']): TestCert {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-cert-'));
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  const san = ['IP:127.0.0.1', ...names.map((n) => `DNS:${n}`)].join(',');
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${names[0] ?? '127.0.0.1'}`,
+      '-addext',
+      `subjectAltName=${san}`,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+  const bothFile = join(dir, 'both.pem');
+  writeFileSync(bothFile, readFileSync(certFile, 'utf8') + readFileSync(keyFile, 'utf8'));
+  return { certFile, keyFile, bothFile, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

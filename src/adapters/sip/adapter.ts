@@ -11,16 +11,32 @@ import type {
   Delivery,
   DeliveryResult,
   LinkStatus,
+  Notice,
   Refusal,
   SubmitOutcome,
 } from '../../core/adapter.js';
-import { formatAddress, tryParseAddress } from '../../core/address.js';
+import { bareId, formatAddress, tryParseAddress } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
-import type { CanonicalEvent } from '../../core/model.js';
+import type { CanonicalEvent, MessageEvent, ReceiptEvent } from '../../core/model.js';
 import { newTraceId } from '../../core/pipeline.js';
+import { type AuthVerdict, DigestAuth } from './auth.js';
 import { CallManager } from './calls.js';
+import { TransactionClaims } from './claims.js';
 import type { ResolvedSipConfig } from './config.js';
 import { isComposingXml, readBody } from './content.js';
+import { SipResolver } from './dns.js';
+import {
+  cpimBody,
+  dispositionOf,
+  dispositionsFor,
+  ImdnState,
+  imdnMessageId,
+  imdnXml,
+  type Notification,
+  readImdn,
+  requestsOf,
+  statusOf,
+} from './imdn.js';
 import {
   getHeader,
   getHeaders,
@@ -34,14 +50,14 @@ import {
   type SipRequest,
   type SipResponse,
   salvageRequest,
-  serialize,
   tagOf,
   validateRequest,
   validateResponse,
 } from './message.js';
+import { defaultTransport, Router } from './nexthop.js';
 import { PresenceManager } from './presence.js';
 import { newBranch, type ServerTransaction, TransactionLayer } from './transaction.js';
-import { type Endpoint, SipTransport, stampVia } from './transport.js';
+import { type Endpoint, SipTransport, stampVia, type TransportName } from './transport.js';
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH';
 const ACCEPT = 'text/plain, message/cpim, application/im-iscomposing+xml';
@@ -57,9 +73,10 @@ const phrase = (s: string) =>
     .slice(0, 200)
     .trim() || 'Forbidden';
 
-export function sipCapabilities(routeTransport: 'udp' | 'tcp'): Capabilities {
+export function sipCapabilities(routeTransport: TransportName): Capabilities {
   return {
-    kinds: new Set(['message', 'chatstate', 'call', 'presence']),
+    // Receipts travel as IMDN (RFC 5438) where the SIP user asked for them (imdn.ts).
+    kinds: new Set(['message', 'chatstate', 'receipt', 'call', 'presence']),
     edits: false,
     html: false,
     attachments: false,
@@ -103,16 +120,23 @@ export class SipAdapter implements Adapter {
   readonly capabilities: Capabilities;
   readonly transport: SipTransport;
   readonly layer: TransactionLayer;
+  /** Server transactions claimed in the store, so that replicas handle each once. */
+  readonly #claims: TransactionClaims;
   readonly calls: CallManager;
   readonly presence: PresenceManager;
   #ctx: AdapterContext | null = null;
   #state: LinkStatus = { state: 'starting', since: new Date().toISOString() };
   readonly #acl = new net.BlockList();
+  readonly #auth: DigestAuth | null;
+  /** The route's transport, else the transport of the first listener (Via/Contact before retargeting). */
+  readonly #transportDefault: TransportName;
+  readonly router: Router;
   /** Refusals the pipeline reported for events still being answered in-band. */
   readonly #refusals = new Map<string, { refusal: Refusal; at: number }>();
   /** Events submitted and not yet answered in-band (their refusals are answered as SIP responses). */
   readonly #answering = new Set<string>();
   #stopping = false;
+  #imdn: ImdnState | null = null;
 
   constructor(
     readonly name: string,
@@ -120,8 +144,10 @@ export class SipAdapter implements Adapter {
     readonly logger: Logger,
   ) {
     this.domains = config.domains;
-    this.capabilities = sipCapabilities(config.route.transport);
+    this.#transportDefault = defaultTransport(config);
+    this.capabilities = sipCapabilities(this.#transportDefault);
     for (const p of config.peers) this.#acl.addSubnet(p.address, p.prefix, p.family);
+    this.#auth = config.auth ? new DigestAuth(config.auth) : null;
     this.transport = new SipTransport(
       config.listen,
       {
@@ -130,19 +156,29 @@ export class SipAdapter implements Adapter {
       },
       logger,
       { maxBody: config.maxBodyBytes },
+      config.tls,
     );
     this.layer = new TransactionLayer(this.transport, config.timers, logger);
-    const nextHop = () => ({
-      transport: config.route.transport,
-      address: config.route.host,
-      port: config.route.port,
+    this.#claims = new TransactionClaims({
+      adapter: name,
+      store: () => this.#ctx?.store ?? null,
+      layer: this.layer,
+      ttlMs: 64 * config.timers.t1,
+      logger,
     });
+    const route = config.route;
+    this.router = new Router(
+      this.layer,
+      route ? { transport: route.transport, address: route.host, port: route.port } : null,
+      route ? null : new SipResolver(config.dns ?? { timeoutMs: 2000, tries: 2, cacheMs: 30_000 }),
+      (t) => this.#local(t),
+    );
     this.calls = new CallManager({
       name,
       layer: this.layer,
       logger,
-      local: () => this.#local(),
-      nextHop,
+      local: (t) => this.#local(t),
+      router: this.router,
       submit: (e) => this.#submit(e),
       refusalResponse: (id, outcome) =>
         this.#outcomeResponse(id, outcome) ?? [500, 'Server Internal Error', []],
@@ -153,8 +189,8 @@ export class SipAdapter implements Adapter {
       logger,
       store: () => this.#ctx?.store ?? null,
       networkOf: (d) => this.#ctx?.networkOf(d) ?? null,
-      local: () => this.#local(),
-      nextHop,
+      local: (t) => this.#local(t),
+      router: this.router,
       submit: (e) => this.#submit(e),
     });
   }
@@ -184,8 +220,8 @@ export class SipAdapter implements Adapter {
     return mapped ? { ...e, to: formatAddress(mapped) } : e;
   }
 
-  #local(): { hostport: string; transport: 'udp' | 'tcp' } | null {
-    const l = this.transport.local(this.config.route.transport);
+  #local(transport = this.#transportDefault): { hostport: string; transport: TransportName } | null {
+    const l = this.transport.local(transport);
     return l ? { hostport: this.#hostport(l.host, l.port), transport: l.transport } : null;
   }
 
@@ -196,6 +232,7 @@ export class SipAdapter implements Adapter {
 
   async start(ctx: AdapterContext): Promise<void> {
     this.#ctx = ctx;
+    this.#imdn = new ImdnState(ctx.store, `sip:${this.name}:imdn:`);
     try {
       await this.transport.start();
     } catch (err) {
@@ -234,6 +271,22 @@ export class SipAdapter implements Adapter {
 
   // -------------------------------------------------------------------------------------
   // Inbound
+
+  /**
+   * Digest authentication when configured (null when not). CANCEL cannot be challenged
+   * (RFC 3261 §22.1) and a BYE in a known call belongs to a dialog already authenticated.
+   */
+  #authenticate(req: SipRequest): AuthVerdict | null {
+    if (!this.#auth || req.method === 'CANCEL') return null;
+    if (req.method === 'BYE' && this.calls.isKnownDialog(req)) return null;
+    const v = this.#auth.verify(req);
+    if (!v.ok)
+      this.logger.info(
+        { method: req.method, status: v.status, reason: v.reason },
+        'SIP digest authentication',
+      );
+    return v;
+  }
 
   #respondStateless(req: SipRequest, source: Endpoint, res: SipResponse): void {
     let dest: Endpoint;
@@ -302,11 +355,26 @@ export class SipAdapter implements Adapter {
       return;
     }
     if (!tx) return; // an absorbed retransmission
+    // A copy a UDP Service sent to this replica may belong to another's transaction.
+    if (tx.source.transport === 'udp') {
+      const own = tx;
+      void this.#claims.claim(own).then((mine) => mine && this.#dispatch(msg, own));
+      return;
+    }
+    this.#dispatch(msg, tx);
+  }
+
+  #dispatch(msg: SipRequest, tx: ServerTransaction): void {
     const toTag = rand();
     const reply = (status: number, reason: string, extra: Header[] = []) =>
       tx.respond(makeResponse(msg, status, reason, extra, toTag));
     if (this.#stopping) {
       reply(503, 'Service Unavailable', [{ name: 'Retry-After', value: '5' }]);
+      return;
+    }
+    const verdict = this.#authenticate(msg);
+    if (verdict && !verdict.ok) {
+      reply(verdict.status, verdict.reason, verdict.headers);
       return;
     }
     switch (msg.method) {
@@ -379,8 +447,10 @@ export class SipAdapter implements Adapter {
     let content: ReturnType<typeof readBody>;
     let fromUri: ReturnType<typeof parseNameAddr>['uri'];
     let toUri: ReturnType<typeof parseNameAddr>['uri'];
+    const imdn = readImdn(req);
+    if (imdn.kind === 'error') return reply(400, imdn.reason);
     try {
-      content = readBody(req);
+      content = imdn.kind === 'notification' ? { kind: 'text', text: '' } : readBody(req);
       fromUri = parseNameAddr(getHeader(req, 'From')!, 'From').uri;
       toUri = parseNameAddr(getHeader(req, 'To')!, 'To').uri;
     } catch (err) {
@@ -396,7 +466,11 @@ export class SipAdapter implements Adapter {
     const to = tryParseAddress(formatAddress({ network: 'sip', user: toUri.user, domain: toUri.host }));
     if (!from || !to) return reply(400, 'Unusable From or To address');
     const cseq = parseCSeq(getHeader(req, 'CSeq')!);
-    const id = `${getHeader(req, 'Call-ID')}:${cseq.seq}`.slice(0, 512);
+    // A message with an imdn.Message-ID keeps it: its receipts will name it.
+    const id =
+      imdn.kind === 'request'
+        ? imdn.request.messageId
+        : `${getHeader(req, 'Call-ID')}:${cseq.seq}`.slice(0, 512);
     const base = {
       id,
       time: new Date().toISOString(),
@@ -405,14 +479,56 @@ export class SipAdapter implements Adapter {
       adapter: this.name,
       traceId: newTraceId(),
     };
+    if (imdn.kind === 'notification') return this.#receiveImdn(imdn.notification, base, reply);
+    // Remembered before the submit: the recipient's client may answer within the delivery.
+    if (imdn.kind === 'request' && content.kind === 'text')
+      await this.#imdn?.asked(bareId(from), imdn.request);
     const event: CanonicalEvent =
       content.kind === 'text'
-        ? { kind: 'message', ...base, body: content.text }
+        ? // isComposing (RFC 3994) carries chat states back; receipts need IMDN.
+          {
+            kind: 'message',
+            ...base,
+            body: content.text,
+            requests: [
+              'chatstates',
+              ...(imdn.kind === 'request' ? requestsOf(imdn.request.dispositions) : []),
+            ],
+          }
         : { kind: 'chatstate', ...base, state: content.state };
     const outcome = await this.#submit(event);
     const answer = this.#outcomeResponse(id, outcome);
     if (!answer)
       return reply(outcome.status === 'queued' ? 202 : 200, outcome.status === 'queued' ? 'Accepted' : 'OK');
+    reply(...answer);
+  }
+
+  /** An IMDN for a message Parley sent becomes a canonical receipt to that message's sender. */
+  async #receiveImdn(
+    n: Notification,
+    base: Omit<ReceiptEvent, 'kind' | 'receipt' | 'messageId'>,
+    reply: (status: number, reason: string, extra?: Header[]) => void,
+  ): Promise<void> {
+    const status = statusOf(n);
+    const sent = await this.#imdn?.sentOf(n.messageId);
+    const from = tryParseAddress(base.from);
+    const to = tryParseAddress(base.to);
+    // Only the recipient of a message Parley sent can acknowledge it, and only to its sender.
+    if (!status || !sent || !from || !to || sent.to !== bareId(from) || sent.from !== bareId(to)) {
+      this.logger.debug(
+        { messageId: n.messageId, kind: n.kind, status: n.status },
+        'IMDN not carried (no such message sent, or a disposition the model has no receipt for)',
+      );
+      return reply(200, 'OK');
+    }
+    const outcome = await this.#submit({
+      kind: 'receipt',
+      ...base,
+      receipt: status,
+      messageId: sent.canonicalId,
+    });
+    const answer = this.#outcomeResponse(base.id, outcome);
+    if (!answer) return reply(200, 'OK');
     reply(...answer);
   }
 
@@ -482,6 +598,18 @@ export class SipAdapter implements Adapter {
     }
   }
 
+  /** A degraded delivery: a MESSAGE to the sender from the recipient's address (as a bounce is). */
+  async notice(event: CanonicalEvent, notice: Notice): Promise<void> {
+    if (this.#stopping) return;
+    const text = Buffer.from(`[Parley] ${notice.text}`, 'utf8');
+    const r = await this.#sendMessage(event.to, event.from, text, 'text/plain;charset=UTF-8');
+    if (!r.ok)
+      this.logger.warn(
+        { eventId: event.id, reason: r.reason },
+        'could not tell a SIP sender of a degradation',
+      );
+  }
+
   // -------------------------------------------------------------------------------------
   // Outbound
 
@@ -495,16 +623,80 @@ export class SipAdapter implements Adapter {
       if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
       return this.calls.deliver(e);
     }
-    if (e.kind !== 'message' && e.kind !== 'chatstate') {
-      return { ok: false, retryable: false, reason: `SIP cannot carry ${e.kind} events yet` };
-    }
     if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
-    const body =
-      e.kind === 'message'
-        ? Buffer.from(e.body, 'utf8')
-        : Buffer.from(isComposingXml(e.state === 'composing' ? 'active' : 'idle'), 'utf8');
-    const type = e.kind === 'message' ? 'text/plain;charset=UTF-8' : 'application/im-iscomposing+xml';
-    return this.#sendMessage(e.from, e.to, body, type);
+    if (e.kind === 'receipt') return this.#deliverReceipt(e);
+    if (e.kind === 'message') {
+      const out = await this.#messageBody(e);
+      return this.#sendMessage(e.from, e.to, out.body, out.type);
+    }
+    const body = Buffer.from(isComposingXml(e.state === 'composing' ? 'active' : 'idle'), 'utf8');
+    return this.#sendMessage(e.from, e.to, body, 'application/im-iscomposing+xml');
+  }
+
+  /**
+   * text/plain, or CPIM asking for the notifications the sender will take back (e.requests)
+   * when the recipient has shown it speaks IMDN (it asked for notifications itself) and the
+   * result still fits.
+   */
+  async #messageBody(e: MessageEvent): Promise<{ body: Buffer; type: string }> {
+    const plain = { body: Buffer.from(e.body, 'utf8'), type: 'text/plain;charset=UTF-8' };
+    const from = tryParseAddress(e.from);
+    const to = tryParseAddress(e.to);
+    const dispositions = dispositionsFor(e.requests);
+    if (!dispositions.length || !this.#imdn || !from || !to || !(await this.#imdn.capable(bareId(to))))
+      return plain;
+    const messageId = imdnMessageId(e.id);
+    const body = cpimBody({
+      from: formatAddress({ network: 'sip', user: from.user, domain: from.domain }),
+      to: formatAddress({ network: 'sip', user: to.user, domain: to.domain }),
+      messageId,
+      dateTime: new Date().toISOString(),
+      dispositions,
+      contentType: 'text/plain;charset=UTF-8',
+      content: e.body,
+    });
+    // CPIM adds some 300 bytes; over UDP the MESSAGE must stay small (RFC 3428 §6).
+    if (this.#transportDefault === 'udp' && body.length + 600 > UDP_MESSAGE_LIMIT) return plain;
+    await this.#imdn.sent(messageId, { canonicalId: e.id, from: bareId(from), to: bareId(to) });
+    return { body, type: 'message/cpim' };
+  }
+
+  /**
+   * A receipt becomes an IMDN when the SIP user's message asked for that disposition; else
+   * nothing is sent (RFC 5438 §7: no unrequested notifications) and nobody is told
+   * (docs/decisions/0006).
+   */
+  async #deliverReceipt(e: ReceiptEvent): Promise<DeliveryResult> {
+    const from = tryParseAddress(e.from);
+    const to = tryParseAddress(e.to);
+    const state = this.#imdn;
+    if (!from || !to || !state) return { ok: false, retryable: false, reason: 'malformed address' };
+    const d = dispositionOf(e.receipt);
+    const asked = await state.askedOf(bareId(to), e.messageId);
+    if (!asked?.dispositions.includes(d)) {
+      this.logger.debug({ eventId: e.id, messageId: e.messageId, d }, 'receipt not asked for: not sent');
+      return { ok: true };
+    }
+    if (!(await state.once(bareId(to), e.messageId, d))) return { ok: true };
+    const reader = formatAddress({ network: 'sip', user: from.user, domain: from.domain });
+    const now = new Date().toISOString();
+    const body = cpimBody({
+      from: reader,
+      to: formatAddress({ network: 'sip', user: to.user, domain: to.domain }),
+      messageId: imdnMessageId(e.id),
+      dateTime: now,
+      contentType: 'message/imdn+xml',
+      contentDisposition: 'notification',
+      content: imdnXml({
+        messageId: e.messageId,
+        datetime: asked.dateTime ?? now,
+        recipientUri: reader,
+        status: e.receipt,
+      }),
+    });
+    const r = await this.#sendMessage(e.from, e.to, body, 'message/cpim');
+    if (!r.ok) await state.forget(bareId(to), e.messageId, d);
+    return r;
   }
 
   /** A pager-mode MESSAGE (RFC 3428) to the next hop, in a client transaction. */
@@ -517,9 +709,8 @@ export class SipAdapter implements Adapter {
     const from = tryParseAddress(fromAddr);
     const to = tryParseAddress(toAddr);
     if (!from || !to) return { ok: false, retryable: false, reason: 'malformed address' };
-    const route = this.config.route;
     const local = this.#local();
-    if (!local) return { ok: false, retryable: false, reason: `no ${route.transport} listener` };
+    if (!local) return { ok: false, retryable: false, reason: `no ${this.#transportDefault} listener` };
     const host = local.hostport.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     const fromUri = formatAddress({ network: 'sip', user: from.user, domain: from.domain });
     const toUri = formatAddress({ network: 'sip', user: to.user, domain: to.domain });
@@ -530,7 +721,7 @@ export class SipAdapter implements Adapter {
       headers: [
         {
           name: 'Via',
-          value: `SIP/2.0/${route.transport.toUpperCase()} ${local.hostport};branch=${newBranch()};rport`,
+          value: `SIP/2.0/${local.transport.toUpperCase()} ${local.hostport};branch=${newBranch()};rport`,
         },
         { name: 'Max-Forwards', value: '70' },
         { name: 'From', value: `<${fromUri}>;tag=${rand()}` },
@@ -542,15 +733,7 @@ export class SipAdapter implements Adapter {
       ],
       body,
     };
-    if (route.transport === 'udp' && serialize(req).length > UDP_MESSAGE_LIMIT) {
-      return {
-        ok: false,
-        retryable: false,
-        reason: 'the message is too large for SIP over UDP (RFC 3428 §6)',
-      };
-    }
-    const tx = this.layer.request(req, { transport: route.transport, address: route.host, port: route.port });
-    const r = await tx.done;
+    const { result: r } = await this.router.send(req, { maxUdpBytes: UDP_MESSAGE_LIMIT });
     if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
     const { status, reason } = r.response;
     if (status < 300) return { ok: true };

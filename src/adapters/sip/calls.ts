@@ -24,16 +24,17 @@ import {
   type SipResponse,
   tagOf,
 } from './message.js';
+import type { Router } from './nexthop.js';
 import { sdpToSession, sessionToSdp } from './sdp.js';
 import { newBranch, type ServerTransaction, type TransactionLayer } from './transaction.js';
-import type { Endpoint } from './transport.js';
+import type { Endpoint, TransportName } from './transport.js';
 
 const rand = (n = 8) => randomBytes(n).toString('hex');
 
 interface Local {
   /** sent-by host:port for Via, host for Contact. */
   hostport: string;
-  transport: 'udp' | 'tcp';
+  transport: TransportName;
 }
 
 interface CallBase {
@@ -63,7 +64,9 @@ interface InboundCall extends CallBase {
 
 interface OutboundCall extends CallBase {
   dir: 'out';
+  /** The INVITE as last sent, and where: a CANCEL follows it there (RFC 3261 §9.1). */
   invite: SipRequest;
+  target?: Endpoint;
 }
 
 type Call = InboundCall | OutboundCall;
@@ -72,8 +75,10 @@ export interface CallDeps {
   name: string;
   layer: TransactionLayer;
   logger: Logger;
-  local: () => Local | null;
-  nextHop: () => Endpoint;
+  /** Our address on a transport (default: the one requests are built for). */
+  local: (transport?: TransportName) => Local | null;
+  /** Where requests go (the route, or RFC 3263 on the next URI). */
+  router: Router;
   submit: (e: CanonicalEvent) => Promise<SubmitOutcome>;
   /** Answer an inbound INVITE from a SubmitOutcome that was not a delivery. */
   refusalResponse: (eventId: string, outcome: SubmitOutcome) => [number, string, Header[]];
@@ -298,7 +303,8 @@ export class CallManager {
         headers.push({ ...h });
       else if (h.name === 'To') headers.push({ name: 'To', value: c.localUri });
     }
-    const local = this.deps.local();
+    // The Contact on the transport the INVITE came over: a TLS caller keeps talking TLS.
+    const local = this.deps.local(c.tx.source.transport) ?? this.deps.local();
     if (local && status > 100 && status < 300) {
       const user = parseNameAddr(c.localUri, 'To').uri;
       const u = isSipUri(user) && user.user ? `${user.user}@` : '';
@@ -369,8 +375,7 @@ export class CallManager {
   }
 
   async #send(req: SipRequest): Promise<DeliveryResult> {
-    const tx = this.deps.layer.request(req, this.deps.nextHop());
-    const r = await tx.done;
+    const { result: r } = await this.deps.router.send(req);
     if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
     return r.response.status < 300
       ? { ok: true }
@@ -409,7 +414,7 @@ export class CallManager {
   #sendAck(c: OutboundCall): void {
     const seq = parseCSeq(getHeader(c.invite, 'CSeq')!).seq;
     const ack = this.#inDialog(c, 'ACK', seq);
-    if (ack) this.deps.layer.transport.send(ack, this.deps.nextHop()).catch(() => {});
+    if (ack) this.deps.router.sendStateless(ack).catch(() => {});
   }
 
   async #sendCancel(c: OutboundCall): Promise<DeliveryResult> {
@@ -430,7 +435,12 @@ export class CallManager {
       ],
       body: Buffer.alloc(0),
     };
-    return this.#send(cancel);
+    if (!c.target) return { ok: false, retryable: false, reason: 'the INVITE was not sent' };
+    const r = await this.deps.layer.request(cancel, c.target).done;
+    if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
+    return r.response.status < 300
+      ? { ok: true }
+      : { ok: false, retryable: false, reason: `${r.response.status} ${r.response.reason}` };
   }
 
   async #outboundInvite(e: CallEvent): Promise<DeliveryResult> {
@@ -486,14 +496,18 @@ export class CallManager {
     const accepted = new Promise<DeliveryResult>((r) => {
       settle = r;
     });
-    const tx = this.deps.layer.request(invite, this.deps.nextHop(), (res) => {
+    const onProvisional = (res: SipResponse) => {
       settle({ ok: true }); // the next hop took the INVITE
       if ((res.status === 180 || res.status === 183) && !rang && call.state === 'early') {
         rang = true;
         this.#tell(call, this.#event(call, call.callee, call.caller, 'ringing'));
       }
-    });
-    tx.done.then((r) => {
+    };
+    const onAttempt = (req: SipRequest, target: Endpoint) => {
+      call.invite = req;
+      call.target = target;
+    };
+    this.deps.router.send(invite, { onAttempt, onProvisional }).then(({ result: r }) => {
       if (call.state === 'ended') {
         settle({ ok: true });
         return;

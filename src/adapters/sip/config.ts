@@ -1,9 +1,16 @@
 // The SIP adapter's config block (TypeBox: one schema gives the type and the validation).
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AdapterConfigError } from '../../core/adapter.js';
+import { DIGEST_ALGORITHMS, type DigestAuthConfig } from './auth.js';
+import type { DnsSettings } from './dns.js';
 import { isSipUri, ParseError, parseUri } from './message.js';
-import { type ListenAddr, parseListen } from './transport.js';
+import { type ListenAddr, parseListen, type TlsMaterial, type TransportName } from './transport.js';
 
 /** A wrong config block: the key path (relative to the adapter block) and what is wrong. */
 export class SipConfigError extends AdapterConfigError {
@@ -13,12 +20,32 @@ export class SipConfigError extends AdapterConfigError {
 export const SipAdapterConfig = Type.Object(
   {
     type: Type.Literal('sip'),
-    /** `udp://host:port` / `tcp://host:port`; port 0 picks a free port (tests). */
-    listen: Type.Array(Type.String({ pattern: '^(udp|tcp)://' }), { minItems: 1, maxItems: 16 }),
+    /** `udp://host:port` / `tcp://host:port` / `tls://host:port`; port 0 picks a free port (tests). */
+    listen: Type.Array(Type.String({ pattern: '^(udp|tcp|tls)://' }), { minItems: 1, maxItems: 16 }),
     /** Domains whose users live behind this link. */
     domains: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1 }),
-    /** Next hop for everything sent to these domains, e.g. `sip:127.0.0.1:5070;transport=tcp`. */
-    route: Type.String({ minLength: 5 }),
+    /**
+     * Next hop (an outbound proxy) for everything Parley sends, e.g.
+     * `sip:127.0.0.1:5070;transport=tcp`. Without it each request goes where RFC 3263 DNS
+     * (NAPTR, SRV, A/AAAA) says its Request-URI's domain is served.
+     */
+    route: Type.Optional(Type.String({ minLength: 5 })),
+    /** DNS for RFC 3263 (only without `route`). */
+    dns: Type.Optional(
+      Type.Object(
+        {
+          /** Servers (`ip` or `ip:port`, `[v6]:port`); the system's when absent. */
+          servers: Type.Optional(
+            Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { minItems: 1, maxItems: 8 }),
+          ),
+          timeoutMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 30_000 })),
+          tries: Type.Optional(Type.Integer({ minimum: 1, maximum: 5 })),
+          /** Reuse of a resolved target list (s); 0 turns the cache off. */
+          cacheS: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Who may send SIP requests to Parley (CIDRs); everyone else gets 403. */
     peers: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     /** Host to put in Via/Contact when listening on a wildcard address. */
@@ -36,6 +63,44 @@ export const SipAdapterConfig = Type.Object(
     ),
     /** Largest body accepted on a stream (bytes). */
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+    /** Certificate for `tls://` listeners and outbound TLS (PEM files, relative to the config file). */
+    tls: Type.Optional(
+      Type.Object(
+        {
+          certFile: Type.String({ minLength: 1 }),
+          keyFile: Type.String({ minLength: 1 }),
+          /** CAs trusted for outbound TLS (default: Node's bundled roots). */
+          caFile: Type.Optional(Type.String({ minLength: 1 })),
+          /** Check the next hop's certificate against the SIP domain (default true). */
+          verifyPeer: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Digest authentication of inbound requests (RFC 3261 §22); off when absent. */
+    auth: Type.Optional(
+      Type.Object(
+        {
+          realm: Type.String({ minLength: 1, maxLength: 253 }),
+          /** user -> password (write `${VAR}` to take it from the environment). */
+          users: Type.Record(Type.String(), Type.String({ minLength: 1, maxLength: 1024 })),
+          /** HMAC key for stateless nonces; give every replica the same one. */
+          nonceSecret: Type.Optional(Type.String({ minLength: 16, maxLength: 1024 })),
+          /** Challenges offered, preferred first (default SHA-256 then MD5, RFC 8760). */
+          algorithms: Type.Optional(
+            Type.Array(Type.Union(DIGEST_ALGORITHMS.map((a) => Type.Literal(a))), {
+              minItems: 1,
+              maxItems: 4,
+            }),
+          ),
+          /** How long a nonce is good for (s); older ones get a `stale=TRUE` challenge. */
+          nonceTtlS: Type.Optional(Type.Integer({ minimum: 10, maximum: 86_400 })),
+          /** Challenge as a proxy (407 / Proxy-Authenticate) rather than a UAS (401). */
+          proxy: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -65,15 +130,22 @@ export function parseCidr(s: string): Cidr | null {
 export interface ResolvedSipConfig {
   listen: ListenAddr[];
   domains: string[];
-  route: { transport: 'udp' | 'tcp'; host: string; port: number };
+  /** The outbound proxy; absent: RFC 3263 with `dns`. */
+  route?: { transport: TransportName; host: string; port: number };
+  dns?: DnsSettings;
   peers: Cidr[];
   advertise?: string;
   timers: { t1: number; t2: number; t4: number };
   maxBodyBytes: number;
+  auth?: DigestAuthConfig;
+  tls?: TlsMaterial;
 }
 
-/** Validate a config block; throws SipConfigError naming the key. */
-export function resolveSipConfig(raw: Record<string, unknown>): ResolvedSipConfig {
+/** Validate a config block (files relative to `configDir`); throws SipConfigError naming the key. */
+export function resolveSipConfig(
+  raw: Record<string, unknown>,
+  opts: { configDir?: string } = {},
+): ResolvedSipConfig {
   if (!check.Check(raw)) {
     const first = check.Errors(raw).First();
     const path = (first?.path ?? '').split('/').filter(Boolean);
@@ -85,23 +157,19 @@ export function resolveSipConfig(raw: Record<string, unknown>): ResolvedSipConfi
   const cfg = raw as SipAdapterConfig;
   const listen = cfg.listen.map((l, i) => {
     const a = parseListen(l);
-    if (!a) throw new SipConfigError(['listen', i], `"${l}" is not udp://host:port or tcp://host:port`);
+    if (!a)
+      throw new SipConfigError(
+        ['listen', i],
+        `"${l}" is not udp://host:port, tcp://host:port or tls://host:port`,
+      );
+    if (a.transport === 'tls' && !cfg.tls)
+      throw new SipConfigError(['listen', i], `"${l}" needs a certificate: set tls.certFile and tls.keyFile`);
     return a;
   });
-  let routeUri: ReturnType<typeof parseUri>;
-  try {
-    routeUri = parseUri(cfg.route, 'route');
-  } catch (err) {
-    throw new SipConfigError(['route'], err instanceof ParseError ? err.message : 'bad route');
-  }
-  if (!isSipUri(routeUri))
-    throw new SipConfigError(['route'], 'route must be a sip: URI, e.g. sip:127.0.0.1:5070');
-  const tp = (routeUri.params.get('transport') ?? 'udp').toLowerCase();
-  if (tp !== 'udp' && tp !== 'tcp')
-    throw new SipConfigError(['route'], `transport=${tp} is not supported (udp or tcp)`);
-  if (!listen.some((l) => l.transport === tp)) {
-    throw new SipConfigError(['listen'], `the route uses ${tp}, so listen needs a ${tp}:// address`);
-  }
+  const route = cfg.route === undefined ? undefined : resolveRoute(cfg.route, listen);
+  if (route && cfg.dns)
+    throw new SipConfigError(['dns'], 'dns applies only without a route (RFC 3263 finds the next hop)');
+  const dns = route ? undefined : resolveDns(cfg.dns);
   const peers = cfg.peers.map((p, i) => {
     const c = parseCidr(p);
     if (!c)
@@ -112,11 +180,110 @@ export function resolveSipConfig(raw: Record<string, unknown>): ResolvedSipConfi
   const out: ResolvedSipConfig = {
     listen,
     domains: cfg.domains.map((d) => d.toLowerCase()),
-    route: { transport: tp, host: routeUri.host.replace(/^\[|\]$/g, ''), port: routeUri.port ?? 5060 },
+    ...(route ? { route } : {}),
+    ...(dns ? { dns } : {}),
     peers,
     timers: { t1, t2: cfg.timers?.t2 ?? Math.max(4000, t1), t4: cfg.timers?.t4 ?? 5000 },
     maxBodyBytes: cfg.maxBodyBytes ?? 1024 * 1024,
   };
   if (cfg.advertise) out.advertise = cfg.advertise;
+  if (cfg.auth) out.auth = resolveAuth(cfg.auth);
+  if (cfg.tls) out.tls = loadTls(cfg.tls, opts.configDir ?? '.');
   return out;
+}
+
+function loadTls(t: NonNullable<SipAdapterConfig['tls']>, dir: string): TlsMaterial {
+  const read = (key: 'certFile' | 'keyFile' | 'caFile', file: string) => {
+    try {
+      return readFileSync(resolve(dir, file));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new SipConfigError(['tls', key], `cannot read ${resolve(dir, file)} (${code})`);
+    }
+  };
+  const cert = read('certFile', t.certFile);
+  const key = read('keyFile', t.keyFile);
+  const ca = t.caFile ? read('caFile', t.caFile) : undefined;
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new SipConfigError(
+      ['tls'],
+      `certFile and keyFile are not a usable PEM pair: ${(err as Error).message}`,
+    );
+  }
+  if (ca) {
+    try {
+      new X509Certificate(ca); // at least one parsable certificate (a secure context ignores junk)
+      createSecureContext({ ca });
+    } catch (err) {
+      throw new SipConfigError(['tls', 'caFile'], `not usable PEM certificates: ${(err as Error).message}`);
+    }
+  }
+  return { cert, key, ...(ca ? { ca } : {}), verifyPeer: t.verifyPeer ?? true };
+}
+
+function resolveRoute(s: string, listen: ListenAddr[]): NonNullable<ResolvedSipConfig['route']> {
+  let routeUri: ReturnType<typeof parseUri>;
+  try {
+    routeUri = parseUri(s, 'route');
+  } catch (err) {
+    throw new SipConfigError(['route'], err instanceof ParseError ? err.message : 'bad route');
+  }
+  if (!isSipUri(routeUri))
+    throw new SipConfigError(['route'], 'route must be a sip: URI, e.g. sip:127.0.0.1:5070');
+  const sips = routeUri.scheme === 'sips';
+  const tp = (routeUri.params.get('transport') ?? (sips ? 'tls' : 'udp')).toLowerCase();
+  if (tp !== 'udp' && tp !== 'tcp' && tp !== 'tls')
+    throw new SipConfigError(['route'], `transport=${tp} is not supported (udp, tcp or tls)`);
+  if (sips && tp !== 'tls')
+    throw new SipConfigError(['route'], 'a sips: route goes over TLS (transport=tls)');
+  if (!listen.some((l) => l.transport === tp)) {
+    throw new SipConfigError(['listen'], `the route uses ${tp}, so listen needs a ${tp}:// address`);
+  }
+  return {
+    transport: tp,
+    host: routeUri.host.replace(/^\[|\]$/g, ''),
+    port: routeUri.port ?? (tp === 'tls' ? 5061 : 5060),
+  };
+}
+
+function resolveDns(d: SipAdapterConfig['dns']): DnsSettings {
+  const servers = (d?.servers ?? []).map((s, i) => {
+    // An address, optionally with a port: 192.0.2.1, 192.0.2.1:53, [2001:db8::1]:53, 2001:db8::1.
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3}))(?::(\d{1,5}))?$/.exec(s);
+    const bare = isIP(s) ? s : m ? (m[1] ?? m[2]) : undefined;
+    if (!bare || !isIP(bare) || (m?.[3] !== undefined && Number(m[3]) > 65535))
+      throw new SipConfigError(['dns', 'servers', i], `"${s}" is not an IP address (with an optional :port)`);
+    return s;
+  });
+  return {
+    ...(servers.length ? { servers } : {}),
+    timeoutMs: d?.timeoutMs ?? 2000,
+    tries: d?.tries ?? 2,
+    cacheMs: (d?.cacheS ?? 30) * 1000,
+  };
+}
+
+function resolveAuth(a: NonNullable<SipAdapterConfig['auth']>): DigestAuthConfig {
+  const users = Object.entries(a.users);
+  if (users.length === 0)
+    throw new SipConfigError(['auth', 'users'], 'auth.users needs at least one user: password');
+  for (const [u] of users) {
+    // The user part of a SIP URI (RFC 3261 §25.1), unescaped: no separators or spaces.
+    if (!/^[A-Za-z0-9\-_.!~*'()&=+$,;?/%]{1,256}$/.test(u))
+      throw new SipConfigError(['auth', 'users', u], `"${u}" is not a SIP user name`);
+  }
+  const algorithms = a.algorithms ?? ['SHA-256', 'MD5'];
+  if (new Set(algorithms).size !== algorithms.length)
+    throw new SipConfigError(['auth', 'algorithms'], 'an algorithm is listed twice');
+  return {
+    realm: a.realm,
+    users: Object.fromEntries(users),
+    algorithms,
+    // Without a shared secret each process mints its own: fine for one replica only.
+    secret: a.nonceSecret ?? randomBytes(32),
+    nonceTtlMs: (a.nonceTtlS ?? 300) * 1000,
+    proxy: a.proxy ?? false,
+  };
 }

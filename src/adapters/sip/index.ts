@@ -25,5 +25,5 @@ export function buildSipAdapter(
   config: Record<string, unknown>,
   deps: FactoryDeps,
 ): SipAdapter {
-  return new SipAdapter(name, resolveSipConfig(config), deps.logger);
+  return new SipAdapter(name, resolveSipConfig(config, { configDir: deps.configDir }), deps.logger);
 }

@@ -21,9 +21,11 @@ import {
   parseNameAddr,
   type SipRequest,
   tagOf,
+  topVia,
 } from './message.js';
+import type { Router } from './nexthop.js';
 import { newBranch, type TransactionLayer } from './transaction.js';
-import type { Endpoint } from './transport.js';
+import type { TransportName } from './transport.js';
 
 const rand = (n = 8) => randomBytes(n).toString('hex');
 const MAX_EXPIRES = 3600;
@@ -141,8 +143,10 @@ export interface PresenceDeps {
   logger: Logger;
   store: () => Store | null;
   networkOf: (domain: string) => Network | null;
-  local: () => { hostport: string; transport: 'udp' | 'tcp' } | null;
-  nextHop: () => Endpoint;
+  /** Our address on a transport (default: the one requests are built for). */
+  local: (transport?: TransportName) => { hostport: string; transport: TransportName } | null;
+  /** Where requests go (the route, or RFC 3263 on the watcher's Contact). */
+  router: Router;
   submit: (e: CanonicalEvent) => Promise<SubmitOutcome>;
 }
 
@@ -249,7 +253,10 @@ export class PresenceManager {
         expiresAt: 0,
       };
     }
-    const local = this.deps.local();
+    // The Contact on the transport the SUBSCRIBE came over (its top Via).
+    const viaTp = topVia(req).transport.toLowerCase();
+    const arrived = viaTp === 'udp' || viaTp === 'tcp' || viaTp === 'tls' ? viaTp : undefined;
+    const local = (arrived && this.deps.local(arrived)) || this.deps.local();
     const contactHdr = local
       ? [{ name: 'Contact', value: `<sip:${local.hostport};transport=${local.transport}>` }]
       : [];
@@ -306,7 +313,7 @@ export class PresenceManager {
       ],
       body,
     };
-    const r = await this.deps.layer.request(req, this.deps.nextHop()).done;
+    const r = (await this.deps.router.send(req)).result;
     if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
     if (r.response.status === 481) await this.#drop(sub); // the watcher forgot it
     return r.response.status < 300

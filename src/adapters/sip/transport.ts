@@ -1,8 +1,9 @@
-// SIP transports (RFC 3261 §18): UDP and TCP listeners, stream framing, and response
-// routing per the top Via (received/rport, RFC 3581). Malformed input is logged and
-// dropped (or answered 400 by the caller); it never throws out of a socket handler.
+// SIP transports (RFC 3261 §18, RFC 5630 for TLS): UDP, TCP and TLS listeners, stream
+// framing, and response routing per the top Via (received/rport, RFC 3581). Malformed input
+// is logged and dropped (or answered 400 by the caller); it never throws out of a socket handler.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from '../../core/logger.js';
 import {
   formatVia,
@@ -15,7 +16,17 @@ import {
   serialize,
 } from './message.js';
 
-export type TransportName = 'udp' | 'tcp';
+export type TransportName = 'udp' | 'tcp' | 'tls';
+
+/** Certificate and trust for the `tls` transport (PEM). */
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  /** CAs trusted for outbound connections (default: Node's bundled roots). */
+  ca?: Buffer;
+  /** Check the server certificate on outbound connections (RFC 5922). */
+  verifyPeer: boolean;
+}
 
 export interface ListenAddr {
   transport: TransportName;
@@ -28,6 +39,8 @@ export interface Endpoint {
   transport: TransportName;
   address: string;
   port: number;
+  /** For TLS: the name the server certificate must carry (the SIP domain; default the address). */
+  tlsName?: string;
 }
 
 export interface TransportHandlers {
@@ -36,7 +49,8 @@ export interface TransportHandlers {
   onUnparsable(raw: Buffer, err: ParseError, source: Endpoint): void;
 }
 
-const key = (e: { address: string; port: number }) => `${e.address}|${e.port}`;
+const key = (e: { transport: TransportName; address: string; port: number }) =>
+  `${e.transport}|${e.address}|${e.port}`;
 /** Inbound TCP connections accepted at once, and how long an idle one stays open. */
 const MAX_TCP_CONNECTIONS = 1024;
 const TCP_IDLE_MS = 10 * 60_000;
@@ -44,6 +58,7 @@ const TCP_IDLE_MS = 10 * 60_000;
 export class SipTransport {
   readonly #udp: { sock: dgram.Socket; addr: ListenAddr }[] = [];
   readonly #tcpServers: { srv: net.Server; addr: ListenAddr }[] = [];
+  readonly #tls: TlsMaterial | undefined;
   /** Open TCP connections by remote address (inbound and outbound). */
   readonly #conns = new Map<string, net.Socket>();
   readonly #pending = new Map<string, Promise<net.Socket>>();
@@ -54,7 +69,10 @@ export class SipTransport {
     readonly handlers: TransportHandlers,
     readonly logger: Logger,
     readonly limits: { maxBody: number } = { maxBody: 1024 * 1024 },
-  ) {}
+    tlsMaterial?: TlsMaterial,
+  ) {
+    this.#tls = tlsMaterial;
+  }
 
   async start(): Promise<void> {
     for (const addr of this.listen) {
@@ -74,9 +92,19 @@ export class SipTransport {
         const bound = sock.address();
         this.#udp.push({ sock, addr: { ...addr, port: bound.port } });
       } else {
-        const srv = net.createServer((s) => this.#adopt(s));
+        const transport = addr.transport;
+        let srv: net.Server;
+        if (transport === 'tls') {
+          if (!this.#tls) throw new Error(`${addr.host}:${addr.port}: a tls listener needs a certificate`);
+          srv = tls.createServer({ cert: this.#tls.cert, key: this.#tls.key, minVersion: 'TLSv1.2' }, (s) =>
+            this.#adopt(s, 'tls'),
+          );
+          srv.on('tlsClientError', (err) =>
+            this.logger.debug({ err: err.message, listen: addr }, 'SIP TLS handshake failed'),
+          );
+        } else srv = net.createServer((s) => this.#adopt(s, 'tcp'));
         srv.maxConnections = MAX_TCP_CONNECTIONS;
-        srv.on('error', (err) => this.logger.error({ err, listen: addr }, 'SIP TCP server error'));
+        srv.on('error', (err) => this.logger.error({ err, listen: addr }, `SIP ${transport} server error`));
         await new Promise<void>((resolve, reject) => {
           srv.once('error', reject);
           srv.listen(addr.port, addr.host, () => {
@@ -131,8 +159,8 @@ export class SipTransport {
     }
   }
 
-  #adopt(s: net.Socket): void {
-    const remote: Endpoint = { transport: 'tcp', address: s.remoteAddress ?? '', port: s.remotePort ?? 0 };
+  #adopt(s: net.Socket, transport: 'tcp' | 'tls'): void {
+    const remote: Endpoint = { transport, address: s.remoteAddress ?? '', port: s.remotePort ?? 0 };
     const k = key(remote);
     this.#conns.set(k, s);
     const framer = new StreamFramer({ maxBody: this.limits.maxBody });
@@ -153,7 +181,9 @@ export class SipTransport {
       }
       for (const m of msgs) this.#deliver(m, remote);
     });
-    s.on('error', (err) => this.logger.debug({ err: err.message, remote }, 'SIP TCP connection error'));
+    s.on('error', (err) =>
+      this.logger.debug({ err: err.message, remote }, `SIP ${transport} connection error`),
+    );
     s.on('close', () => {
       if (this.#conns.get(k) === s) this.#conns.delete(k);
     });
@@ -165,16 +195,29 @@ export class SipTransport {
     if (open && !open.destroyed) return open;
     const pending = this.#pending.get(k);
     if (pending) return pending;
+    const transport = dest.transport === 'tls' ? 'tls' : 'tcp';
     const p = new Promise<net.Socket>((resolve, reject) => {
-      const local = this.local('tcp');
-      const s = net.connect({
-        host: dest.address,
-        port: dest.port,
-        ...(local ? { localAddress: local.host === '0.0.0.0' ? undefined : local.host } : {}),
-      });
-      s.setTimeout(10_000, () => s.destroy(new Error('TCP connect timeout')));
-      s.once('connect', () => {
-        this.#adopt(s); // (replaces the connect timeout with the idle timeout)
+      const local = this.local(transport);
+      const localAddress = local && local.host !== '0.0.0.0' && local.host !== '::' ? local.host : undefined;
+      const opts = { host: dest.address, port: dest.port, ...(localAddress ? { localAddress } : {}) };
+      let s: net.Socket;
+      if (transport === 'tls') {
+        const m = this.#tls;
+        const name = dest.tlsName ?? dest.address;
+        s = tls.connect({
+          ...opts,
+          ...(net.isIP(name) ? {} : { servername: name }),
+          ...(m?.ca ? { ca: m.ca } : {}),
+          ...(m ? { cert: m.cert, key: m.key } : {}),
+          rejectUnauthorized: m?.verifyPeer ?? true,
+          minVersion: 'TLSv1.2',
+          // RFC 5922 §7.2: the certificate names the SIP domain (or the address dialled).
+          checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
+        });
+      } else s = net.connect(opts);
+      s.setTimeout(10_000, () => s.destroy(new Error(`${transport.toUpperCase()} connect timeout`)));
+      s.once(transport === 'tls' ? 'secureConnect' : 'connect', () => {
+        this.#adopt(s, transport); // (replaces the connect timeout with the idle timeout)
         this.#conns.set(k, s);
         resolve(s);
       });
@@ -207,7 +250,7 @@ export class SipTransport {
    */
   responseTarget(req: SipMessage, source: Endpoint): Endpoint {
     const via = parseVia(getHeaders(req, 'Via')[0] ?? '');
-    if (source.transport === 'tcp') {
+    if (source.transport !== 'udp') {
       const open = this.#conns.get(key(source));
       if (open && !open.destroyed) return source;
     }
@@ -246,9 +289,9 @@ export function stampVia(msg: SipMessage, source: Endpoint): void {
   msg.headers[idx] = { name: 'Via', value: list.join(', ') };
 }
 
-/** Parse `udp://host:port` / `tcp://host:port`. */
+/** Parse `udp://host:port` / `tcp://host:port` / `tls://host:port`. */
 export function parseListen(s: string): ListenAddr | null {
-  const m = /^(udp|tcp):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  const m = /^(udp|tcp|tls):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
   if (!m || Number(m[3]) > 65535) return null;
   return { transport: m[1] as TransportName, host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
 }

@@ -56,7 +56,7 @@ t.test('peers: CIDR matching for IPv4, IPv4-mapped IPv6 and IPv6', async (t) => 
   t.notOk(a.permitted('127.0.0.2'));
   t.notOk(a.permitted('192.0.2.1'));
   t.notOk(a.permitted('2001:db9::1'));
-  t.same([...a.capabilities.kinds].sort(), ['call', 'chatstate', 'message', 'presence']);
+  t.same([...a.capabilities.kinds].sort(), ['call', 'chatstate', 'message', 'presence', 'receipt']);
   t.same([...a.capabilities.callActions].sort(), ['answer', 'hangup', 'invite', 'ringing']);
 });
 
