@@ -135,7 +135,16 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
         store,
         audit,
         pipeline,
-        metrics: () => metrics.render(),
+        metrics: () => {
+          // Link state and queue depth are read at scrape time; nothing else reports them.
+          for (const [name, s] of pipeline.linkStatus())
+            metrics.linkStatus(name, s.network, s.state === 'up');
+          for (const a of adapters) {
+            const depth = (a as { queued?: unknown }).queued;
+            if (typeof depth === 'number') metrics.queued(a.name, depth);
+          }
+          return metrics.render();
+        },
         retention,
       });
       http = await buildHttpApp({

@@ -13,6 +13,7 @@ import type {
   Delivery,
   DeliveryResult,
   LinkStatus,
+  Notice,
   Refusal,
 } from '../../core/adapter.js';
 import { fromGhost } from '../../core/address.js';
@@ -29,9 +30,11 @@ import type { ResolvedXmppConfig } from './config.js';
 import { answerIq, ghostCaps, ghostName } from './iq.js';
 import { bareJid, fullJid, type Jid, parseJid } from './jid.js';
 import { readJingle, writeJingle } from './jingle.js';
+import { REPLICA_ID } from './lease.js';
 import { ComponentLink } from './link.js';
 import { NS } from './ns.js';
 import { Outbox, type OutboxItem } from './outbox.js';
+import { LinkOwnership } from './ownership.js';
 import {
   addressesOut,
   aggregatePresence,
@@ -48,6 +51,7 @@ import {
   type StanzaEnv,
   writeMessage,
   writePresence,
+  xmlSafe,
 } from './stanza.js';
 
 export const XMPP_SOFTWARE = { name: 'Parley', version: '0.1.0' };
@@ -63,6 +67,8 @@ export const XMPP_CAPABILITIES: Capabilities = {
 
 /** How many sent message ids are remembered, to bounce a server's error back to the sender. */
 const SENT_MEMORY = 10_000;
+/** How often the link's holder looks for events other replicas queued for it. */
+const OUTBOX_POLL_MS = 100;
 /** The resource ghosts use for Jingle (calls need full JIDs). */
 const GHOST_RESOURCE = 'parley';
 /** How long a call's routing is remembered without a hangup. */
@@ -83,11 +89,19 @@ export class XmppAdapter implements Adapter {
   #ctx: AdapterContext | null = null;
   #link: ComponentLink | null = null;
   #outbox: Outbox | null = null;
+  /** The link lease: only its holder among the replicas connects (see ownership.ts). */
+  #ownership: LinkOwnership | null = null;
   #sweeper: NodeJS.Timeout | null = null;
   #status: LinkStatus = { state: 'starting', since: new Date().toISOString() };
   #stopping = false;
   /** The stanza each submitted event came from (for error replies to the full JID). */
   readonly #origin = new WeakMap<CanonicalEvent, Element>();
+  /**
+   * The full JID each recent message came from, by event id: a refusal that arrives later
+   * as another object (from a queue, or from a standby replica) still reaches the sender's
+   * resource (the server drops error messages to a bare JID).
+   */
+  readonly #senders = new Map<string, string>();
   /** Messages sent to local users, by `<user bare JID> <id>`: a server error bounces them. */
   readonly #sent = new Map<string, CanonicalEvent>();
   /** Ghost presences shown as available to local users (`to\nfrom`): made unavailable at stop. */
@@ -98,6 +112,8 @@ export class XmppAdapter implements Adapter {
     readonly name: string,
     cfg: ResolvedXmppConfig,
     logger: Logger,
+    /** This replica's name in the link lease (tests run several in one process). */
+    readonly replica: string = REPLICA_ID,
   ) {
     this.#cfg = cfg;
     this.domains = cfg.domains;
@@ -116,7 +132,10 @@ export class XmppAdapter implements Adapter {
 
   /** Resolves when the link is up (tests, startup probes). */
   whenUp(timeoutMs = 10_000): Promise<void> {
-    if (!this.#link) return Promise.reject(new Error('not started'));
+    if (!this.#link) {
+      const why = this.#ownership ? 'another replica holds the link (this one stands by)' : 'not started';
+      return Promise.reject(new Error(why));
+    }
     return this.#link.whenUp(timeoutMs);
   }
 
@@ -132,14 +151,64 @@ export class XmppAdapter implements Adapter {
       onCorrupt: (p) => log.error({ payload: p.slice(0, 200) }, 'unreadable item in the xmpp outbox dropped'),
     });
     await this.#outbox.load();
-    this.#link = new ComponentLink({
+    const period = Math.max(50, Math.min(1000, Math.floor(this.#cfg.queue.timeoutMs / 4)));
+    this.#sweeper = setInterval(() => void this.#sweep(), period);
+    this.#sweeper.unref();
+    const outbox = this.#outbox;
+    this.#ownership = new LinkOwnership({
+      store: ctx.store,
+      adapter: this.name,
+      replica: this.replica,
+      ...this.#cfg.lease,
+      pollMs: OUTBOX_POLL_MS,
+      outbox,
+      logger: log,
+      connect: () => this.#connect(),
+      disconnect: (reason) => this.#disconnect(reason),
+      report: (state, detail) => this.#setStatus(state, detail),
+      pending: () =>
+        void outbox.sync().then(
+          () => this.#flush(),
+          () => {},
+        ),
+      linkUp: () => this.#link?.up ?? false,
+    });
+    await this.#ownership.start();
+  }
+
+  /** Another replica holds the link and it is up there: deliveries go through the outbox. */
+  #standingBy(): boolean {
+    return !!this.#ownership && !this.#ownership.owner && this.#status.state === 'up' && !this.#stopping;
+  }
+
+  /**
+   * A standby's delivery: queued for the holder, which sends it within ~100 ms — chat
+   * states and call signalling too, since the link is up there. A call is built (its
+   * routing state read and written) by the holder only.
+   */
+  async #queueForHolder(event: CanonicalEvent): Promise<DeliveryResult> {
+    const check = event.kind === 'call' ? addressesOut(event, this.#cfg.component) : await this.#build(event);
+    if (!check.ok) return { ok: false, retryable: false, reason: check.reason };
+    if (await this.#outbox!.push(event)) return { ok: true, queued: true };
+    return {
+      ok: false,
+      retryable: true,
+      reason: `${this.#cfg.queue.maxLength} events already wait for the replica that holds the XMPP link`,
+    };
+  }
+
+  /** This replica took the link lease: connect (resolves after the first attempt). */
+  async #connect(): Promise<void> {
+    if (this.#stopping) return;
+    if (this.#status.state !== 'starting') this.#setStatus('starting', 'took the link lease; connecting');
+    const link = new ComponentLink({
       service: this.#cfg.service,
       domain: this.#cfg.component,
       secret: this.#cfg.secret,
       initialDelayMs: this.#cfg.reconnect.initialDelayMs,
       maxDelayMs: this.#cfg.reconnect.maxDelayMs,
       connectTimeoutMs: this.#cfg.connectTimeoutMs,
-      logger: log,
+      logger: this.#log,
       onStanza: (el) => this.#onStanza(el),
       onUp: () => {
         this.#setStatus('up');
@@ -147,16 +216,24 @@ export class XmppAdapter implements Adapter {
       },
       onDown: (detail) => this.#setStatus('down', detail),
     });
-    const period = Math.max(50, Math.min(1000, Math.floor(this.#cfg.queue.timeoutMs / 4)));
-    this.#sweeper = setInterval(() => void this.#sweep(), period);
-    this.#sweeper.unref();
-    await this.#link.start();
+    this.#link = link;
+    await link.start();
+  }
+
+  /** Another replica holds the link now (or may, soon): close it here and stand by. */
+  async #disconnect(reason: string): Promise<void> {
+    const link = this.#link;
+    this.#link = null;
+    this.#shown.clear();
+    await link?.stop();
+    this.#log.warn({ reason }, 'xmpp link closed: another replica may hold it now');
   }
 
   async deliver(d: Delivery): Promise<DeliveryResult> {
     if (!isIssuedDelivery(d))
       return { ok: false, retryable: false, reason: 'delivery not issued by the pipeline' };
     const event = d.event;
+    if (this.#standingBy()) return this.#queueForHolder(event);
     const built = await this.#build(event);
     if (!built.ok) return { ok: false, retryable: false, reason: built.reason };
     if (this.#stopping) return { ok: false, retryable: true, reason: 'the XMPP link is stopping' };
@@ -191,6 +268,13 @@ export class XmppAdapter implements Adapter {
   }
 
   async refuse(event: CanonicalEvent, refusal: Refusal): Promise<void> {
+    // A standby cannot send: the replica holding the link tells the sender.
+    if ((event.kind === 'message' || event.kind === 'call') && this.#standingBy()) {
+      if (!(await this.#outbox!.push(event, refusal))) {
+        this.#log.warn({ eventId: event.id }, 'could not tell the XMPP sender of a refusal: outbox full');
+      }
+      return;
+    }
     // Only messages get an error back: refused presence is not leaked, and errors for chat
     // states or receipts would be noise.
     if (event.kind === 'call') return this.#refuseCall(event, refusal);
@@ -203,11 +287,26 @@ export class XmppAdapter implements Adapter {
       event,
       refusalError(refusal.code, refusal.reason),
       this.#cfg.component,
-      origin?.attrs.from,
+      origin?.attrs.from ?? this.#senders.get(event.id),
     );
     if (!el) return;
     if (!(await this.#link?.send(el))) {
       this.#log.warn({ eventId: event.id }, 'could not tell the XMPP sender of a refusal: link down');
+    }
+  }
+
+  async notice(event: CanonicalEvent, notice: Notice): Promise<void> {
+    // A chat message from the recipient's ghost, so it shows in the conversation it is about.
+    const a = addressesOut({ ...event, from: event.to, to: event.from }, this.#cfg.component);
+    if (!a.ok) return;
+    const to = this.#origin.get(event)?.attrs.from ?? bareJid(a.to);
+    const el = xml(
+      'message',
+      { from: bareJid(a.ghost), to, type: 'chat', id: `parley-notice-${randomUUID()}` },
+      xml('body', {}, xmlSafe(`[Parley] ${notice.text}`)),
+    );
+    if (!(await this.#link?.send(el))) {
+      this.#log.warn({ eventId: event.id }, 'could not tell the XMPP sender of a degradation: link down');
     }
   }
 
@@ -227,6 +326,7 @@ export class XmppAdapter implements Adapter {
     }
     this.#shown.clear();
     await this.#link?.stop();
+    await this.#ownership?.stop();
     // A memory store dies with the process: tell the senders now rather than never.
     if (this.#ctx && this.#outbox && this.#ctx.store.kind === 'memory') {
       for (const item of await this.#outbox.drainAll()) {
@@ -254,6 +354,7 @@ export class XmppAdapter implements Adapter {
   #setStatus(state: LinkStatus['state'], detail?: string): void {
     this.#status = { state, since: new Date().toISOString(), ...(detail ? { detail } : {}) };
     this.#ctx?.setStatus(state, detail);
+    if (state !== 'stopped') this.#ownership?.publish(state, detail);
   }
 
   async #send(el: Element): Promise<boolean> {
@@ -281,6 +382,17 @@ export class XmppAdapter implements Adapter {
 
   async #submit(event: CanonicalEvent, el: Element): Promise<void> {
     this.#origin.set(event, el);
+    if (event.kind === 'message' && el.attrs.from) {
+      this.#senders.set(event.id, el.attrs.from);
+      // Evict the oldest tenth at once, as #remember does (single deletes slow the Map down).
+      if (this.#senders.size > SENT_MEMORY) {
+        let n = SENT_MEMORY / 10;
+        for (const key of this.#senders.keys()) {
+          this.#senders.delete(key);
+          if (--n <= 0) break;
+        }
+      }
+    }
     const out = await this.#ctx!.submit(event);
     if (out.status === 'denied' || out.status === 'failed') {
       this.#log.debug(
@@ -664,10 +776,15 @@ export class XmppAdapter implements Adapter {
         while (outbox.size > 0 && this.#link?.up) {
           const before = outbox.size;
           const sent = await outbox.flush(
-            async (event) => {
+            async (event, item) => {
+              if (item.refusal) {
+                await this.refuse(event, item.refusal);
+                return true;
+              }
               const built = await this.#build(event);
               if (!built.ok) {
                 this.#log.warn({ eventId: event.id, reason: built.reason }, 'queued event cannot be sent');
+                await this.#bounce({ event, at: 0 }, 'delivery', built.reason);
                 return true;
               }
               const ok = await this.#send(built.stanza);
@@ -695,7 +812,8 @@ export class XmppAdapter implements Adapter {
 
   async #sweep(): Promise<void> {
     const outbox = this.#outbox;
-    if (!outbox || outbox.size === 0 || this.#flushing) return;
+    // Only the link's holder consumes the shared outbox.
+    if (!outbox || outbox.size === 0 || this.#flushing || !this.#ownership?.owner) return;
     try {
       await outbox.sweep((item) => this.#bounce(item, 'delivery', this.#expiredReason()));
     } catch (err) {
@@ -704,6 +822,10 @@ export class XmppAdapter implements Adapter {
   }
 
   async #bounce(item: OutboxItem, code: 'delivery' | 'shutdown', reason: string): Promise<void> {
+    if (item.refusal) {
+      this.#log.warn({ eventId: item.event.id }, 'a refusal for an XMPP sender expired unsent');
+      return;
+    }
     this.#log.warn({ eventId: item.event.id, code }, 'queued event bounced');
     try {
       await this.#ctx?.bounce(item.event, { code, rule: null, reason });

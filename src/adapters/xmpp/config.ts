@@ -30,6 +30,16 @@ export const XmppReconnectConfig = Type.Object(
   { additionalProperties: false },
 );
 
+export const XmppLeaseConfig = Type.Object(
+  {
+    /** How long the link lease lives without renewal: the takeover time when its holder dies. */
+    ttlMs: Type.Optional(Type.Integer({ minimum: 500, maximum: 300_000 })),
+    /** How often the holder renews it and the other replicas try to take it. */
+    renewMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 150_000 })),
+  },
+  { additionalProperties: false },
+);
+
 export const XmppConfig = Type.Object(
   {
     type: Type.Literal('xmpp'),
@@ -45,6 +55,8 @@ export const XmppConfig = Type.Object(
     }),
     queue: Type.Optional(XmppQueueConfig),
     reconnect: Type.Optional(XmppReconnectConfig),
+    /** Replicas sharing a store: one holds the component link by this lease, the others stand by. */
+    lease: Type.Optional(XmppLeaseConfig),
     /** How long one connect + handshake may take before it counts as failed. */
     connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
     /** How long a Jingle request to a client may wait for its answer. */
@@ -63,6 +75,7 @@ export interface ResolvedXmppConfig {
   domains: string[];
   queue: { maxLength: number; timeoutMs: number };
   reconnect: { initialDelayMs: number; maxDelayMs: number };
+  lease: { ttlMs: number; renewMs: number };
   connectTimeoutMs: number;
   iqTimeoutMs: number;
   displayName: string;
@@ -78,6 +91,7 @@ const HINTS: Record<string, string> = {
   component: 'expected the component domain, e.g. gw.corp.test',
   secret: 'expected the component secret, e.g. from an environment variable: "$' + '{XMPP_COMPONENT_SECRET}"',
   domains: 'expected a list of domains, e.g. [corp.test]',
+  lease: 'expected milliseconds, e.g. { ttlMs: 5000, renewMs: 1500 }',
 };
 
 function firstProblem(schema: TSchema, value: unknown): XmppConfigError | null {
@@ -118,6 +132,13 @@ export function resolveXmppConfig(raw: Record<string, unknown>): ResolvedXmppCon
   if (reconnect.maxDelayMs < reconnect.initialDelayMs) {
     throw new XmppConfigError(['reconnect', 'maxDelayMs'], 'maxDelayMs must be at least initialDelayMs');
   }
+  const lease = { ttlMs: c.lease?.ttlMs ?? 5000, renewMs: c.lease?.renewMs ?? 1500 };
+  if (lease.renewMs * 3 > lease.ttlMs) {
+    throw new XmppConfigError(
+      ['lease', 'renewMs'],
+      `renewMs (${lease.renewMs}) must be at most a third of ttlMs (${lease.ttlMs}): a renewal may then fail once and the holder still lets go of the link before the lease expires`,
+    );
+  }
   return {
     service: c.service.replace(/\/$/, ''),
     component,
@@ -125,6 +146,7 @@ export function resolveXmppConfig(raw: Record<string, unknown>): ResolvedXmppCon
     domains,
     queue: { maxLength: c.queue?.maxLength ?? 1000, timeoutMs: c.queue?.timeoutMs ?? 300_000 },
     reconnect,
+    lease,
     connectTimeoutMs: c.connectTimeoutMs ?? 10_000,
     iqTimeoutMs: c.iqTimeoutMs ?? 15_000,
     displayName: c.displayName ?? 'Parley gateway',

@@ -1,6 +1,10 @@
-// The outbox: events the pipeline delivered while the link was down wait here, in a bounded
-// FIFO queue in the store, until the link is back (flushed in order) or until they are too
-// old (bounced to their senders). One owner per link touches it; operations are serialised.
+// The outbox: events delivered while this replica cannot send them (the link is down, or
+// another replica holds it) wait here, in a bounded FIFO queue in the store, until the
+// link's holder sends them (in order) or until they are too old (bounced to their
+// senders). Every replica may push; only the link's holder consumes, by peek-then-ack, so
+// that an item leaves the queue only after it was sent or bounced (a holder killed midway
+// leaves it for the next). This process's operations are serialised.
+import type { Refusal } from '../../core/adapter.js';
 import type { CanonicalEvent } from '../../core/model.js';
 import type { Store } from '../../core/store.js';
 
@@ -8,6 +12,8 @@ export interface OutboxItem {
   event: CanonicalEvent;
   /** When it was queued (ms since the epoch). */
   at: number;
+  /** Not the event itself but a refusal to tell its XMPP sender (a standby cannot). */
+  refusal?: Refusal;
 }
 
 export interface OutboxOptions {
@@ -42,18 +48,25 @@ export class Outbox {
     return this.#oldestAt === null ? null : this.#oldestAt + this.#o.timeoutMs;
   }
 
-  /** Learn what an earlier run left in the store. */
-  async load(): Promise<void> {
-    await this.#locked(async () => {
-      const items = await this.#takeAll();
-      await this.#putBack(items);
-    });
+  /** The queue's name in the store. */
+  get key(): string {
+    return this.#o.key;
   }
 
-  /** Queue an event; false (nothing written) when the queue is full. */
-  push(event: CanonicalEvent): Promise<boolean> {
+  /** Learn what waits in the store (an earlier run, or other replicas). */
+  load(): Promise<void> {
+    return this.sync();
+  }
+
+  /** Learn what waits in the store: its length and when the oldest item was queued. */
+  sync(): Promise<void> {
+    return this.#locked(() => this.#learn());
+  }
+
+  /** Queue an event (or a refusal of it); false (nothing written) when the queue is full. */
+  push(event: CanonicalEvent, refusal?: Refusal): Promise<boolean> {
     return this.#locked(async () => {
-      const item: OutboxItem = { event, at: this.#o.now() };
+      const item: OutboxItem = { event, at: this.#o.now(), ...(refusal ? { refusal } : {}) };
       const ok = await this.#o.store.enqueue(this.#o.key, JSON.stringify(item), this.#o.maxLength);
       if (ok) {
         this.#size++;
@@ -69,26 +82,26 @@ export class Outbox {
    * in order. Returns how many were sent.
    */
   flush(
-    send: (e: CanonicalEvent) => Promise<boolean>,
+    send: (e: CanonicalEvent, item: OutboxItem) => Promise<boolean>,
     expired: (i: OutboxItem) => Promise<void>,
   ): Promise<number> {
     return this.#locked(async () => {
       let sent = 0;
       for (;;) {
-        const batch = this.#parse(await this.#o.store.dequeue(this.#o.key, BATCH));
+        const batch = await this.#o.store.peek(this.#o.key, BATCH);
         if (batch.length === 0) break;
-        for (let i = 0; i < batch.length; i++) {
-          const item = batch[i]!;
-          if (this.#expired(item)) {
-            await expired(item);
-            continue;
-          }
-          if (await send(item.event)) {
+        for (const payload of batch) {
+          const item = this.#parse(payload);
+          if (item && this.#expired(item)) await expired(item);
+          else if (item) {
+            if (!(await send(item.event, item))) {
+              await this.#learn();
+              return sent;
+            }
             sent++;
-            continue;
           }
-          await this.#putBack([...batch.slice(i), ...(await this.#takeAll())]);
-          return sent;
+          // Fewer acked than peeked: another consumer took the head meanwhile; look again.
+          if ((await this.#o.store.ack(this.#o.key, [payload])) === 0) break;
         }
       }
       this.#size = 0;
@@ -97,21 +110,25 @@ export class Outbox {
     });
   }
 
-  /** Bounce every item that waited longer than the timeout; the others keep their order. */
+  /** Bounce the items at the head that waited longer than the timeout; the others stay, in order. */
   sweep(expired: (i: OutboxItem) => Promise<void>): Promise<number> {
     return this.#locked(async () => {
       const next = this.nextExpiry;
       if (next === null || next > this.#o.now()) return 0;
-      const all = await this.#takeAll();
-      const keep: OutboxItem[] = [];
       let n = 0;
-      for (const item of all) {
-        if (this.#expired(item)) {
+      for (;;) {
+        const [payload] = await this.#o.store.peek(this.#o.key, 1);
+        if (payload === undefined) break;
+        const item = this.#parse(payload);
+        // Items are queued in time order: the first one still young ends the sweep.
+        if (item && !this.#expired(item)) break;
+        if (item) {
           await expired(item);
           n++;
-        } else keep.push(item);
+        }
+        if ((await this.#o.store.ack(this.#o.key, [payload])) === 0) break;
       }
-      await this.#putBack(keep);
+      await this.#learn();
       return n;
     });
   }
@@ -119,7 +136,15 @@ export class Outbox {
   /** Remove and return everything (shutdown with a store that does not outlive the process). */
   drainAll(): Promise<OutboxItem[]> {
     return this.#locked(async () => {
-      const all = await this.#takeAll();
+      const all: OutboxItem[] = [];
+      for (;;) {
+        const batch = await this.#o.store.dequeue(this.#o.key, 1000);
+        for (const p of batch) {
+          const item = this.#parse(p);
+          if (item) all.push(item);
+        }
+        if (batch.length < 1000) break;
+      }
       this.#size = 0;
       this.#oldestAt = null;
       return all;
@@ -130,38 +155,26 @@ export class Outbox {
     return this.#o.now() - item.at >= this.#o.timeoutMs;
   }
 
-  async #takeAll(): Promise<OutboxItem[]> {
-    const out: OutboxItem[] = [];
-    for (;;) {
-      const batch = await this.#o.store.dequeue(this.#o.key, 1000);
-      out.push(...this.#parse(batch));
-      if (batch.length < 1000) return out;
+  async #learn(): Promise<void> {
+    this.#size = await this.#o.store.queueLength(this.#o.key);
+    if (this.#size === 0) {
+      this.#oldestAt = null;
+      return;
     }
+    const [head] = await this.#o.store.peek(this.#o.key, 1);
+    // An unreadable head is as good as expired: the next sweep drops it.
+    this.#oldestAt = (head !== undefined ? this.#parse(head, false)?.at : undefined) ?? 0;
   }
 
-  async #putBack(items: OutboxItem[]): Promise<void> {
-    // Items taken out are put back whole: the bound was checked when they were queued.
-    const bound = Math.max(this.#o.maxLength, items.length);
-    for (const item of items) await this.#o.store.enqueue(this.#o.key, JSON.stringify(item), bound);
-    this.#size = items.length;
-    this.#oldestAt = items[0]?.at ?? null;
-  }
-
-  #parse(payloads: string[]): OutboxItem[] {
-    const out: OutboxItem[] = [];
-    for (const p of payloads) {
-      try {
-        const v = JSON.parse(p) as Partial<OutboxItem>;
-        if (v && typeof v.at === 'number' && v.event && typeof v.event === 'object') {
-          out.push(v as OutboxItem);
-          continue;
-        }
-      } catch {
-        // fall through
-      }
-      this.#o.onCorrupt?.(p);
+  #parse(payload: string, report = true): OutboxItem | null {
+    try {
+      const v = JSON.parse(payload) as Partial<OutboxItem>;
+      if (v && typeof v.at === 'number' && v.event && typeof v.event === 'object') return v as OutboxItem;
+    } catch {
+      // fall through
     }
-    return out;
+    if (report) this.#o.onCorrupt?.(payload);
+    return null;
   }
 
   #locked<T>(fn: () => Promise<T>): Promise<T> {

@@ -18,6 +18,7 @@ t.test('a valid block gets its defaults', async (t) => {
     domains: ['corp.test', '*.corp.test'],
     queue: { maxLength: 1000, timeoutMs: 300_000 },
     reconnect: { initialDelayMs: 500, maxDelayMs: 30_000 },
+    lease: { ttlMs: 5000, renewMs: 1500 },
     connectTimeoutMs: 10_000,
     iqTimeoutMs: 15_000,
     displayName: 'Parley gateway',
@@ -42,6 +43,10 @@ t.test('problems name the key to change', async (t) => {
     [{ ...base, queue: { maxLength: 0 } }, ['queue', 'maxLength']],
     [{ ...base, reconnect: { initialDelayMs: 500, maxDelayMs: 100 } }, ['reconnect', 'maxDelayMs']],
     [{ ...base, unknown: 1 }, []],
+    [{ ...base, lease: { ttlMs: 100 } }, ['lease', 'ttlMs']],
+    [{ ...base, lease: { renewMs: 10 } }, ['lease', 'renewMs']],
+    [{ ...base, lease: { ttlMs: 3000, renewMs: 1500 } }, ['lease', 'renewMs']],
+    [{ ...base, lease: { ttl: 3000 } }, ['lease']],
   ];
   for (const [block, path] of cases) {
     const err = t.throws(() => resolveXmppConfig(block)) as unknown;
@@ -50,6 +55,14 @@ t.test('problems name the key to change', async (t) => {
   }
   const err = t.throws(() => resolveXmppConfig({ ...base, service: 'nope' })) as Error;
   t.match(err.message, /xmpp:\/\/host:port/);
+  const lease = t.throws(() =>
+    resolveXmppConfig({ ...base, lease: { ttlMs: 3000, renewMs: 1500 } }),
+  ) as Error;
+  t.match(lease.message, /renewMs \(1500\) must be at most a third of ttlMs \(3000\)/);
+  t.same(resolveXmppConfig({ ...base, lease: { ttlMs: 900, renewMs: 300 } }).lease, {
+    ttlMs: 900,
+    renewMs: 300,
+  });
 });
 
 t.test('the factory builds an adapter without connecting', async (t) => {

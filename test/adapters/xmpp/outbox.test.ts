@@ -78,9 +78,60 @@ t.test('expired items are bounced by the sweep, the others keep their order', as
     onCorrupt: (p) => corrupt.push(p),
   });
   await third.load();
-  t.same(corrupt, ['not json']);
+  t.equal(third.size, 2);
   t.same(
     (await third.drainAll()).map((i) => i.event.id),
     ['new'],
   );
+  t.same(corrupt, ['not json'], 'an unreadable item is reported when it is taken out');
+});
+
+t.test('replicas share one outbox: any may push, the holder sends in order', async (t) => {
+  const store = new MemoryStore();
+  const standby = new Outbox({ store, key: 'q', maxLength: 10, timeoutMs: 1000 });
+  const holder = new Outbox({ store, key: 'q', maxLength: 10, timeoutMs: 1000 });
+  await standby.push(ev('s1'));
+  await standby.push(ev('s2'));
+  t.equal(holder.size, 0, 'the holder does not know yet');
+  await holder.sync();
+  t.equal(holder.size, 2, 'until it looks');
+  t.ok(holder.nextExpiry !== null, 'and learns when the oldest expires');
+  const sent: string[] = [];
+  await holder.flush(
+    async (e) => {
+      sent.push(e.id);
+      return true;
+    },
+    async () => {},
+  );
+  t.same(sent, ['s1', 's2']);
+  t.equal(await store.queueLength('q'), 0);
+});
+
+t.test('a holder that dies while sending leaves the item for the next one', async (t) => {
+  const store = new MemoryStore();
+  const first = new Outbox({ store, key: 'q', maxLength: 10, timeoutMs: 1000 });
+  await first.push(ev('a'));
+  await first.push(ev('b'));
+  // The process dies inside `send` (before the item is acknowledged).
+  await t.rejects(
+    first.flush(
+      async () => {
+        throw new Error('killed');
+      },
+      async () => {},
+    ),
+  );
+  t.equal(await store.queueLength('q'), 2, 'nothing was taken out');
+  const next = new Outbox({ store, key: 'q', maxLength: 10, timeoutMs: 1000 });
+  await next.load();
+  const sent: string[] = [];
+  await next.flush(
+    async (e) => {
+      sent.push(e.id);
+      return true;
+    },
+    async () => {},
+  );
+  t.same(sent, ['a', 'b'], 'the next holder sends both, in order');
 });
