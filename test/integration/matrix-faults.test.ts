@@ -1,7 +1,7 @@
 // Faults against a real Synapse: the homeserver down (outbound events wait in the store
-// queue and arrive once, in order, when it is back), Parley down (Synapse retries its
-// transactions; each event is processed once), replayed transactions, and the room mapping
-// surviving a Parley restart. Synapse starts once for this file (and is restarted by it).
+// queue and arrive once, in order, when it is back, also across a Parley restart), Parley
+// down (Synapse retries its transactions; each event is processed once), replayed
+// transactions, and the room mapping surviving a Parley restart. Synapse starts once for this file (and is restarted by it).
 import t from 'tap';
 import type { CanonicalEvent } from '../../src/core/model.js';
 import { ghostOf, makeWorld, type World } from '../fixtures/matrix-setup.js';
@@ -79,6 +79,27 @@ t.test('Synapse down: outbound events are queued in the store and delivered once
     'the messages sent after the restart',
   );
   t.pass('transactions with reused ids are processed');
+});
+
+t.test('events queued while Synapse is down survive a Parley restart', async (t) => {
+  await w.synapse.stop();
+  const queued = await w.corp.submit(
+    message('xmpp:bob@corp.test', 'matrix:u/alice:hs.test', 'across a restart'),
+  );
+  t.match(queued, { status: 'queued' });
+  await w.restartParley(); // a new process over the same store, Synapse still down
+  t.equal(await w.store.queueLength('matrix:hs:outq'), 1, 'the event waits in the store');
+  t.equal(w.matrix.status().state, 'down', 'the new process starts with the link down');
+  await w.synapse.restart();
+  const seen = await alice.waitFor(
+    fromBob('across a restart'),
+    'the event queued before the restart',
+    30_000,
+  );
+  t.equal(seen.roomId, dm, 'in the mapped room');
+  await until(async () => (await w.store.queueLength('matrix:hs:outq')) === 0, 'the queue drained');
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(alice.seen.filter(fromBob('across a restart')).length, 1, 'exactly once');
 });
 
 t.test('Parley down: Synapse retries the transaction; the event is processed once', async (t) => {

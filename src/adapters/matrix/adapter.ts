@@ -14,6 +14,7 @@ import type {
   DeliveryResult,
   LinkState,
   LinkStatus,
+  Notice,
   Refusal,
 } from '../../core/adapter.js';
 import {
@@ -26,7 +27,7 @@ import {
   tryParseAddress,
 } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
-import { type CallAction, CanonicalEvent, type EventKind } from '../../core/model.js';
+import { type CallAction, CanonicalEvent, type EventKind, type MessageRequest } from '../../core/model.js';
 import { buildAppserviceApp, type Transaction } from './appservice.js';
 import {
   CALL_EVENT_TYPES,
@@ -56,6 +57,11 @@ const ID_TTL_MS = 30 * 24 * 3600_000;
 const EVENT_DEDUPE_TTL_MS = 7 * 24 * 3600_000;
 const TYPING_TIMEOUT_MS = 30_000;
 const LEASE_TTL_MS = 30_000;
+/** A replica opening a DM room holds the pair's lease this many request timeouts at most. */
+const ROOM_LEASE_REQUESTS = 4;
+const ROOM_WAIT_POLL_MS = 50;
+const ROOM_ATTEMPT_TTL_MS = 24 * 3600_000;
+const MATRIX_REQUESTS: MessageRequest[] = ['displayed', 'chatstates'];
 
 export const MATRIX_CAPABILITIES: Capabilities = {
   kinds: new Set<EventKind>(['message', 'presence', 'chatstate', 'receipt', 'call']),
@@ -271,21 +277,65 @@ export class MatrixAdapter implements Adapter {
     const key = `${user}|${ghost}`;
     const pending = this.#roomLocks.get(key);
     if (pending) return pending;
-    const p = (async () => {
-      await this.#ensureGhost(ghost, remote);
-      const again = await this.#roomOf(user, ghost);
-      if (again) return again;
-      const roomId = await this.#hs.createDirectRoom(ghost, user);
-      await this.#mapRoom(roomId, { user, ghost });
-      this.#log.info({ roomId, user, ghost }, 'opened a direct room');
-      return roomId;
-    })();
+    const p = this.#openRoomOnce(user, ghost, remote);
     this.#roomLocks.set(key, p);
     try {
       return await p;
     } finally {
       this.#roomLocks.delete(key);
     }
+  }
+
+  /**
+   * Open the pair's room, once across replicas sharing the store: the replica holding the
+   * pair's lease creates and maps it; the others wait for that mapping. A holder that dies
+   * lets its lease lapse (a few request timeouts) and the next one opens the room.
+   */
+  async #openRoomOnce(user: string, ghost: string, remote: RemoteUser): Promise<string> {
+    const lease = `${this.#prefix}dm:${user}|${ghost}`;
+    const ttl = ROOM_LEASE_REQUESTS * this.#cfg.requestTimeoutMs;
+    const deadline = Date.now() + 2 * ttl;
+    for (;;) {
+      const mapped = await this.#roomOf(user, ghost);
+      if (mapped) return mapped;
+      if (await this.#store.acquireLease(lease, this.#owner, ttl)) {
+        try {
+          await this.#ensureGhost(ghost, remote);
+          const again = await this.#roomOf(user, ghost); // the previous holder finished just now
+          if (again) return again;
+          // createRoom has no transaction id: an attempt that timed out (or died) may have
+          // made the room all the same. The marker says to look for it before making another.
+          const attempt = `${this.#prefix}dm-attempt:${user}|${ghost}`;
+          let roomId = (await this.#store.get(attempt)) ? await this.#orphanRoom(user, ghost) : null;
+          if (roomId)
+            this.#log.info({ roomId, user, ghost }, 'adopted a direct room an earlier attempt made');
+          else {
+            await this.#store.set(attempt, '1', ROOM_ATTEMPT_TTL_MS);
+            roomId = await this.#hs.createDirectRoom(ghost, user);
+            this.#log.info({ roomId, user, ghost }, 'opened a direct room');
+          }
+          await this.#mapRoom(roomId, { user, ghost });
+          await this.#store.del(attempt);
+          return roomId;
+        } finally {
+          await this.#store.releaseLease(lease, this.#owner).catch(() => {});
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new HomeserverError(`another replica is still opening the room of ${user} and ${ghost}`, true);
+      }
+      await new Promise((r) => setTimeout(r, ROOM_WAIT_POLL_MS));
+    }
+  }
+
+  /** A room the ghost is in with `user` invited or joined that no pair maps to, if any. */
+  async #orphanRoom(user: string, ghost: string): Promise<string | null> {
+    for (const roomId of await this.#hs.joinedRooms(ghost)) {
+      if (await this.#roomInfo(roomId)) continue;
+      const m = await this.#hs.membership(ghost, roomId, user);
+      if (m === 'invite' || m === 'join') return roomId;
+    }
+    return null;
   }
 
   async #rememberIds(canonicalId: string, eventId: string): Promise<void> {
@@ -335,9 +385,12 @@ export class MatrixAdapter implements Adapter {
       }
       // Exactly once per event, even when a transaction is retried after a partial failure.
       const key = `${this.#prefix}ev:${raw.event_id}`;
+      // A message's room is read beside the dedupe claim: one store round trip, not two.
+      const info = raw.type === 'm.room.message' ? this.#roomInfo(raw.room_id) : undefined;
+      info?.catch(() => {}); // a failure surfaces where it is awaited; not unhandled when skipped
       if (!(await this.#store.setIfAbsent(key, '1', EVENT_DEDUPE_TTL_MS))) continue;
       try {
-        await this.#onRoomEvent(raw);
+        await this.#onRoomEvent(raw, info);
       } catch (err) {
         if (err instanceof HomeserverError && err.retryable) {
           await this.#store.del(key);
@@ -359,13 +412,14 @@ export class MatrixAdapter implements Adapter {
     }
   }
 
-  async #onRoomEvent(ev: MatrixClientEvent): Promise<void> {
+  /** `prefetched`: the room's mapping, already being read (messages). */
+  async #onRoomEvent(ev: MatrixClientEvent, prefetched?: Promise<RoomInfo | null>): Promise<void> {
     if (ev.type === 'm.room.member' && ev.state_key !== undefined) return this.#onMember(ev);
     if (this.#isOurs(ev.sender)) return; // our own echo
     if (CALL_EVENT_TYPES.has(ev.type)) return this.#onCallEvent(ev);
     if (ev.type === 'm.room.encrypted') return this.#onEncrypted(ev);
     if (ev.type !== 'm.room.message') return;
-    const info = await this.#roomInfo(ev.room_id);
+    const info = await (prefetched ?? this.#roomInfo(ev.room_id));
     if (!info) {
       this.#log.debug({ roomId: ev.room_id }, 'message in a room Parley does not bridge');
       return;
@@ -379,6 +433,8 @@ export class MatrixAdapter implements Adapter {
       kind: 'message' as const,
       ...this.#base(ev.event_id, ends, ev.origin_server_ts),
       ...parts,
+      // Matrix clients send read receipts and typing; they have no delivery receipts.
+      requests: MATRIX_REQUESTS,
     };
     if (event.replaces) event.replaces = await this.#canonicalIdOf(event.replaces);
     if (event.replyTo) event.replyTo = await this.#canonicalIdOf(event.replyTo);
@@ -594,6 +650,17 @@ export class MatrixAdapter implements Adapter {
     await this.#notice(ghost, roomId, `Not delivered: ${refusal.reason}`, `refusal.${event.id}`);
   }
 
+  /** A degraded delivery: an m.notice from the recipient's ghost in the sender's room with it. */
+  async notice(event: CanonicalEvent, notice: Notice): Promise<void> {
+    const from = tryParseAddress(event.from);
+    const to = tryParseAddress(event.to);
+    if (!from || !to || from.network !== 'matrix') return;
+    const ghost = this.#ghostFor({ user: to.user, domain: to.domain });
+    const roomId = await this.#roomOf(mxid(from), ghost);
+    if (!roomId) return;
+    await this.#notice(ghost, roomId, notice.text, `degraded.${event.id}`);
+  }
+
   async #notice(ghost: string, roomId: string, text: string, key: string): Promise<void> {
     try {
       await this.#hs.sendEvent(
@@ -677,24 +744,22 @@ export class MatrixAdapter implements Adapter {
         throw new HomeserverError('homeserver unreachable', true);
       for (;;) {
         if (this.#stopped) return;
-        await store.acquireLease(q, this.#owner, LEASE_TTL_MS);
-        // The item being retried is kept under headKey, so a crash does not lose it.
-        let payload = await store.get(headKey);
-        if (payload === null) {
-          const [next] = await store.dequeue(q, 1);
-          if (next === undefined) break;
-          await store.set(headKey, next);
-          payload = next;
+        if (!(await store.acquireLease(q, this.#owner, LEASE_TTL_MS))) {
+          // Another replica took over (ours lapsed while a send hung): it drains now.
+          this.#scheduleDrain(LEASE_TTL_MS / 2);
+          return;
         }
+        const next = await this.#peekQueued(q, headKey);
+        if (next === null) break;
         let event: unknown;
         try {
-          event = JSON.parse(payload);
+          event = JSON.parse(next.payload);
         } catch {
           event = null;
         }
         if (!checkCanonical.Check(event)) {
-          this.#log.error({ payload: payload.slice(0, 200) }, 'dropped an unreadable queued event');
-          await store.del(headKey);
+          this.#log.error({ payload: next.payload.slice(0, 200) }, 'dropped an unreadable queued event');
+          await next.ack();
           continue;
         }
         try {
@@ -708,7 +773,9 @@ export class MatrixAdapter implements Adapter {
             reason: `The Matrix homeserver refused it: ${err instanceof Error ? err.message : String(err)}`,
           });
         }
-        await store.del(headKey);
+        // Only now does it leave the queue: a crash before this line sends it again (same
+        // transaction id, so the homeserver keeps one copy), never loses it.
+        await next.ack();
         this.#backoffMs = this.#cfg.queue.retryInitialMs;
       }
       this.#backlog = false;
@@ -727,6 +794,24 @@ export class MatrixAdapter implements Adapter {
         if (!this.#drainTimer) this.#scheduleDrain(0);
       }
     }
+  }
+
+  /**
+   * The queue's head, left in place until `ack`. An item under `headKey` (where an earlier
+   * version kept the event being retried) goes first.
+   */
+  async #peekQueued(q: string, headKey: string): Promise<{ payload: string; ack(): Promise<void> } | null> {
+    const store = this.#store;
+    const legacy = await store.get(headKey);
+    if (legacy !== null) return { payload: legacy, ack: () => store.del(headKey) };
+    const [head] = await store.peek(q, 1);
+    if (head === undefined) return null;
+    return {
+      payload: head,
+      ack: async () => {
+        await store.ack(q, [head]);
+      },
+    };
   }
 
   /** Send one canonical event to the homeserver as the sender's ghost. Throws HomeserverError. */

@@ -122,8 +122,9 @@ export function buildAppserviceApp(opts: AppserviceOptions): FastifyInstance {
     const key = `${opts.keyPrefix}txn:${txnId}:${fingerprint(body.events, ephemeralEvents)}`;
     const deadline = Date.now() + claimWait;
     for (;;) {
-      if ((await opts.store.get(key)) === DONE) return reply.send({});
+      // Claim first: a new transaction (the common case) costs one store round trip.
       if (await opts.store.setIfAbsent(key, 'processing', claimTtl)) break;
+      if ((await opts.store.get(key)) === DONE) return reply.send({});
       if (Date.now() > deadline) {
         return matrixError(reply, 503, 'M_UNKNOWN', 'Transaction is being processed; retry later');
       }

@@ -7,6 +7,7 @@
 //  - its high-level sendEvent/sendReceipt expect a synced Room/MatrixEvent and an encryption
 //    decision, which an appservice that never syncs does not have.
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   ConnectionError,
   createClient,
@@ -42,6 +43,10 @@ export interface HomeserverApi {
   setDisplayName(userId: string, name: string): Promise<void>;
   /** Create a direct-message room as `asUser`, inviting `invitee`; returns the room id. */
   createDirectRoom(asUser: string, invitee: string): Promise<string>;
+  /** The rooms `asUser` has joined. */
+  joinedRooms(asUser: string): Promise<string[]>;
+  /** `userId`'s membership (join, invite, leave, ...) in a room `asUser` is in; null when none. */
+  membership(asUser: string, roomId: string, userId: string): Promise<string | null>;
   joinRoom(asUser: string, roomId: string): Promise<void>;
   leaveRoom(asUser: string, roomId: string): Promise<void>;
   /** Send a room event; `txnId` makes a retried send idempotent. Returns the event id. */
@@ -116,6 +121,10 @@ export class SdkHomeserver implements HomeserverApi {
       useAuthorizationHeader: true,
       logger: this.#sdkLog,
     });
+    // The SDK hangs each request's abort listener on one client-wide signal: more than ten
+    // concurrent sends would print Node's "possible EventTarget memory leak" warning.
+    const shared = (this.#bot.http as unknown as { abortController?: AbortController }).abortController;
+    if (shared) setMaxListeners(0, shared.signal);
   }
 
   /**
@@ -202,6 +211,33 @@ export class SdkHomeserver implements HomeserverApi {
       },
     );
     return res.room_id;
+  }
+
+  async joinedRooms(asUser: string): Promise<string[]> {
+    const res = await this.#as<{ joined_rooms?: unknown }>(
+      `rooms of ${asUser}`,
+      asUser,
+      Method.Get,
+      '/joined_rooms',
+    );
+    return Array.isArray(res.joined_rooms)
+      ? res.joined_rooms.filter((r): r is string => typeof r === 'string')
+      : [];
+  }
+
+  async membership(asUser: string, roomId: string, userId: string): Promise<string | null> {
+    try {
+      const res = await this.#as<{ membership?: unknown }>(
+        `membership of ${userId} in ${roomId}`,
+        asUser,
+        Method.Get,
+        `/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(userId)}`,
+      );
+      return typeof res.membership === 'string' ? res.membership : null;
+    } catch (err) {
+      if (err instanceof HomeserverError && err.status === 404) return null;
+      throw err;
+    }
   }
 
   async joinRoom(asUser: string, roomId: string): Promise<void> {

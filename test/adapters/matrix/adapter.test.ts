@@ -11,6 +11,7 @@ import { AuditWriter } from '../../../src/core/audit/writer.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { Pipeline } from '../../../src/core/pipeline.js';
 import { compilePolicySource } from '../../../src/core/policy/index.js';
+import type { Store } from '../../../src/core/store.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 import { MemoryAdapter, message } from '../../fixtures/memory-adapter.js';
 
@@ -31,11 +32,22 @@ rules:
 class FakeHomeserver implements HomeserverApi {
   down = false;
   refuse: string | null = null;
-  sent: { asUser: string; roomId: string; type: string; content: Record<string, unknown> }[] = [];
+  /** Sends never answer (the process "dies" while one is in flight). */
+  hang = false;
+  sent: {
+    asUser: string;
+    roomId: string;
+    type: string;
+    content: Record<string, unknown>;
+    txnId: string;
+  }[] = [];
   calls: string[] = [];
+  /** When each call was made (ms), beside `calls`. */
+  callTimes: number[] = [];
   #n = 0;
   #check(what: string) {
     this.calls.push(what);
+    this.callTimes.push(Date.now());
     if (this.down) throw new HomeserverError(`${what}: homeserver unreachable`, true);
     if (this.refuse)
       throw new HomeserverError(`${what}: M_FORBIDDEN ${this.refuse}`, false, 403, 'M_FORBIDDEN');
@@ -49,9 +61,33 @@ class FakeHomeserver implements HomeserverApi {
   async setDisplayName() {
     this.#check('displayname');
   }
+  /** Room -> member -> membership, as the fake homeserver keeps them. */
+  rooms = new Map<string, Map<string, string>>();
+  /** The next createRoom makes the room and then times out (the reply is lost). */
+  loseCreateReply = false;
   async createDirectRoom(asUser: string, invitee: string) {
     this.#check(`createRoom ${asUser} ${invitee}`);
-    return `!room${++this.#n}:hs.test`;
+    const roomId = `!room${++this.#n}:hs.test`;
+    this.rooms.set(
+      roomId,
+      new Map([
+        [asUser, 'join'],
+        [invitee, 'invite'],
+      ]),
+    );
+    if (this.loseCreateReply) {
+      this.loseCreateReply = false;
+      throw new HomeserverError('create a room: timed out', true);
+    }
+    return roomId;
+  }
+  async joinedRooms(asUser: string) {
+    this.#check(`joinedRooms ${asUser}`);
+    return [...this.rooms].filter(([, m]) => m.get(asUser) === 'join').map(([id]) => id);
+  }
+  async membership(asUser: string, roomId: string, userId: string) {
+    this.#check(`membership ${asUser} ${roomId} ${userId}`);
+    return this.rooms.get(roomId)?.get(userId) ?? null;
   }
   async joinRoom(asUser: string, roomId: string) {
     this.#check(`join ${asUser} ${roomId}`);
@@ -59,9 +95,16 @@ class FakeHomeserver implements HomeserverApi {
   async leaveRoom(asUser: string, roomId: string) {
     this.#check(`leave ${asUser} ${roomId}`);
   }
-  async sendEvent(asUser: string, roomId: string, type: string, content: Record<string, unknown>) {
+  async sendEvent(
+    asUser: string,
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    txnId: string,
+  ) {
     this.#check('send');
-    this.sent.push({ asUser, roomId, type, content });
+    if (this.hang) return new Promise<string>(() => {});
+    this.sent.push({ asUser, roomId, type, content, txnId });
     return `$ev${++this.#n}`;
   }
   async sendTyping() {
@@ -78,6 +121,7 @@ class FakeHomeserver implements HomeserverApi {
 async function setup(
   queue = { maxLength: 2, retryInitialMs: 20, retryMaxMs: 40 },
   extra: Record<string, unknown> = {},
+  store: Store = new MemoryStore(),
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'parley-matrix-unit-'));
   const cfg = resolveMatrixConfig(
@@ -96,7 +140,6 @@ async function setup(
   const registration = makeRegistration('hs', cfg);
   writeFileSync(join(dir, 'reg.yaml'), JSON.stringify(registration));
   const hs = new FakeHomeserver();
-  const store = new MemoryStore();
   const audit = new AuditWriter(store.audit, {});
   const policy = compilePolicySource(POLICY, 'p.yaml');
   const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
@@ -222,6 +265,116 @@ t.test('the outbound queue: queued while down, bounded, drained in order when ba
   t.equal(matrix.status().state, 'up');
   t.equal(await store.queueLength('matrix:hs:outq'), 0);
   t.equal(await store.get('matrix:hs:outq:head'), null);
+});
+
+const waitFor = async (f: () => boolean | Promise<boolean>, what: string) => {
+  const deadline = Date.now() + 5000;
+  while (!(await f())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+t.test('crash safety: a replica that dies while draining loses nothing', async (t) => {
+  const q = 'matrix:hs:outq';
+  // "Dies" = stops executing at that point for good: a promise that never settles.
+  const points = [
+    'right after taking the head',
+    'during the send',
+    'after the send, before the ack',
+  ] as const;
+  for (const diesAt of points) {
+    await t.test(diesAt, async (t) => {
+      const shared = new MemoryStore();
+      let armed: 'take' | 'ack' | null = null;
+      let took = false;
+      const dead: string[] = [];
+      const dying = new Proxy(shared, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop);
+          if (typeof v !== 'function') return v;
+          return (...args: unknown[]) => {
+            const died = (armed === 'take' && took) || (armed === 'ack' && prop === 'ack');
+            if (died) {
+              dead.push(String(prop));
+              return new Promise(() => {});
+            }
+            if (armed === 'take' && (prop === 'peek' || prop === 'dequeue')) took = true;
+            return v.apply(target, args);
+          };
+        },
+      });
+      const a = await setup(undefined, {}, dying);
+      a.hs.down = true;
+      t.match(await a.corp.submit(toAlice('survivor')), { status: 'queued' });
+      if (diesAt === 'during the send') a.hs.hang = true;
+      else armed = diesAt === 'right after taking the head' ? 'take' : 'ack';
+      a.hs.down = false;
+      if (diesAt === 'during the send') await waitFor(() => a.hs.calls.includes('send'), 'the drain sending');
+      else await waitFor(() => dead.length > 0, 'the replica dying');
+      t.equal(await shared.queueLength(q), 1, 'the event is still in the store queue');
+      // The dead replica's lease runs out; another replica (same store) starts.
+      const owner = await shared.leaseOwner(q);
+      if (owner) await shared.releaseLease(q, owner);
+      const b = await setup(undefined, {}, shared);
+      await waitFor(() => b.hs.sent.some((s) => s.content.body === 'survivor'), 'the survivor sent by B');
+      t.equal(await shared.queueLength(q), 0, 'acknowledged and gone');
+      armed = null; // let the dead replica's teardown through
+      t.equal(b.hs.sent.filter((s) => s.content.body === 'survivor').length, 1, 'B sent it once');
+      if (diesAt === 'after the send, before the ack') {
+        const first = a.hs.sent.find((s) => s.content.body === 'survivor');
+        const again = b.hs.sent.find((s) => s.content.body === 'survivor');
+        t.ok(first, 'A had sent it before dying');
+        t.equal(
+          again?.txnId,
+          first?.txnId,
+          'the resend has the same transaction id: the homeserver keeps one',
+        );
+      }
+    });
+  }
+});
+
+t.test('while the homeserver is down the drain retries with a doubling backoff', async (t) => {
+  const { hs, corp, store } = await setup({ maxLength: 10, retryInitialMs: 20, retryMaxMs: 160 });
+  hs.down = true;
+  t.match(await corp.submit(toAlice('patient')), { status: 'queued' });
+  const from = hs.callTimes.length;
+  await new Promise((r) => setTimeout(r, 1200));
+  // Each retry fails at its first homeserver call: one call per attempt.
+  const times = hs.callTimes.slice(from);
+  const gaps = times.slice(1).map((x, i) => x - (times[i] as number));
+  // 20, 40, 80, 160, 160, ... ms: at most ~10 attempts in 1.2 s (a fixed 20 ms retry makes 60).
+  t.ok(times.length >= 4 && times.length <= 12, `${times.length} attempts in 1.2 s`);
+  t.ok((gaps.at(-1) ?? 0) >= 150, `the gap grew to the maximum (${gaps.join(', ')} ms)`);
+  t.equal(await store.queueLength('matrix:hs:outq'), 1, 'the event still waits in the store');
+  hs.down = false;
+  await waitFor(
+    () => hs.sent.some((s) => s.content.body === 'patient'),
+    'the event sent when the homeserver is back',
+  );
+  t.equal(await store.queueLength('matrix:hs:outq'), 0);
+});
+
+t.test('a room whose creation timed out is adopted, not made twice', async (t) => {
+  const { hs, corp, store } = await setup();
+  hs.loseCreateReply = true; // Synapse made the room, Parley never heard
+  t.match(await corp.submit(toAlice('first words')), { status: 'queued' });
+  await waitFor(() => hs.sent.some((s) => s.content.body === 'first words'), 'the message sent on retry');
+  const creates = hs.calls.filter((c) => c.startsWith('createRoom'));
+  t.equal(creates.length, 1, 'one room created');
+  const sent = hs.sent.find((s) => s.content.body === 'first words');
+  t.equal(sent?.roomId, '!room1:hs.test', 'the message went into the room the lost reply was for');
+  t.equal(
+    await store.hget('matrix:hs:pairs:@alice:hs.test', '@_parley_bob=40corp.test:hs.test'),
+    '!room1:hs.test',
+  );
+  t.equal(await store.get('matrix:hs:dm-attempt:@alice:hs.test|@_parley_bob=40corp.test:hs.test'), null);
+  t.match(await corp.submit(toAlice('more')), { status: 'delivered' });
+  t.notOk(
+    hs.calls.slice(hs.calls.indexOf(creates[0] as string) + 1).some((c) => c.startsWith('createRoom')),
+    'later messages use the mapped room',
+  );
 });
 
 t.test('a queued event the homeserver then refuses is bounced to its sender', async (t) => {
