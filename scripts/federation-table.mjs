@@ -36,9 +36,15 @@ if (!Array.isArray(cells)) {
 
 const find = (from, to, kind) => cells.find((c) => c.from === from && c.to === to && c.kind === kind);
 const notes = [];
+/** A cell the source network cannot express at all (e.g. SIP has no edits): no pass, no failure. */
+const notApplicable = (c) => c.applicable === false;
 const mark = (c) => {
   if (!c) return '—';
   const ms = typeof c.latencyMs === 'number' ? ` ${c.latencyMs} ms` : '';
+  if (notApplicable(c)) {
+    notes.push(`${NAMES[c.from]} → ${NAMES[c.to]}, ${c.kind}: ${c.note || '(no note)'}`);
+    return `n/a — ${(c.note || 'not applicable').split(':')[0]} [${notes.length}]`;
+  }
   if (c.ok && !c.degraded) return `✅${ms}`;
   notes.push(`${NAMES[c.from]} → ${NAMES[c.to]}, ${c.kind}: ${c.note || '(no note)'}`);
   return `${c.ok ? `🟡 degraded${ms}` : '❌'} [${notes.length}]`;
@@ -47,13 +53,15 @@ const mark = (c) => {
 const head = ['', ...DIRECTIONS.map(([a, b]) => `${NAMES[a]} → ${NAMES[b]}`)];
 const rows = KINDS.map((k) => [k, ...DIRECTIONS.map(([a, b]) => mark(find(a, b, k)))]);
 const line = (cols) => `| ${cols.join(' | ')} |`;
-const ok = cells.filter((c) => c.ok).length;
+const applicable = cells.filter((c) => !notApplicable(c));
+const ok = applicable.filter((c) => c.ok).length;
+const na = cells.length - applicable.length;
 const out = [
   line(head),
   line(head.map(() => '---')),
   ...rows.map(line),
   '',
-  `${ok} of ${cells.length} cells ok. ✅ translated and received; 🟡 the target cannot carry it as is and it was degraded visibly; ❌ not carried, or the sender was not told (see the note). Latency: from the sending client's action until the receiving client saw it (SIP senders include starting SIPp).`,
+  `${ok} of ${applicable.length} applicable cells ok${na ? ` (${na} not applicable: the source network cannot express the kind, so there is nothing to send)` : ''}. ✅ translated and received; 🟡 the target cannot carry it as is, it was degraded and the sender was told; ❌ not carried, or the sender was not told (see the note); n/a — nothing to send. Latency: from the sending client's action until the receiving client saw it (SIP senders include starting SIPp).`,
   '',
   ...notes.map((n, i) => `${i + 1}. ${n}`),
   '',

@@ -149,7 +149,10 @@ ${matrix}
 
 The source network does not matter here: the same event from XMPP, Matrix or SIP is fitted
 to the target the same way. What a source network can _send_ is in its adapter's document
-(for example, SIP users send no edits and, until IMDN is read, no receipts).
+(for example, SIP users send no edits). After a degraded delivery the sender is told once
+per period (\`Adapter.notice\`, docs/decisions/0005-degrade-notice.md). A receipt to SIP is
+sent as an IMDN (RFC 5438) only for a message whose SIP sender asked for one, and dropped
+without a word otherwise (docs/decisions/0006-receipts-to-sip.md).
 The end-to-end federation test (test/integration/federation.test.ts) checks these
 outcomes with real clients on every pair of networks and writes reports/federation.json.
 `;
