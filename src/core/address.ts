@@ -42,8 +42,26 @@ const checkDomain = (domain: string, uri: string): string => {
   return domain.toLowerCase();
 };
 
+// Every event's from and to are parsed by the adapter, the pipeline, routing and the policy
+// input; conversations repeat the same few addresses. Successful parses are kept (by exact
+// text, bounded, dropped all at once when full) and handed out as copies.
+const PARSED_MAX = 10_000;
+/** Longer addresses are parsed every time, so odd input cannot pin much memory. */
+const PARSED_KEY_MAX = 256;
+const parsed = new Map<string, Address>();
+
 /** Parse `xmpp:`, `sip:`/`sips:` or `matrix:u/` URIs; throws AddressError with the reason. */
 export function parseAddress(uri: string): Address {
+  const hit = parsed.get(uri);
+  if (hit) return { ...hit };
+  const addr = parseAddressUncached(uri);
+  if (typeof uri !== 'string' || uri.length > PARSED_KEY_MAX) return addr;
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(uri, addr);
+  return { ...addr };
+}
+
+function parseAddressUncached(uri: string): Address {
   if (typeof uri !== 'string' || uri.length === 0) throw new AddressError('address is empty');
   if (uri.length > 3071) throw new AddressError('address is longer than 3071 characters');
   const colon = uri.indexOf(':');

@@ -135,3 +135,17 @@ t.test('URI format/parse round-trips', async (t) => {
   );
   t.pass();
 });
+
+t.test('a parsed address is the caller’s own copy', async (t) => {
+  const a = parseAddress('xmpp:alice@corp.test/pc');
+  a.user = 'mallory';
+  delete a.resource;
+  t.same(parseAddress('xmpp:alice@corp.test/pc'), {
+    network: 'xmpp',
+    user: 'alice',
+    domain: 'corp.test',
+    resource: 'pc',
+  });
+  t.throws(() => parseAddress('xmpp:corp.test'), /needs a user/, 'failures are not remembered as anything');
+  t.throws(() => parseAddress('xmpp:corp.test'), /needs a user/);
+});
