@@ -331,6 +331,8 @@ t.test('ci/ha: HPA, ServiceMonitor, PDB, Redis, Matrix and SIP services', async 
     ['UDP/5060', 'TCP/5060'],
   );
   t.equal(sip.spec.externalTrafficPolicy, 'Local');
+  t.equal(sip.spec.sessionAffinity, 'ClientIP', 'a SIP client stays on the replica holding its calls');
+  t.equal(sip.spec.sessionAffinityConfig.clientIP.timeoutSeconds, 10800);
   const np = one(docs, 'NetworkPolicy');
   t.same(np.spec.policyTypes, ['Ingress', 'Egress']);
   t.equal(np.spec.ingress.length, 3, 'http, matrix and sip ingress rules');
