@@ -240,7 +240,7 @@ export class XmppAdapter implements Adapter {
     // Call signalling cannot wait for a link that is down: the caller would ring into nothing.
     if (event.kind === 'call') {
       if (await this.#send(built.stanza)) {
-        this.#remember(event);
+        this.#remember(event, built.stanza);
         return { ok: true };
       }
       return { ok: false, retryable: true, reason: 'the XMPP link is down' };
@@ -248,7 +248,7 @@ export class XmppAdapter implements Adapter {
     const outbox = this.#outbox!;
     if (this.#link?.up && outbox.size === 0 && !this.#flushing) {
       if (await this.#send(built.stanza)) {
-        this.#remember(event);
+        this.#remember(event, built.stanza);
         return { ok: true };
       }
     }
@@ -338,9 +338,13 @@ export class XmppAdapter implements Adapter {
 
   // -------------------------------------------------------------------------------------
 
+  /** Made once per context: building it per stanza (six closures) showed in bench:xmpp. */
+  #envCache: { ctx: AdapterContext; env: StanzaEnv } | null = null;
+
   #env(): StanzaEnv {
     const ctx = this.#ctx!;
-    return {
+    if (this.#envCache?.ctx === ctx) return this.#envCache.env;
+    const env: StanzaEnv = {
       adapter: this.name,
       component: this.#cfg.component,
       domains: this.#cfg.domains,
@@ -349,6 +353,8 @@ export class XmppAdapter implements Adapter {
       newId: () => `parley-${randomUUID()}`,
       newTraceId,
     };
+    this.#envCache = { ctx, env };
+    return env;
   }
 
   #setStatus(state: LinkStatus['state'], detail?: string): void {
@@ -434,11 +440,14 @@ export class XmppAdapter implements Adapter {
     });
   }
 
-  #remember(event: CanonicalEvent): void {
+  /** Keep what was sent (by recipient and id) so that errors and answers find their event. */
+  #remember(event: CanonicalEvent, stanza: Element): void {
     if (event.kind !== 'message' && event.kind !== 'call') return;
-    const to = addressesOut(event, this.#cfg.component);
-    if (!to.ok) return;
-    this.#sent.set(`${bareJid(to.to)} ${event.id}`, event);
+    // The stanza's `to` is the recipient's JID as written: its bare part is the key.
+    const to = stanza.attrs.to as string | undefined;
+    if (!to) return;
+    const slash = to.indexOf('/');
+    this.#sent.set(`${slash < 0 ? to : to.slice(0, slash)} ${event.id}`, event);
     // Evict the oldest tenth at once: asking a Map for its first key after single deletes
     // walks the deleted slots every time (V8 compacts only on rehash), which showed up in
     // bench:xmpp's profile.
@@ -788,7 +797,7 @@ export class XmppAdapter implements Adapter {
                 return true;
               }
               const ok = await this.#send(built.stanza);
-              if (ok) this.#remember(event);
+              if (ok) this.#remember(event, built.stanza);
               return ok;
             },
             (item) => this.#bounce(item, 'delivery', this.#expiredReason()),
