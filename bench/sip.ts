@@ -11,7 +11,9 @@
 // p99 response time at that rate (SIPp's clock moves in ~4 ms steps here), and the highest
 // rate that also kept p99 <= 20 ms. Parley's steps also report its process's CPU per
 // MESSAGE, event-loop delay and GC pauses, to tell its own stalls from the machine's noise.
-// Run: npm run bench:sip [-- --rates=250,500,1000 --seconds=4 --children=4]
+// Parley runs from the compiled dist/ (as `parley start` does; npm run bench:sip builds it
+// first); --source runs src/ through tsx instead.
+// Run: npm run bench:sip [-- --rates=250,500,1000 --seconds=4 --children=4 --source]
 // Prints one JSON line per step, then one summary line per target and the ratio.
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -23,10 +25,18 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../src/config.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { silentLogger } from '../src/core/logger.js';
-import { type Gateway, startGateway } from '../src/gateway.js';
+import type { Gateway } from '../src/gateway.js';
 import { track } from '../test/harness/processes.js';
 import { ensureSipTools, freeUdpPort } from '../test/harness/sip.js';
 import { partnerPolicy, sleep } from './common.js';
+
+/** The gateway module: compiled (dist/) unless --source; typed from src/ either way. */
+async function loadGateway(): Promise<typeof import('../src/gateway.js')> {
+  const url = process.argv.includes('--source')
+    ? new URL('../src/gateway.ts', import.meta.url)
+    : new URL('../dist/gateway.js', import.meta.url);
+  return (await import(url.href)) as typeof import('../src/gateway.js');
+}
 
 const SIPP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), 'sipp');
 const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
@@ -345,11 +355,14 @@ adapters:
     peers: [127.0.0.1/32]
 `;
   writeFileSync(join(work, 'parley.yaml'), configText);
-  const gw: Gateway = await startGateway(parseConfig(configText, join(work, 'parley.yaml')), {
-    logger: silentLogger,
-    http: false,
-    watchPolicy: false,
-  });
+  const gw: Gateway = await (await loadGateway()).startGateway(
+    parseConfig(configText, join(work, 'parley.yaml')),
+    {
+      logger: silentLogger,
+      http: false,
+      watchPolicy: false,
+    },
+  );
   stops.push(() => gw.stop());
   const parley = await ladder('parley', `127.0.0.1:${inPort}`, true);
   await gw.audit.flush();

@@ -9,7 +9,9 @@
 // Loaded: N messages (default 20,000) in bursts of 500 (the next burst leaves when the
 // previous one has arrived), per path, alternating, `--rounds` times (median reported).
 // Unloaded: `--probe` messages one at a time, alternating paths; the added p50/p99.
-// Run: npm run bench:xmpp [-- --messages=20000 --burst=500 --rounds=3 --probe=300]
+// Parley runs from the compiled dist/ (as `parley start` does; npm run bench:xmpp builds it
+// first); --source runs src/ through tsx instead, whose keepNames costs a few per cent.
+// Run: npm run bench:xmpp [-- --messages=20000 --burst=500 --rounds=3 --probe=300 --source]
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +21,7 @@ import type { Element } from '@xmpp/xml';
 import { parseConfig } from '../src/config.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { silentLogger } from '../src/core/logger.js';
-import { type Gateway, startGateway } from '../src/gateway.js';
+import type { Gateway } from '../src/gateway.js';
 import { login, type TestUser } from '../test/fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../test/harness/prosody.js';
 import { median, partnerPolicy, percentile, sleep } from './common.js';
@@ -34,6 +36,14 @@ const PROBE = Number(argOf('probe') ?? 300);
 const POLICY = partnerPolicy('bench-xmpp');
 
 const ms3 = (x: number) => +x.toFixed(3);
+
+/** The gateway module: compiled (dist/) unless --source; typed from src/ either way. */
+async function loadGateway(): Promise<typeof import('../src/gateway.js')> {
+  const url = process.argv.includes('--source')
+    ? new URL('../src/gateway.ts', import.meta.url)
+    : new URL('../dist/gateway.js', import.meta.url);
+  return (await import(url.href)) as typeof import('../src/gateway.js');
+}
 
 // ---------------------------------------------------------------- the clients (child) ---
 
@@ -269,7 +279,7 @@ adapters:
     domains: [partner.test]
 `;
     writeFileSync(join(dir, 'parley.yaml'), text);
-    gw = await startGateway(parseConfig(text, join(dir, 'parley.yaml')), {
+    gw = await (await loadGateway()).startGateway(parseConfig(text, join(dir, 'parley.yaml')), {
       logger: silentLogger,
       watchPolicy: false,
     });
