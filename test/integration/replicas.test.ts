@@ -278,6 +278,24 @@ t.test('an event arriving at a standby replica reaches XMPP through the holder',
   t.equal(refused.attrs.from, 'carol%hs.test@gw.corp.test');
   t.equal(refused.attrs.to, 'alice@corp.test/test', 'at the resource it came from');
   t.match(refused.toString(), /The homeserver refused it/);
+  // A notice for an XMPP sender (their event was delivered degraded elsewhere) that this
+  // standby is asked to give is given by the holder, from the recipient's ghost.
+  const standbyCorp = gw.adapters.find((a) => a.name === 'corp');
+  if (!standbyCorp) throw new Error('the in-process replica has no corp adapter');
+  await standbyCorp.notice(
+    message('xmpp:alice@corp.test', 'matrix:u/carol:hs.test', 'fixed typo', {
+      id: 'notice-1',
+      adapter: 'corp',
+    }),
+    { code: 'degraded', degradations: ['edit'], text: 'Your correction was delivered as a new message.' },
+  );
+  const told = await alice.next(
+    (el) =>
+      el.name === 'message' && (el.getChildText('body') ?? '').includes('Your correction was delivered'),
+    5000,
+  );
+  t.equal(told.attrs.from, 'carol%hs.test@gw.corp.test', 'from the ghost of the recipient');
+  t.equal(told.getChildText('body'), '[Parley] Your correction was delivered as a new message.');
   const metrics = await (await fetch(`${gw.url}/metrics`)).text();
   t.match(metrics, /^parley_link_up\{adapter="corp",network="xmpp"\} 1$/m, 'a standby reports the link up');
   t.match(metrics, /^parley_queue_depth\{adapter="corp"\} \d+$/m);

@@ -296,6 +296,13 @@ export class XmppAdapter implements Adapter {
   }
 
   async notice(event: CanonicalEvent, notice: Notice): Promise<void> {
+    // A standby cannot send: the replica holding the link tells the sender.
+    if (this.#standingBy()) {
+      if (!(await this.#outbox!.push(event, undefined, notice))) {
+        this.#log.warn({ eventId: event.id }, 'could not tell the XMPP sender of a degradation: outbox full');
+      }
+      return;
+    }
     // A chat message from the recipient's ghost, so it shows in the conversation it is about.
     const a = addressesOut({ ...event, from: event.to, to: event.from }, this.#cfg.component);
     if (!a.ok) return;
@@ -790,6 +797,10 @@ export class XmppAdapter implements Adapter {
                 await this.refuse(event, item.refusal);
                 return true;
               }
+              if (item.notice) {
+                await this.notice(event, item.notice);
+                return true;
+              }
               const built = await this.#build(event);
               if (!built.ok) {
                 this.#log.warn({ eventId: event.id, reason: built.reason }, 'queued event cannot be sent');
@@ -831,8 +842,11 @@ export class XmppAdapter implements Adapter {
   }
 
   async #bounce(item: OutboxItem, code: 'delivery' | 'shutdown', reason: string): Promise<void> {
-    if (item.refusal) {
-      this.#log.warn({ eventId: item.event.id }, 'a refusal for an XMPP sender expired unsent');
+    if (item.refusal || item.notice) {
+      this.#log.warn(
+        { eventId: item.event.id },
+        `a ${item.refusal ? 'refusal' : 'notice'} for an XMPP sender expired unsent`,
+      );
       return;
     }
     this.#log.warn({ eventId: item.event.id, code }, 'queued event bounced');

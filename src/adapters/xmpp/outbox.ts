@@ -4,7 +4,7 @@
 // senders). Every replica may push; only the link's holder consumes, by peek-then-ack, so
 // that an item leaves the queue only after it was sent or bounced (a holder killed midway
 // leaves it for the next). This process's operations are serialised.
-import type { Refusal } from '../../core/adapter.js';
+import type { Notice, Refusal } from '../../core/adapter.js';
 import type { CanonicalEvent } from '../../core/model.js';
 import type { Store } from '../../core/store.js';
 
@@ -14,6 +14,8 @@ export interface OutboxItem {
   at: number;
   /** Not the event itself but a refusal to tell its XMPP sender (a standby cannot). */
   refusal?: Refusal;
+  /** Not the event itself but a notice (e.g. delivered degraded) for its XMPP sender. */
+  notice?: Notice;
 }
 
 export interface OutboxOptions {
@@ -63,10 +65,15 @@ export class Outbox {
     return this.#locked(() => this.#learn());
   }
 
-  /** Queue an event (or a refusal of it); false (nothing written) when the queue is full. */
-  push(event: CanonicalEvent, refusal?: Refusal): Promise<boolean> {
+  /** Queue an event (or a refusal or notice about it); false (nothing written) when full. */
+  push(event: CanonicalEvent, refusal?: Refusal, notice?: Notice): Promise<boolean> {
     return this.#locked(async () => {
-      const item: OutboxItem = { event, at: this.#o.now(), ...(refusal ? { refusal } : {}) };
+      const item: OutboxItem = {
+        event,
+        at: this.#o.now(),
+        ...(refusal ? { refusal } : {}),
+        ...(notice ? { notice } : {}),
+      };
       const ok = await this.#o.store.enqueue(this.#o.key, JSON.stringify(item), this.#o.maxLength);
       if (ok) {
         this.#size++;
