@@ -2,7 +2,6 @@
 // isComposing per RFC 3994) becomes canonical events, answered in-band from the pipeline's
 // SubmitOutcome (200/202 on acceptance, 403 with the rule's reason when denied). Outbound
 // events become MESSAGE requests to the configured next hop in a client transaction.
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type {
   Adapter,
@@ -56,6 +55,7 @@ import {
 } from './message.js';
 import { defaultTransport, Router } from './nexthop.js';
 import { PresenceManager } from './presence.js';
+import { randomHex } from './random.js';
 import { newBranch, type ServerTransaction, TransactionLayer } from './transaction.js';
 import { type Endpoint, SipTransport, stampVia, type TransportName } from './transport.js';
 
@@ -64,7 +64,7 @@ const ACCEPT = 'text/plain, message/cpim, application/im-iscomposing+xml';
 /** RFC 3428 §6: over a transport without congestion control a MESSAGE stays under 1300 bytes. */
 const UDP_MESSAGE_LIMIT = 1300;
 
-const rand = (n = 8) => randomBytes(n).toString('hex');
+const rand = (n = 8) => randomHex(n);
 /** A reason phrase or Warning text: no control characters, no quotes, bounded. */
 const phrase = (s: string) =>
   [...s]
@@ -260,13 +260,22 @@ export class SipAdapter implements Adapter {
     this.#setState('stopped');
   }
 
+  /** Answers per source address: BlockList.check builds a SocketAddress each time. */
+  readonly #permittedCache = new Map<string, boolean>();
+
   /** True when the source address is one of the configured peers. */
   permitted(address: string): boolean {
+    const known = this.#permittedCache.get(address);
+    if (known !== undefined) return known;
     const family = net.isIPv6(address) ? 'ipv6' : 'ipv4';
-    return this.#acl.check(
+    const ok = this.#acl.check(
       address.replace(/^::ffff:(?=\d+\.)/, ''),
       family === 'ipv6' && address.startsWith('::ffff:') ? 'ipv4' : family,
     );
+    // Bounded: a flood from many addresses cannot grow it without limit.
+    if (this.#permittedCache.size >= 4096) this.#permittedCache.clear();
+    this.#permittedCache.set(address, ok);
+    return ok;
   }
 
   // -------------------------------------------------------------------------------------

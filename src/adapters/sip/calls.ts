@@ -5,7 +5,6 @@
 //   SIP callee:  call invite -> INVITE (client transaction, Timers A/B); 180/183 -> ringing;
 //                2xx -> ACK + answer; non-2xx -> hangup; hangup -> CANCEL or BYE.
 // Re-INVITEs are refused with 488 without touching the dialog.
-import { randomBytes } from 'node:crypto';
 import type { DeliveryResult, SubmitOutcome } from '../../core/adapter.js';
 import { formatAddress, tryParseAddress } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
@@ -25,11 +24,12 @@ import {
   tagOf,
 } from './message.js';
 import type { Router } from './nexthop.js';
+import { randomHex } from './random.js';
 import { sdpToSession, sessionToSdp } from './sdp.js';
 import { newBranch, type ServerTransaction, type TransactionLayer } from './transaction.js';
 import type { Endpoint, TransportName } from './transport.js';
 
-const rand = (n = 8) => randomBytes(n).toString('hex');
+const rand = (n = 8) => randomHex(n);
 
 interface Local {
   /** sent-by host:port for Via, host for Contact. */

@@ -5,7 +5,6 @@
 //    sent: the initial NOTIFY carries the last delivered state for the pair, or no body.
 //  - A SIP user PUBLISHes: the state goes to everyone on other networks who has sent that
 //    user presence (their rosters, learned from delivered traffic), each through the policy.
-import { randomBytes } from 'node:crypto';
 import type { DeliveryResult, SubmitOutcome } from '../../core/adapter.js';
 import { bareId, formatAddress, tryParseAddress } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
@@ -24,10 +23,11 @@ import {
   topVia,
 } from './message.js';
 import type { Router } from './nexthop.js';
+import { randomHex } from './random.js';
 import { newBranch, type TransactionLayer } from './transaction.js';
 import type { TransportName } from './transport.js';
 
-const rand = (n = 8) => randomBytes(n).toString('hex');
+const rand = (n = 8) => randomHex(n);
 const MAX_EXPIRES = 3600;
 const MIN_EXPIRES = 60;
 

@@ -2,7 +2,6 @@
 // timers E, F, J and K, and the INVITE server transaction (G, H, I) for the final
 // responses Parley gives to INVITEs. Retransmitted requests are absorbed by their server
 // transaction (answered with the last response, never handed up twice).
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/logger.js';
 import {
   getHeader,
@@ -14,6 +13,7 @@ import {
   type SipResponse,
   topVia,
 } from './message.js';
+import { randomHex } from './random.js';
 import type { Endpoint, SipTransport } from './transport.js';
 
 export interface Timers {
@@ -28,7 +28,7 @@ export interface Timers {
 export const DEFAULT_TIMERS: Timers = { t1: 500, t2: 4000, t4: 5000 };
 
 export const MAGIC_COOKIE = 'z9hG4bK';
-export const newBranch = (): string => `${MAGIC_COOKIE}${randomBytes(12).toString('hex')}`;
+export const newBranch = (): string => `${MAGIC_COOKIE}${randomHex(12)}`;
 
 /** The RFC 3261 §17.2.3 server transaction key; throws ParseError without a 3261 branch. */
 export function serverKey(req: SipRequest): string {
