@@ -3,65 +3,29 @@
 // (403), and baresip (auth_user / auth_pass). Both clients know MD5 only; SHA-256 is
 // covered by the unit tests' RFC 7616 vectors.
 import t from 'tap';
-import { buildSipAdapter } from '../../src/adapters/sip/index.js';
-import { AuditWriter } from '../../src/core/audit/writer.js';
-import { silentLogger } from '../../src/core/logger.js';
 import type { CallEvent, SessionDescription } from '../../src/core/model.js';
-import { Pipeline } from '../../src/core/pipeline.js';
-import { compilePolicySource } from '../../src/core/policy/index.js';
-import { MemoryStore } from '../../src/store/memory.js';
-import { MemoryAdapter } from '../fixtures/memory-adapter.js';
+import { partnerPolicy, startSipRig } from '../fixtures/sip-rig.js';
 import { startBaresip } from '../harness/baresip.js';
 import { ensureSipTools, freeUdpPort, runSipp } from '../harness/sip.js';
 
 t.setTimeout(90_000);
 
-const POLICY = `
-apiVersion: parley/v1
-kind: Policy
-metadata: { name: sip-auth, version: "1" }
-zones:
-  enterprise: { domains: [corp.test] }
-  partner: { domains: [partner.test] }
-defaults: { decision: deny }
-rules:
-  - id: partners-talk
-    match: { between: [{ zone: enterprise }, { zone: partner }] }
-    effect: allow
-`;
+const POLICY = partnerPolicy('sip-auth');
 
 ensureSipTools();
 
 async function setup(auth: Record<string, unknown>, listenPort = 0) {
-  const store = new MemoryStore();
-  const audit = new AuditWriter(store.audit, {});
-  const policy = compilePolicySource(POLICY, 'sip-auth.yaml');
-  const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
-  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
-  const sip = buildSipAdapter(
-    'partner-sip',
-    {
-      type: 'sip',
+  const rig = await startSipRig({
+    policy: POLICY,
+    sip: {
       listen: [`udp://127.0.0.1:${listenPort}`],
       domains: ['partner.test'],
       route: `sip:127.0.0.1:${await freeUdpPort()}`,
-      peers: ['127.0.0.1/32'],
       timers: { t1: 50, t4: 100 },
       auth: { realm: 'partner.test', users: { bob: 'bob-secret' }, ...auth },
     },
-    { logger: silentLogger, configDir: '.' },
-  );
-  await corp.start(pipeline.register(corp));
-  await sip.start(pipeline.register(sip));
-  return {
-    corp,
-    sip,
-    port: sip.transport.local('udp')!.port,
-    stop: async () => {
-      await sip.stop();
-      await audit.close();
-    },
-  };
+  });
+  return { ...rig, port: rig.sip.transport.local('udp')!.port };
 }
 
 const KEYS = {

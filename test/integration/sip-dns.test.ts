@@ -4,65 +4,30 @@
 // SIPp phone found the same way has its ACK and BYE sent to the phone's Contact.
 import dgram from 'node:dgram';
 import t from 'tap';
-import { buildSipAdapter } from '../../src/adapters/sip/index.js';
-import { AuditWriter } from '../../src/core/audit/writer.js';
-import { silentLogger } from '../../src/core/logger.js';
 import type { CallEvent, SessionDescription } from '../../src/core/model.js';
-import { Pipeline } from '../../src/core/pipeline.js';
-import { compilePolicySource } from '../../src/core/policy/index.js';
-import { MemoryStore } from '../../src/store/memory.js';
-import { type FakeDns, startFakeDns } from '../adapters/sip/dns-server.js';
-import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+import { type FakeDns, startFakeDns } from '../fixtures/dns-server.js';
+import { message } from '../fixtures/memory-adapter.js';
+import { partnerPolicy, startSipRig } from '../fixtures/sip-rig.js';
 import { freePort } from '../harness/processes.js';
 import { ensureSipTools, freeUdpPort, startSipp } from '../harness/sip.js';
 
 t.setTimeout(90_000);
 
-const POLICY = `
-apiVersion: parley/v1
-kind: Policy
-metadata: { name: sip-dns, version: "1" }
-zones:
-  enterprise: { domains: [corp.test] }
-  partner: { domains: [udp.partner.test, tcp.partner.test] }
-defaults: { decision: deny }
-rules:
-  - id: partners-talk
-    match: { between: [{ zone: enterprise }, { zone: partner }] }
-    effect: allow
-`;
+const POLICY = partnerPolicy('sip-dns', ['udp.partner.test', 'tcp.partner.test']);
 const T1 = 20;
 
 ensureSipTools();
 
 async function setup(dns: FakeDns, listen: string[]) {
-  const store = new MemoryStore();
-  const audit = new AuditWriter(store.audit, {});
-  const policy = compilePolicySource(POLICY, 'sip-dns.yaml');
-  const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
-  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
-  const sip = buildSipAdapter(
-    'partner-sip',
-    {
-      type: 'sip',
+  return startSipRig({
+    policy: POLICY,
+    sip: {
       listen,
       domains: ['udp.partner.test', 'tcp.partner.test'],
-      peers: ['127.0.0.1/32'],
       dns: { servers: [dns.server], timeoutMs: 500, tries: 1, cacheS: 0 },
       timers: { t1: T1, t2: 4 * T1, t4: 100 },
     },
-    { logger: silentLogger, configDir: '.' },
-  );
-  await corp.start(pipeline.register(corp));
-  await sip.start(pipeline.register(sip));
-  return {
-    corp,
-    sip,
-    stop: async () => {
-      await sip.stop();
-      await audit.close();
-    },
-  };
+  });
 }
 
 /** SRV records: a dead target first (priority 10), then the live one (priority 20). */

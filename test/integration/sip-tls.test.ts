@@ -3,33 +3,16 @@
 // self-signed certificate made with openssl serves both sides. MESSAGE both ways, a call
 // from baresip, and a next hop whose certificate Parley does not trust.
 import t from 'tap';
-import { buildSipAdapter } from '../../src/adapters/sip/index.js';
-import { AuditWriter } from '../../src/core/audit/writer.js';
-import { silentLogger } from '../../src/core/logger.js';
 import type { CallEvent, SessionDescription } from '../../src/core/model.js';
-import { Pipeline } from '../../src/core/pipeline.js';
-import { compilePolicySource } from '../../src/core/policy/index.js';
-import { MemoryStore } from '../../src/store/memory.js';
-import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+import { message } from '../fixtures/memory-adapter.js';
+import { partnerPolicy, startSipRig } from '../fixtures/sip-rig.js';
 import { type BaresipHandle, startBaresip } from '../harness/baresip.js';
 import { freePort } from '../harness/processes.js';
 import { selfSignedCert, type TestCert } from '../harness/sip.js';
 
 t.setTimeout(90_000);
 
-const POLICY = `
-apiVersion: parley/v1
-kind: Policy
-metadata: { name: sip-tls, version: "1" }
-zones:
-  enterprise: { domains: [corp.test] }
-  partner: { domains: [partner.test] }
-defaults: { decision: deny }
-rules:
-  - id: partners-talk
-    match: { between: [{ zone: enterprise }, { zone: partner }] }
-    effect: allow
-`;
+const POLICY = partnerPolicy('sip-tls');
 
 let cert: TestCert;
 let phone: BaresipHandle;
@@ -54,34 +37,16 @@ t.teardown(async () => {
 });
 
 async function setup(tls: Record<string, unknown>, listen: string[] = [], route?: string) {
-  const store = new MemoryStore();
-  const audit = new AuditWriter(store.audit, {});
-  const policy = compilePolicySource(POLICY, 'sip-tls.yaml');
-  const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
-  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
-  const sip = buildSipAdapter(
-    'partner-sip',
-    {
-      type: 'sip',
+  return startSipRig({
+    policy: POLICY,
+    sip: {
       listen: [`tls://127.0.0.1:${parleyPort}`, ...listen],
       domains: ['partner.test'],
       route: route ?? `sip:127.0.0.1:${phone.tlsPort};transport=tls`,
-      peers: ['127.0.0.1/32'],
       timers: { t1: 100, t4: 500 },
       tls: { certFile: cert.certFile, keyFile: cert.keyFile, ...tls },
     },
-    { logger: silentLogger, configDir: '.' },
-  );
-  await corp.start(pipeline.register(corp));
-  await sip.start(pipeline.register(sip));
-  return {
-    corp,
-    sip,
-    stop: async () => {
-      await sip.stop();
-      await audit.close();
-    },
-  };
+  });
 }
 
 const waitFor = async (cond: () => boolean, ms = 10_000) => {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { DnsError, orderSrv, SipResolver } from '../../../src/adapters/sip/dns.js';
 import type { TransportName } from '../../../src/adapters/sip/transport.js';
-import { type FakeDns, startFakeDns } from './dns-server.js';
+import { type FakeDns, startFakeDns } from '../../fixtures/dns-server.js';
 
 let dns: FakeDns;
 

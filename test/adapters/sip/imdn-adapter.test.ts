@@ -3,28 +3,8 @@
 // in-memory adapter (the federation test does the same with SIPp, Kamailio and real clients).
 import dgram from 'node:dgram';
 import t from 'tap';
-import { buildSipAdapter } from '../../../src/adapters/sip/index.js';
-import { AuditWriter } from '../../../src/core/audit/writer.js';
-import { silentLogger } from '../../../src/core/logger.js';
 import type { CanonicalEvent } from '../../../src/core/model.js';
-import { Pipeline } from '../../../src/core/pipeline.js';
-import { compilePolicySource } from '../../../src/core/policy/index.js';
-import { MemoryStore } from '../../../src/store/memory.js';
-import { MemoryAdapter } from '../../fixtures/memory-adapter.js';
-
-const POLICY = `
-apiVersion: parley/v1
-kind: Policy
-metadata: { name: t, version: "1" }
-zones:
-  enterprise: { domains: [corp.test] }
-  partner: { domains: [partner.test] }
-defaults: { decision: deny }
-rules:
-  - id: ok
-    match: { between: [{ zone: enterprise }, { zone: partner }] }
-    effect: allow
-`;
+import { partnerPolicy, startSipRig } from '../../fixtures/sip-rig.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,25 +12,17 @@ async function setup() {
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   const me = sock.address().port;
-  const store = new MemoryStore();
-  const audit = new AuditWriter(store.audit, {});
-  const policy = compilePolicySource(POLICY, 't.yaml');
-  const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
-  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
-  const sip = buildSipAdapter(
-    'sip',
-    {
-      type: 'sip',
+  const rig = await startSipRig({
+    name: 'sip',
+    policy: partnerPolicy('imdn'),
+    sip: {
       listen: ['udp://127.0.0.1:0'],
       domains: ['partner.test'],
       route: `sip:127.0.0.1:${me}`,
-      peers: ['127.0.0.1/32'],
       timers: { t1: 20, t4: 50 },
     },
-    { logger: silentLogger, configDir: '.' },
-  );
-  await corp.start(pipeline.register(corp));
-  await sip.start(pipeline.register(sip));
+  });
+  const { corp, sip, pipeline } = rig;
   const port = sip.transport.local('udp')!.port;
   /** Requests Parley sent to its next hop (answered 200), and responses to ours. */
   const requests: string[] = [];
@@ -95,8 +67,7 @@ async function setup() {
     message,
     stop: async () => {
       sock.close();
-      await sip.stop();
-      await audit.close();
+      await rig.stop();
     },
   };
 }
