@@ -1,5 +1,7 @@
 // Addresses: parse and format the three networks' URIs, and map a user of one network to
 // the "ghost" that stands for them on another. Every mapping is reversible.
+
+import { Memo } from './memo.js';
 import type { Network } from './model.js';
 
 export interface Address {
@@ -43,22 +45,15 @@ const checkDomain = (domain: string, uri: string): string => {
 };
 
 // Every event's from and to are parsed by the adapter, the pipeline, routing and the policy
-// input; conversations repeat the same few addresses. Successful parses are kept (by exact
-// text, bounded, dropped all at once when full) and handed out as copies.
-const PARSED_MAX = 10_000;
-/** Longer addresses are parsed every time, so odd input cannot pin much memory. */
-const PARSED_KEY_MAX = 256;
-const parsed = new Map<string, Address>();
+// input; conversations repeat the same few addresses. Successful parses (of addresses up to
+// 256 characters, at most 10,000) are kept and handed out as copies.
+const parsed = new Memo<Address>(10_000, 256);
 
 /** Parse `xmpp:`, `sip:`/`sips:` or `matrix:u/` URIs; throws AddressError with the reason. */
 export function parseAddress(uri: string): Address {
-  const hit = parsed.get(uri);
-  if (hit) return { ...hit };
-  const addr = parseAddressUncached(uri);
-  if (typeof uri !== 'string' || uri.length > PARSED_KEY_MAX) return addr;
-  if (parsed.size >= PARSED_MAX) parsed.clear();
-  parsed.set(uri, addr);
-  return { ...addr };
+  // Untyped callers (JSON input) may pass a non-string: the parser says what is wrong.
+  if (typeof uri !== 'string') return parseAddressUncached(uri);
+  return { ...parsed.get(uri, () => parseAddressUncached(uri)) };
 }
 
 function parseAddressUncached(uri: string): Address {

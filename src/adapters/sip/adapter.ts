@@ -16,6 +16,7 @@ import type {
 } from '../../core/adapter.js';
 import { bareId, formatAddress, tryParseAddress } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
+import { Memo } from '../../core/memo.js';
 import type { CanonicalEvent, MessageEvent, ReceiptEvent } from '../../core/model.js';
 import { newTraceId } from '../../core/pipeline.js';
 import { type AuthVerdict, DigestAuth } from './auth.js';
@@ -261,21 +262,17 @@ export class SipAdapter implements Adapter {
   }
 
   /** Answers per source address: BlockList.check builds a SocketAddress each time. */
-  readonly #permittedCache = new Map<string, boolean>();
+  readonly #permittedMemo = new Memo<boolean>(4096);
 
   /** True when the source address is one of the configured peers. */
   permitted(address: string): boolean {
-    const known = this.#permittedCache.get(address);
-    if (known !== undefined) return known;
-    const family = net.isIPv6(address) ? 'ipv6' : 'ipv4';
-    const ok = this.#acl.check(
-      address.replace(/^::ffff:(?=\d+\.)/, ''),
-      family === 'ipv6' && address.startsWith('::ffff:') ? 'ipv4' : family,
-    );
-    // Bounded: a flood from many addresses cannot grow it without limit.
-    if (this.#permittedCache.size >= 4096) this.#permittedCache.clear();
-    this.#permittedCache.set(address, ok);
-    return ok;
+    return this.#permittedMemo.get(address, () => {
+      const family = net.isIPv6(address) ? 'ipv6' : 'ipv4';
+      return this.#acl.check(
+        address.replace(/^::ffff:(?=\d+\.)/, ''),
+        family === 'ipv6' && address.startsWith('::ffff:') ? 'ipv4' : family,
+      );
+    });
   }
 
   // -------------------------------------------------------------------------------------

@@ -4,9 +4,9 @@
 // answers with a MESSAGE carrying message/cpim around a message/imdn+xml document.
 // This module parses and writes those bodies and keeps what the adapter must remember
 // between a message and its notifications (who asked for what; which ids Parley sent).
-import { randomBytes } from 'node:crypto';
 import type { Store } from '../../core/store.js';
 import { getHeader, parseMediaType, type SipRequest } from './message.js';
+import { randomHex } from './random.js';
 
 export const IMDN_NS = 'urn:ietf:params:imdn';
 export const IMDN_XML_NS = 'urn:ietf:params:xml:ns:imdn';
@@ -235,7 +235,7 @@ export function cpimBody(o: {
 
 /** The imdn.Message-ID for a canonical id: the id itself when it is a token, else a fresh one. */
 export const imdnMessageId = (canonicalId: string): string =>
-  TOKEN.test(canonicalId) ? canonicalId : `parley-${randomBytes(12).toString('hex')}`;
+  TOKEN.test(canonicalId) ? canonicalId : `parley-${randomHex(12)}`;
 
 export type ImdnInbound =
   | { kind: 'none' }

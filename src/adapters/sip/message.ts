@@ -3,6 +3,8 @@
 // (LWS and folding anywhere LWS may appear, compact header forms, any header order,
 // unknown headers kept opaque). Everything thrown here is a ParseError.
 
+import { Memo } from '../../core/memo.js';
+
 export class ParseError extends Error {
   override name = 'ParseError';
   /** The response a request with this problem deserves (400 unless said otherwise). */
@@ -504,28 +506,13 @@ export function formatVia(v: Via): string {
 // a small cache of successful parses (by exact text) makes the repeats a copy. Callers get
 // their own copy, so mutating a result (e.g. stamping `received` on a Via) cannot leak.
 
+/** At most 4,096 texts per kind; longer than 512 characters: parsed every time. */
 const CACHE_MAX = 4096;
-/** Longer texts are parsed every time, so hostile input cannot pin much memory here. */
 const CACHE_KEY_MAX = 512;
 
-class ParseCache<T> {
-  readonly #map = new Map<string, T>();
-  get(s: string, parse: () => T): T {
-    if (s.length > CACHE_KEY_MAX) return parse();
-    let v = this.#map.get(s);
-    if (v === undefined) {
-      v = parse();
-      // Dropping everything at the bound is cheaper than LRU upkeep on every hit.
-      if (this.#map.size >= CACHE_MAX) this.#map.clear();
-      this.#map.set(s, v);
-    }
-    return v;
-  }
-}
-
-const uriCache = new ParseCache<Uri>();
-const nameAddrCache = new ParseCache<NameAddr>();
-const viaCache = new ParseCache<Via>();
+const uriCache = new Memo<Uri>(CACHE_MAX, CACHE_KEY_MAX);
+const nameAddrCache = new Memo<NameAddr>(CACHE_MAX, CACHE_KEY_MAX);
+const viaCache = new Memo<Via>(CACHE_MAX, CACHE_KEY_MAX);
 
 const copyUri = (u: Uri): Uri =>
   isSipUri(u) ? { ...u, params: new Map(u.params), headers: new Map(u.headers) } : { ...u };

@@ -1,0 +1,30 @@
+// A bounded memo for values computed from a string (parsed addresses, SIP headers, peer
+// checks). When full it drops everything at once: cheaper than LRU upkeep on every hit,
+// and the working set refills within a few events. Keys longer than `maxKeyLength` are
+// computed every time, so odd or hostile input cannot pin much memory.
+export class Memo<T> {
+  readonly #map = new Map<string, T>();
+  readonly #max: number;
+  readonly #maxKeyLength: number;
+
+  constructor(max: number, maxKeyLength = Number.POSITIVE_INFINITY) {
+    this.#max = max;
+    this.#maxKeyLength = maxKeyLength;
+  }
+
+  /** The value for `key`, computed by `compute` the first time (a throw is not remembered). */
+  get(key: string, compute: () => T): T {
+    if (key.length > this.#maxKeyLength) return compute();
+    let v = this.#map.get(key);
+    if (v === undefined) {
+      v = compute();
+      if (this.#map.size >= this.#max) this.#map.clear();
+      this.#map.set(key, v);
+    }
+    return v;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+}
