@@ -22,10 +22,8 @@ import { Method } from 'matrix-js-sdk';
 import { type Federation, GHOSTS, startFederation, xmlParse } from '../test/fixtures/federation-setup.js';
 import { track } from '../test/harness/processes.js';
 import { freeUdpPort, SCENARIOS } from '../test/harness/sip.js';
-import { percentile, sleep } from './common.js';
+import { argOf, percentile, sleep } from './common.js';
 
-const argOf = (name: string): string | undefined =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const PER = Number(argOf('per') ?? 100);
 const RATE = Number(argOf('rate') ?? 5);
 const DRAIN_MS = 20_000;

@@ -34,10 +34,8 @@ import { login } from '../test/fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../test/harness/prosody.js';
 import { freePort, type RedisHandle, startRedis } from '../test/harness/redis.js';
 import { type SynapseHandle, startSynapse } from '../test/harness/synapse.js';
-import { median, percentile, sleep } from './common.js';
+import { argOf, cpuSeconds, median, percentile, sleep } from './common.js';
 
-const argOf = (name: string): string | undefined =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const PROBE = Number(argOf('probe') ?? 100);
 const EVENTS = Number(argOf('events') ?? 600);
 const WINDOW = Number(argOf('window') ?? 20);
@@ -65,17 +63,6 @@ const nowNs = (): bigint => process.hrtime.bigint();
 
 type Path = 'native' | 'm2x' | 'x2m';
 const PATHS: readonly Path[] = ['native', 'm2x', 'x2m'];
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return Number.NaN;
-  }
-}
 
 // ------------------------------------------------------------------- parent <-> child ---
 

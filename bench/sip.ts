@@ -28,21 +28,11 @@ import { silentLogger } from '../src/core/logger.js';
 import type { Gateway } from '../src/gateway.js';
 import { track } from '../test/harness/processes.js';
 import { ensureSipTools, freeUdpPort } from '../test/harness/sip.js';
-import { partnerPolicy, sleep } from './common.js';
-
-/** The gateway module: compiled (dist/) unless --source; typed from src/ either way. */
-async function loadGateway(): Promise<typeof import('../src/gateway.js')> {
-  const url = process.argv.includes('--source')
-    ? new URL('../src/gateway.ts', import.meta.url)
-    : new URL('../dist/gateway.js', import.meta.url);
-  return (await import(url.href)) as typeof import('../src/gateway.js');
-}
+import { argOf, loadGateway, partnerPolicy, sleep } from './common.js';
 
 const SIPP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), 'sipp');
 const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
 
-const argOf = (name: string): string | undefined =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const RATES = (argOf('rates') ?? '250,500,1000,2000,3000,4000,6000,8000,12000').split(',').map(Number);
 const SECONDS = Number(argOf('seconds') ?? 4);
 const KAMAILIO_CHILDREN = Number(argOf('children') ?? 4);

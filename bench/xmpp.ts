@@ -24,10 +24,8 @@ import { silentLogger } from '../src/core/logger.js';
 import type { Gateway } from '../src/gateway.js';
 import { login, type TestUser } from '../test/fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../test/harness/prosody.js';
-import { median, partnerPolicy, percentile, sleep } from './common.js';
+import { argOf, cpuSeconds, loadGateway, median, partnerPolicy, percentile, sleep } from './common.js';
 
-const argOf = (name: string): string | undefined =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const MESSAGES = Number(argOf('messages') ?? 20_000);
 const BURST = Number(argOf('burst') ?? 500);
 const ROUNDS = Number(argOf('rounds') ?? 3);
@@ -36,14 +34,6 @@ const PROBE = Number(argOf('probe') ?? 300);
 const POLICY = partnerPolicy('bench-xmpp');
 
 const ms3 = (x: number) => +x.toFixed(3);
-
-/** The gateway module: compiled (dist/) unless --source; typed from src/ either way. */
-async function loadGateway(): Promise<typeof import('../src/gateway.js')> {
-  const url = process.argv.includes('--source')
-    ? new URL('../src/gateway.ts', import.meta.url)
-    : new URL('../dist/gateway.js', import.meta.url);
-  return (await import(url.href)) as typeof import('../src/gateway.js');
-}
 
 // ---------------------------------------------------------------- the clients (child) ---
 
@@ -102,17 +92,6 @@ async function burst(alice: TestUser, t: Tracker, path: Path, n: number): Promis
   t.sent.clear();
   if (lost === n && n > 1) throw new Error(`${path}: none of a burst of ${n} messages arrived within 10 s`);
   return lost;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return Number.NaN;
-  }
 }
 
 const PROSODY_PID = Number(argOf('prosody-pid') ?? Number.NaN);
