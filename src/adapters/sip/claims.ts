@@ -35,7 +35,8 @@ export class TransactionClaims {
    */
   async claim(tx: ServerTransaction): Promise<boolean> {
     const store = this.#o.store();
-    if (!store) return true;
+    // The embedded store means one process: no other replica to share datagrams with.
+    if (!store || store.kind === 'memory') return true;
     const key = `sip:${this.#o.adapter}:tx:${tx.key}`;
     let holder: string | null;
     try {

@@ -15,6 +15,7 @@ import { compilePolicySource } from '../../../src/core/policy/index.js';
 import type { Store } from '../../../src/core/store.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 import { MemoryAdapter } from '../../fixtures/memory-adapter.js';
+import { asShared } from '../../fixtures/shared-store.js';
 
 const POLICY = `
 apiVersion: parley/v1
@@ -75,7 +76,7 @@ Content-Length: ${Buffer.byteLength(body)}
 ${body}`.replace(/\n/g, '\r\n');
 
 t.test('a request whose copies land on two replicas is delivered once', async (t) => {
-  const store = new MemoryStore();
+  const store = asShared(new MemoryStore());
   const corpA = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
   const corpB = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
   const a = await replica(store, corpA);
@@ -126,7 +127,7 @@ t.test('a request whose copies land on two replicas is delivered once', async (t
 });
 
 t.test('claims: first wins, the holder may see its own again, a silent store means handle it', async (t) => {
-  const store = new MemoryStore();
+  const store = asShared(new MemoryStore());
   const transport = { send: async () => {}, responseTarget: () => ({}) } as unknown as SipTransport;
   const layer = new TransactionLayer(transport, { t1: 10, t2: 40, t4: 50 }, silentLogger);
   const mk = (s: Store | null) =>
