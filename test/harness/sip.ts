@@ -142,6 +142,10 @@ const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
  * but Parley are relayed statefully (`t_relay`) to Parley. Requests from Parley are
  * logged (`KAMAILIO-GOT ...`) and then relayed to 127.0.0.1:`forwardTo` when given (the
  * partner's phone), else a MESSAGE is answered 200 by Kamailio itself.
+ *
+ * One worker process: with two, a 180 and the 200 sent a moment later can be forwarded
+ * in the other order (each worker reads the socket on its own), and the SIPp scenarios
+ * that expect the 180 first fail for a reason that is Kamailio's, not Parley's.
  */
 export async function startKamailio(
   parleyPort: number,
@@ -156,7 +160,7 @@ export async function startKamailio(
     `#!KAMAILIO
 debug=2
 log_stderror=yes
-children=2
+children=1
 disable_tcp=yes
 auto_aliases=no
 listen=udp:127.0.0.1:${port}

@@ -531,6 +531,53 @@ t.test('a Jingle call is set up and hung up across the two servers (signalling)'
   );
 });
 
+t.test("a call's Jingle requests reach the other network in the order they were sent", async (t) => {
+  const JINGLE = 'urn:xmpp:jingle:1';
+  const sid = 'call-order-1';
+  const out = await hs.submit({
+    kind: 'call',
+    id: 'co-inv',
+    time: new Date().toISOString(),
+    from: 'matrix:u/bob:hs.test',
+    to: 'xmpp:alice@corp.test',
+    adapter: 'hs',
+    traceId: 't',
+    action: 'invite',
+    callId: sid,
+    session: {
+      media: [{ media: 'audio', codecs: [{ name: 'PCMU', clockRate: 8000, payloadType: 0 }] }],
+    },
+  });
+  t.match(out, { status: 'delivered' });
+  const init = await alice.next((el) => el.name === 'iq' && el.getChild('jingle', JINGLE)?.attrs.sid === sid);
+  // The other network takes its time over the ringing: the accept, sent right after it
+  // (the gateway acknowledges each iq at once), must still arrive second.
+  hs.onDeliver = async (d) => {
+    if (d.event.kind === 'call' && d.event.action === 'ringing') await new Promise((r) => setTimeout(r, 300));
+  };
+  t.teardown(() => {
+    hs.onDeliver = null;
+  });
+  const from = hs.delivered.length;
+  const ghost = String(init.attrs.from);
+  const ringing = alice.client.iqCaller.request(
+    xmlParse(
+      `<iq type="set" to="${ghost}" id="co-ring"><jingle xmlns="${JINGLE}" action="session-info" sid="${sid}"><ringing xmlns="urn:xmpp:jingle:apps:rtp:info:1"/></jingle></iq>`,
+    ),
+  );
+  const accept = alice.client.iqCaller.request(
+    xmlParse(
+      `<iq type="set" to="${ghost}" id="co-acc"><jingle xmlns="${JINGLE}" action="session-accept" responder="alice@corp.test/test" sid="${sid}"><content creator="initiator" name="audio"><description xmlns="urn:xmpp:jingle:apps:rtp:1" media="audio"><payload-type id="0" name="PCMU" clockrate="8000"/></description><transport xmlns="urn:xmpp:jingle:transports:ice-udp:1"/></content></jingle></iq>`,
+    ),
+  );
+  await Promise.all([ringing, accept]);
+  await waitFor(() => (hs.delivered.length >= from + 2 ? true : undefined));
+  t.same(
+    hs.delivered.slice(from).map((d) => (d.event.kind === 'call' ? d.event.action : d.event.kind)),
+    ['ringing', 'answer'],
+  );
+});
+
 t.test('a call the policy denies is terminated toward the caller with the reason', async (t) => {
   const JINGLE = 'urn:xmpp:jingle:1';
   carol.client.iqCallee.set(JINGLE, 'jingle', () => true);

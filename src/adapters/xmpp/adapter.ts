@@ -104,6 +104,12 @@ export class XmppAdapter implements Adapter {
   readonly #senders = new Map<string, string>();
   /** Messages sent to local users, by `<user bare JID> <id>`: a server error bounces them. */
   readonly #sent = new Map<string, CanonicalEvent>();
+  /**
+   * The tail of each call's submissions, by Jingle sid. The iq is acknowledged at once, so
+   * a client sends session-accept right after session-info <ringing/>; without this the
+   * accept could overtake the ringing in the pipeline and the ringing would be dropped.
+   */
+  readonly #callTails = new Map<string, Promise<void>>();
   /** Ghost presences shown as available to local users (`to\nfrom`): made unavailable at stop. */
   readonly #shown = new Set<string>();
   #flushing: Promise<void> | null = null;
@@ -676,6 +682,22 @@ export class XmppAdapter implements Adapter {
       return;
     }
     await this.#send(iqResult(el));
+    const prev = this.#callTails.get(read.sid);
+    const run = (prev ?? Promise.resolve()).then(() => this.#submitJingle(el, r, read));
+    const tail = run.catch(() => undefined);
+    this.#callTails.set(read.sid, tail);
+    try {
+      await run;
+    } finally {
+      if (this.#callTails.get(read.sid) === tail) this.#callTails.delete(read.sid);
+    }
+  }
+
+  async #submitJingle(
+    el: Element,
+    r: Extract<ReturnType<typeof route>, { ok: true }>,
+    read: NonNullable<ReturnType<typeof readJingle>>,
+  ): Promise<void> {
     const leg: CallLeg = { local: fullJid(r.from), ghost: `${bareJid(r.to)}/${GHOST_RESOURCE}` };
     if (read.action === 'hangup') await this.#ctx!.store.del(this.#callKey(read.sid));
     else await this.#ctx!.store.set(this.#callKey(read.sid), JSON.stringify(leg), CALL_TTL_MS);
