@@ -3,7 +3,7 @@
 // (JCS) for the value types an audit record holds (strings, finite numbers, booleans,
 // null, arrays, plain objects). `undefined` object members are omitted, as JSON does.
 import * as crypto from 'node:crypto';
-import type { AuditRecord } from './record.js';
+import type { AuditEntry, AuditRecord } from './record.js';
 
 export class CanonicalEncodingError extends TypeError {
   constructor(message: string) {
@@ -133,6 +133,43 @@ const oneShot = (crypto as unknown as { hash?: OneShotHash }).hash;
 export function sha256Hex(text: string): string {
   if (oneShot) return oneShot('sha256', text, 'hex');
   return crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+// A member `"key":value,` of the direct encoding; undefined members are omitted.
+function member(prefix: string, v: unknown): string {
+  if (v === undefined) return '';
+  return `${prefix}${typeof v === 'string' ? encodeString(v) : encodeValue(v)},`;
+}
+
+function encodeContent(c: AuditEntry['content']): string {
+  // Keys in canonical order: body < mode < sha256.
+  if (c.mode === 'none') return '{"mode":"none"}';
+  if (c.mode === 'hash') return `{"mode":"hash","sha256":${encodeString(c.sha256)}}`;
+  if (c.mode === 'full') return `{"body":${encodeString(c.body)},"mode":"full"}`;
+  return encodeValue(c);
+}
+
+/**
+ * The canonical encoding of the record `entry` becomes at `seq` after `prev`, written field
+ * by field in canonical order: what the writer hashes for every record, without building
+ * an intermediate object or looking its keys up. Only the AuditEntry fields are encoded;
+ * the equality with canonicalRecord is a property test.
+ */
+export function canonicalEntryRecord(e: AuditEntry, seq: number, prev: string): string {
+  const content = e.content as AuditEntry['content'] | undefined;
+  const s =
+    `{${member('"actor":', e.actor)}${member('"category":', e.category)}` +
+    `${content === undefined ? '' : `"content":${encodeContent(content)},`}` +
+    `${member('"decision":', e.decision)}${member('"details":', e.details)}` +
+    `${member('"direction":', e.direction)}${member('"eventId":', e.eventId)}` +
+    `${member('"from":', e.from)}${member('"fromNetwork":', e.fromNetwork)}` +
+    `${member('"kind":', e.kind)}${member('"policyVersion":', e.policyVersion)}` +
+    `"prev":${encodeString(prev)},${member('"reason":', e.reason)}${member('"rule":', e.rule)}` +
+    `"seq":${encodeNumber(seq)},${member('"sourceAdapter":', e.sourceAdapter)}` +
+    `${member('"targetAdapter":', e.targetAdapter)}${member('"time":', e.time)}` +
+    `${member('"to":', e.to)}${member('"toNetwork":', e.toNetwork)}${member('"traceId":', e.traceId)}`;
+  // Drop the trailing comma.
+  return `${s.slice(0, -1)}}`;
 }
 
 /** The canonical encoding of a record without its `hash` member (what the hash covers). */

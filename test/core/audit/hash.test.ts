@@ -1,8 +1,14 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { chainEntries } from '../../../src/core/audit/chain.js';
-import { canonicalJson, canonicalRecord, hashRecord, sha256Hex } from '../../../src/core/audit/hash.js';
-import { GENESIS_HASH } from '../../../src/core/audit/record.js';
+import {
+  canonicalEntryRecord,
+  canonicalJson,
+  canonicalRecord,
+  hashRecord,
+  sha256Hex,
+} from '../../../src/core/audit/hash.js';
+import { type AuditEntry, GENESIS_HASH } from '../../../src/core/audit/record.js';
 import { entry } from './fixtures.js';
 
 // A slow, obviously-right reference: sorted keys, JSON.stringify for the leaves. (Not
@@ -107,4 +113,71 @@ t.test('chainEntries links records after a head', async (t) => {
   t.equal(b[0]?.seq, 3);
   t.equal(b[0]?.prev, a[1]?.hash);
   t.same(chainEntries(null, []), []);
+});
+
+t.test("the writer's direct encoding equals the canonical encoding of the record (property)", async (t) => {
+  const text = fc.string({ unit: 'binary', maxLength: 40 });
+  const arbEntry: fc.Arbitrary<AuditEntry> = fc.record(
+    {
+      category: fc.constantFrom('decision' as const, 'admin' as const),
+      time: text,
+      traceId: text,
+      eventId: text,
+      kind: text,
+      from: text,
+      to: text,
+      fromNetwork: text,
+      toNetwork: text,
+      direction: text,
+      decision: fc.constantFrom('allow' as const, 'redact' as const, 'deny' as const),
+      rule: fc.option(text, { nil: null }),
+      reason: fc.option(text, { nil: null }),
+      policyVersion: text,
+      content: fc.oneof(
+        fc.record({ mode: fc.constant('full' as const), body: text }),
+        fc.record({ mode: fc.constant('hash' as const), sha256: text }),
+        fc.constant({ mode: 'none' as const }),
+      ),
+      sourceAdapter: text,
+      targetAdapter: fc.option(text, { nil: null }),
+      actor: text,
+      details: fc.dictionary(text, fc.jsonValue(), { maxKeys: 4 }),
+    },
+    {
+      requiredKeys: [
+        'category',
+        'time',
+        'traceId',
+        'eventId',
+        'kind',
+        'from',
+        'to',
+        'fromNetwork',
+        'toNetwork',
+        'direction',
+        'decision',
+        'rule',
+        'reason',
+        'policyVersion',
+        'content',
+        'sourceAdapter',
+        'targetAdapter',
+      ],
+    },
+  );
+  fc.assert(
+    fc.property(arbEntry, fc.integer({ min: 1, max: 2 ** 40 }), text, (e, seq, prev) => {
+      const direct = canonicalEntryRecord(e, seq, prev);
+      return direct === canonicalRecord({ ...e, seq, prev }) && direct === reference({ ...e, seq, prev });
+    }),
+    { numRuns: 1000 },
+  );
+  t.pass('1000 random entries');
+  const [r] = chainEntries({ seq: 41, hash: 'h' }, [entry({ actor: 'ops', details: { why: 'test' } })]);
+  t.equal(
+    r?.hash,
+    hashRecord(r as NonNullable<typeof r>),
+    'a chained record verifies by the generic encoding',
+  );
+  t.match(r, { seq: 42, prev: 'h', actor: 'ops', details: { why: 'test' } });
 });
