@@ -59,12 +59,23 @@ export const MessageEvent = Type.Object(
      * (XEP-0184/0333, IMDN, Matrix read receipts) and chat states (XEP-0085 negotiation).
      * Targets ask the recipient for these only when listed, so nothing is requested that
      * would be answered into the void, and the stanzas stay as small as the sender's.
+     * Each at most once: repeatedRequest checks it (TypeBox's uniqueItems hashes every
+     * item, a measurable cost on every message).
      */
-    requests: Type.Optional(Type.Array(MessageRequest, { maxItems: 3, uniqueItems: true })),
+    requests: Type.Optional(Type.Array(MessageRequest, { maxItems: 3 })),
   },
   { additionalProperties: false },
 );
 export type MessageEvent = Static<typeof MessageEvent>;
+
+/** The first request listed twice in `requests`, or null. */
+export function repeatedRequest(requests: readonly string[] | undefined): string | null {
+  if (!requests) return null;
+  for (let i = 1; i < requests.length; i++) {
+    if (requests.indexOf(requests[i] as string) < i) return requests[i] as string;
+  }
+  return null;
+}
 
 export const PRESENCE_SHOWS = ['available', 'away', 'dnd', 'xa', 'offline'] as const;
 export const PresenceShow = Type.Union(PRESENCE_SHOWS.map((s) => Type.Literal(s)));

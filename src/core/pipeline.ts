@@ -20,7 +20,12 @@ import { type Address, tryParseAddress } from './address.js';
 import { auditContent } from './audit/content.js';
 import type { AuditDecision, AuditEntry } from './audit/record.js';
 import type { Logger } from './logger.js';
-import { type CanonicalEvent, CanonicalEvent as CanonicalEventSchema, type Network } from './model.js';
+import {
+  type CanonicalEvent,
+  CanonicalEvent as CanonicalEventSchema,
+  type Network,
+  repeatedRequest,
+} from './model.js';
 import { nullObserver, type PipelineObserver } from './observer.js';
 import type { Classification, Decision } from './policy/types.js';
 import { RoutingTable } from './routing.js';
@@ -158,6 +163,16 @@ export class Pipeline {
       const where = first ? `${first.path || '/'}: ${first.message}` : 'malformed';
       o.logger.warn({ adapter: source.name, where }, 'invalid event from adapter');
       return this.#fail(source, event, 'invalid', `Malformed event (${where}).`);
+    }
+    const repeated = event.kind === 'message' ? repeatedRequest(event.requests) : null;
+    if (repeated) {
+      o.logger.warn({ adapter: source.name, where: '/requests' }, 'invalid event from adapter');
+      return this.#fail(
+        source,
+        event,
+        'invalid',
+        `Malformed event (/requests: ${repeated} is listed twice).`,
+      );
     }
     if (event.adapter !== source.name) event = { ...event, adapter: source.name };
     const from = tryParseAddress(event.from);

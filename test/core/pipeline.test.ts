@@ -207,7 +207,17 @@ t.test('malformed events from an adapter are refused, not crashed on', async (t)
   t.match(out, { status: 'failed', code: 'invalid' });
   const bad = await xmpp.submit(message('xmpp:alice@corp.test', 'not-an-address', 'hi'));
   t.match(bad, { status: 'failed', code: 'invalid' });
+  const twice = await xmpp.submit(
+    message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hi', {
+      requests: ['chatstates', 'delivered', 'delivered'],
+    }),
+  );
+  t.match(twice, { status: 'failed', code: 'invalid', reason: /requests: delivered is listed twice/ });
   t.equal(matrix.delivered.length, 0);
+  const once = await xmpp.submit(
+    message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hi', { requests: ['chatstates', 'delivered'] }),
+  );
+  t.match(once, { status: 'delivered' }, 'each request once is fine');
 });
 
 t.test('no adapter can deliver across the boundary without a decision', async (t) => {
