@@ -43,9 +43,9 @@ import {
   type Header,
   hasControl,
   isSipUri,
+  type NameAddrView,
   ParseError,
   parseCSeq,
-  parseNameAddr,
   type SipMessage,
   type SipRequest,
   type SipResponse,
@@ -53,6 +53,7 @@ import {
   tagOf,
   validateRequest,
   validateResponse,
+  viewNameAddr,
 } from './message.js';
 import { defaultTransport, Router } from './nexthop.js';
 import { PresenceManager } from './presence.js';
@@ -103,7 +104,7 @@ export function makeResponse(
       let value = h.value;
       if (status > 100 && toTag) {
         try {
-          if (!parseNameAddr(value, 'To').params.has('tag')) value = `${value};tag=${toTag}`;
+          if (!viewNameAddr(value, 'To').params.has('tag')) value = `${value};tag=${toTag}`;
         } catch {
           // unparsable To (a salvaged request): copied as is
         }
@@ -451,14 +452,14 @@ export class SipAdapter implements Adapter {
     const ctx = this.#ctx;
     if (!ctx) return reply(503, 'Service Unavailable');
     let content: ReturnType<typeof readBody>;
-    let fromUri: ReturnType<typeof parseNameAddr>['uri'];
-    let toUri: ReturnType<typeof parseNameAddr>['uri'];
+    let fromUri: NameAddrView['uri'];
+    let toUri: NameAddrView['uri'];
     const imdn = readImdn(req);
     if (imdn.kind === 'error') return reply(400, imdn.reason);
     try {
       content = imdn.kind === 'notification' ? { kind: 'text', text: '' } : readBody(req);
-      fromUri = parseNameAddr(getHeader(req, 'From')!, 'From').uri;
-      toUri = parseNameAddr(getHeader(req, 'To')!, 'To').uri;
+      fromUri = viewNameAddr(getHeader(req, 'From')!, 'From').uri;
+      toUri = viewNameAddr(getHeader(req, 'To')!, 'To').uri;
     } catch (err) {
       return reply(400, (err as Error).message);
     }

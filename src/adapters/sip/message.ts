@@ -535,6 +535,20 @@ export function parseVia(s: string): Via {
   return { ...v, params: new Map(v.params) };
 }
 
+// Views: the shared cached parse, for callers that only read it (validation, transaction
+// keys, tags). No copy is made, so they must not change it; the types say so.
+type ReadonlyParams = ReadonlyMap<string, string | null>;
+export type ViaView = Readonly<Omit<Via, 'params'>> & { readonly params: ReadonlyParams };
+export type NameAddrView = Readonly<Omit<NameAddr, 'params'>> & { readonly params: ReadonlyParams };
+
+export function viewVia(s: string): ViaView {
+  return viaCache.get(s, () => parseViaUncached(s));
+}
+
+export function viewNameAddr(s: string, what: string): NameAddrView {
+  return nameAddrCache.get(s, () => parseNameAddrUncached(s, what));
+}
+
 // ---------------------------------------------------------------------------------------
 // Messages
 
@@ -620,19 +634,26 @@ function checkHeaders(msg: SipMessage): void {
   for (const h of msg.headers) {
     switch (h.name) {
       case 'Via':
-        for (const v of splitList(h.value)) parseVia(v);
+        for (const v of listOf(h.value)) viewVia(v);
         break;
       case 'To':
       case 'From':
-        parseNameAddr(h.value, h.name);
+        viewNameAddr(h.value, h.name);
         break;
       case 'Contact':
-        if (h.value !== '*') for (const v of splitList(h.value)) parseNameAddr(v, 'Contact');
+        if (h.value !== '*') {
+          for (const v of listOf(h.value)) {
+            const e = viewNameAddr(v, 'Contact').params.get('expires');
+            if (e !== undefined && (e === null || !DIGITS.test(e) || Number(e) > 2 ** 32 - 1)) {
+              throw new ParseError('bad Contact expires parameter');
+            }
+          }
+        }
         break;
       case 'Route':
       case 'Record-Route':
-        for (const v of splitList(h.value)) {
-          parseNameAddr(v, h.name);
+        for (const v of listOf(h.value)) {
+          viewNameAddr(v, h.name);
           if (!v.includes('<')) throw new ParseError(`${h.name}: must be <URI>`);
         }
         break;
@@ -672,15 +693,6 @@ function checkHeaders(msg: SipMessage): void {
         break;
     }
   }
-  for (const h of msg.headers) {
-    if (h.name !== 'Contact') continue;
-    for (const v of h.value === '*' ? [] : splitList(h.value)) {
-      const e = parseNameAddr(v, 'Contact').params.get('expires');
-      if (e !== undefined && (e === null || !DIGITS.test(e) || Number(e) > 2 ** 32 - 1)) {
-        throw new ParseError('bad Contact expires parameter');
-      }
-    }
-  }
 }
 
 export interface CSeq {
@@ -712,6 +724,15 @@ export function parseMediaType(s: string): MediaType {
     subtype: m[2]!.toLowerCase(),
     params: parseParams(semi < 0 ? '' : s.slice(semi), 'Content-Type'),
   };
+}
+
+/** splitList, without the work when the value holds no comma (most do not). */
+function listOf(value: string): string[] {
+  if (!value.includes(',')) {
+    if (value.trim() === '') throw new ParseError('empty element in a header list');
+    return [value.trim()];
+  }
+  return splitList(value);
 }
 
 /** Split a list header value into its elements; empty elements are an error. */
@@ -795,15 +816,25 @@ export function getHeaders(msg: { headers: Header[] }, name: string): string[] {
   return LIST.has(n) ? vals.flatMap(splitList) : vals;
 }
 
+/** The text of the first Via (the first element of the first Via header). */
+export function topViaText(msg: { headers: Header[] }): string {
+  const h = msg.headers.find((x) => x.name === 'Via');
+  if (h === undefined) throw new ParseError('missing Via header');
+  return listOf(h.value)[0] as string;
+}
+
 export function topVia(msg: { headers: Header[] }): Via {
-  const v = getHeaders(msg, 'Via')[0];
-  if (v === undefined) throw new ParseError('missing Via header');
-  return parseVia(v);
+  return parseVia(topViaText(msg));
+}
+
+/** The top Via, shared (read only). */
+export function viewTopVia(msg: { headers: Header[] }): ViaView {
+  return viewVia(topViaText(msg));
 }
 
 export const tagOf = (value: string | undefined): string | undefined => {
   if (value === undefined) return undefined;
-  const t = parseNameAddr(value, 'tag').params.get('tag');
+  const t = viewNameAddr(value, 'tag').params.get('tag');
   return t ?? undefined;
 };
 

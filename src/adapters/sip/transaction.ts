@@ -8,10 +8,9 @@ import {
   getHeaders,
   ParseError,
   parseCSeq,
-  parseVia,
   type SipRequest,
   type SipResponse,
-  topVia,
+  viewTopVia,
 } from './message.js';
 import { randomHex } from './random.js';
 import type { Endpoint, SipTransport } from './transport.js';
@@ -32,7 +31,7 @@ export const newBranch = (): string => `${MAGIC_COOKIE}${randomHex(12)}`;
 
 /** The RFC 3261 §17.2.3 server transaction key; throws ParseError without a 3261 branch. */
 export function serverKey(req: SipRequest): string {
-  const via = topVia(req);
+  const via = viewTopVia(req);
   const branch = via.params.get('branch');
   if (!branch?.startsWith(MAGIC_COOKIE) || branch.length <= MAGIC_COOKIE.length) {
     throw new ParseError('the top Via has no RFC 3261 branch (z9hG4bK...)');
@@ -312,9 +311,8 @@ export class TransactionLayer {
 
   /** Match a response to its client transaction; false when none matches (dropped). */
   receiveResponse(res: SipResponse): boolean {
-    const vias = getHeaders(res, 'Via');
-    if (vias.length === 0) return false;
-    const branch = parseVia(vias[0]!).params.get('branch');
+    if (!res.headers.some((h) => h.name === 'Via')) return false;
+    const branch = viewTopVia(res).params.get('branch');
     const cseq = parseCSeq(getHeader(res, 'CSeq') ?? '');
     const tx = this.client.get(`${branch}|${cseq.method}`);
     if (!tx) return false;
@@ -324,7 +322,7 @@ export class TransactionLayer {
 
   /** Start a client transaction for a request whose top Via carries a fresh branch. */
   request(req: SipRequest, dest: Endpoint, onProvisional?: (res: SipResponse) => void): ClientTransaction {
-    const branch = topVia(req).params.get('branch');
+    const branch = viewTopVia(req).params.get('branch');
     const key = `${branch}|${req.method}`;
     const tx = new ClientTransaction(key, req, dest, this);
     if (onProvisional) tx.onProvisional = onProvisional;
