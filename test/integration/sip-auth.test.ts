@@ -2,6 +2,8 @@
 // (-au/-ap, MD5) for MESSAGE (401 and, as a proxy, 407) and INVITE, a wrong password
 // (403), and baresip (auth_user / auth_pass). Both clients know MD5 only; SHA-256 is
 // covered by the unit tests' RFC 7616 vectors.
+
+import dgram from 'node:dgram';
 import t from 'tap';
 import type { CallEvent, SessionDescription } from '../../src/core/model.js';
 import { partnerPolicy, startSipRig } from '../fixtures/sip-rig.js';
@@ -96,6 +98,43 @@ t.test('a wrong password gets 403 and nothing is delivered', async (t) => {
   t.equal(r.code, 0, r.code === 0 ? 'SIPp: 401 then 403' : r.messages.slice(-3000));
   t.match(r.messages, /SIP\/2\.0 403 Wrong credentials[\s\S]*Warning: 399 parley "Wrong credentials"/);
   t.equal(env.corp.delivered.length, 0);
+});
+
+t.test("SIPp's credentials replayed in a new request are challenged again, not delivered", async (t) => {
+  const env = await setup({ algorithms: ['MD5'] });
+  t.teardown(env.stop);
+  const r = await runSipp({
+    scenario: 'message-uac-auth.xml',
+    port: await freeUdpPort(),
+    target: `127.0.0.1:${env.port}`,
+    keys: KEYS,
+    auth: { user: 'bob', password: 'bob-secret' },
+  });
+  t.equal(r.code, 0, r.code === 0 ? 'SIPp: 401 then 200' : r.messages.slice(-3000));
+  t.equal(env.corp.delivered.length, 1);
+  // What an eavesdropper saw: the MESSAGE that carried the credentials, as SIPp sent it.
+  const sent = r.messages
+    .split(/-{20,}[^\n]*\n/)
+    .find((block) => /UDP message sent[\s\S]*MESSAGE sip:[\s\S]*Authorization: Digest/.test(block));
+  t.ok(sent, 'the authenticated MESSAGE is in SIPp’s log');
+  const original = (sent ?? '').slice((sent ?? '').indexOf('MESSAGE sip:')).trimEnd();
+  const head = original.split(/\r?\n\r?\n/)[0]!;
+  // A new transaction and call: other branch, Call-ID, CSeq and body, same credentials.
+  const replay = `${head
+    .replace(/branch=[^;\s]+/, 'branch=z9hG4bKreplay1')
+    .replace(/Call-ID: .*/, 'Call-ID: replayed-1')
+    .replace(/CSeq: \d+/, 'CSeq: 7')
+    .replace(/Content-Length: *\d+/, 'Content-Length: 9')}\r\n\r\npay me 1M`;
+  const sock = dgram.createSocket('udp4');
+  t.teardown(() => sock.close());
+  const answers: string[] = [];
+  sock.on('message', (m) => answers.push(m.toString()));
+  await new Promise<void>((res) => sock.bind(0, '127.0.0.1', () => res()));
+  sock.send(Buffer.from(replay.replace(/\r?\n/g, '\r\n')), env.port, '127.0.0.1');
+  t.ok(await waitFor(() => answers.length > 0), 'the replay is answered');
+  t.match(answers[0], /^SIP\/2\.0 401 Unauthorized[\s\S]*WWW-Authenticate: Digest [^\r]*stale=TRUE/);
+  await new Promise((res) => setTimeout(res, 200));
+  t.equal(env.corp.delivered.length, 1, 'nothing more was delivered');
 });
 
 const SESSION: SessionDescription = {

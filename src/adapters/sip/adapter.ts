@@ -2,6 +2,7 @@
 // isComposing per RFC 3994) becomes canonical events, answered in-band from the pipeline's
 // SubmitOutcome (200/202 on acceptance, 403 with the rule's reason when denied). Outbound
 // events become MESSAGE requests to the configured next hop in a client transaction.
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type {
   Adapter,
@@ -384,6 +385,39 @@ export class SipAdapter implements Adapter {
       reply(verdict.status, verdict.reason, verdict.headers);
       return;
     }
+    if (!verdict) {
+      this.#handle(msg, tx, toTag, reply);
+      return;
+    }
+    this.#firstUse(verdict.once).then(
+      (first) => {
+        if (first) return this.#handle(msg, tx, toTag, reply);
+        const again = this.#auth!.replayed();
+        this.logger.warn({ method: msg.method, user: verdict.user }, 'SIP digest credentials used twice');
+        if (!again.ok) reply(again.status, again.reason, again.headers);
+      },
+      (err: unknown) => {
+        // Without the store the replay cannot be ruled out: refuse rather than accept.
+        this.logger.error({ err }, 'SIP digest replay check failed');
+        reply(500, 'Server Internal Error', [{ name: 'Retry-After', value: '5' }]);
+      },
+    );
+  }
+
+  /** True the first time these credentials are seen (in every replica sharing the store). */
+  #firstUse(once: string): Promise<boolean> {
+    const ctx = this.#ctx;
+    if (!ctx || !this.#auth) return Promise.resolve(false);
+    const key = `sip:${this.name}:digest:${createHash('sha256').update(once).digest('base64url')}`;
+    return ctx.store.setIfAbsent(key, '1', this.#auth.config.nonceTtlMs + 60_000);
+  }
+
+  #handle(
+    msg: SipRequest,
+    tx: ServerTransaction,
+    toTag: string,
+    reply: (status: number, reason: string, extra?: Header[]) => void,
+  ): void {
     switch (msg.method) {
       case 'MESSAGE':
         this.#handleMessage(msg, reply).catch((err: unknown) => {

@@ -108,8 +108,12 @@ export interface DigestAuthConfig {
 
 /** What to do with a request: go on (with the authenticated user) or answer it. */
 export type AuthVerdict =
-  | { ok: true; user: string }
-  | { ok: false; status: number; reason: string; headers: Header[] };
+  /**
+   * `once`: what identifies these credentials (nonce, nonce count and client nonce; or
+   * nonce and response without qop). The adapter accepts each at most once within the
+   * nonce's lifetime, across replicas: a captured request replayed is challenged again.
+   */
+  { ok: true; user: string; once: string } | { ok: false; status: number; reason: string; headers: Header[] };
 
 export class DigestAuth {
   readonly mint: NonceMint;
@@ -210,6 +214,18 @@ export class DigestAuth {
       fromUser = undefined;
     }
     if (fromUser !== username) return this.#forbidden(`From is not the authenticated user ${username}`);
-    return { ok: true, user: username };
+    const once = qop
+      ? `${nonce}|${creds.get('nc')!.toLowerCase()}|${creds.get('cnonce')}`
+      : `${nonce}|${response}`;
+    return { ok: true, user: username, once };
+  }
+
+  /**
+   * The answer to credentials used before (RFC 7616 §3.3 leaves repeated nonce counts to
+   * the server): a fresh challenge marked stale, so an honest client that resent them
+   * retries with the new nonce without asking its user, and a replay gets nothing.
+   */
+  replayed(): AuthVerdict {
+    return this.#challenge('Unauthorized', true);
   }
 }

@@ -161,8 +161,16 @@ const request = (extra: { name: string; value: string }[] = [], from = 'bob'): S
 /** What a client does with a challenge: answer it. */
 function answer(
   challenge: string,
-  o: { user?: string; password?: string; algorithm?: string; uri?: string; header?: string } = {},
+  o: {
+    user?: string;
+    password?: string;
+    algorithm?: string;
+    uri?: string;
+    header?: string;
+    nc?: string;
+  } = {},
 ) {
+  const nc = o.nc ?? '00000001';
   const nonce = /nonce="([^"]+)"/.exec(challenge)![1]!;
   const algorithm = (o.algorithm ?? /algorithm=([\w-]+)/.exec(challenge)![1]!) as 'MD5' | 'SHA-256';
   const user = o.user ?? 'bob';
@@ -176,12 +184,12 @@ function answer(
     uri,
     nonce,
     qop: 'auth',
-    nc: '00000001',
+    nc,
     cnonce: 'abc',
   });
   return {
     name: o.header ?? 'Authorization',
-    value: `Digest username="${user}", realm="partner.test", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=${algorithm}, qop=auth, nc=00000001, cnonce="abc"`,
+    value: `Digest username="${user}", realm="partner.test", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=${algorithm}, qop=auth, nc=${nc}, cnonce="abc"`,
   };
 }
 
@@ -203,7 +211,20 @@ t.test('DigestAuth verdicts', async (t) => {
     /^Digest realm="partner\.test", nonce="[\w-]{43}", algorithm=SHA-256, qop="auth"$/,
   );
   for (const c of challenges)
-    t.same(auth.verify(request([answer(c.value)])), { ok: true, user: 'bob' }, 'answered challenge accepted');
+    t.match(
+      auth.verify(request([answer(c.value)])),
+      { ok: true, user: 'bob' },
+      'answered challenge accepted',
+    );
+  // What the adapter remembers to refuse a replay: the same credentials give the same key,
+  // the next nonce count another.
+  const once = (nc?: string) => {
+    const v = auth.verify(request([answer(challenges[0]!.value, nc ? { nc } : {})]));
+    return v.ok ? v.once : null;
+  };
+  t.equal(once(), once(), 'the same credentials: the same once key');
+  t.not(once('00000002'), once(), 'the next nonce count: another key');
+  t.match(auth.replayed(), { ok: false, status: 401, headers: [{ value: /stale=TRUE/ }] });
   t.match(auth.verify(request([answer(challenges[0]!.value, { password: 'nope' })])), {
     ok: false,
     status: 403,
@@ -216,7 +237,7 @@ t.test('DigestAuth verdicts', async (t) => {
     status: 403,
     reason: 'From is not the authenticated user bob',
   });
-  t.same(
+  t.match(
     auth.verify(request([answer(challenges[0]!.value, { uri: 'sip:127.0.0.1:5060' })])),
     { ok: true, user: 'bob' },
     'a uri other than the Request-URI (what SIPp sends: the next hop)',
@@ -263,7 +284,7 @@ t.test('proxy mode: 407, Proxy-Authenticate, Proxy-Authorization', async (t) => 
   const h = c.ok ? undefined : c.headers[0];
   t.equal(h?.name, 'Proxy-Authenticate');
   t.match(auth.verify(request([answer(h!.value)])), { status: 407 }, 'Authorization is not looked at');
-  t.same(auth.verify(request([answer(h!.value, { header: 'Proxy-Authorization' })])), {
+  t.match(auth.verify(request([answer(h!.value, { header: 'Proxy-Authorization' })])), {
     ok: true,
     user: 'bob',
   });
