@@ -774,7 +774,13 @@ export function parseMessage(buf: Buffer): SipMessage {
     if (bodyStart + n > buf.length) throw new ParseError('Content-Length is larger than the message');
     body = buf.subarray(bodyStart, bodyStart + n);
   } else body = buf.subarray(bodyStart);
-  const msg = { ...first, headers, body: Buffer.from(body) } as SipMessage;
+  // The body is a view of `buf`, not a copy: a datagram's buffer is its own allocation of
+  // the message's size, and the stream framer hands over a copy per message already.
+  const msg = (
+    first.kind === 'request'
+      ? { kind: 'request', method: first.method, uri: first.uri, headers, body }
+      : { kind: 'response', status: first.status, reason: first.reason, headers, body }
+  ) as SipMessage;
   checkHeaders(msg);
   return msg;
 }
@@ -812,8 +818,14 @@ export function getHeader(msg: { headers: Header[] }, name: string): string | un
 /** All values of a header: list headers split into elements. */
 export function getHeaders(msg: { headers: Header[] }, name: string): string[] {
   const n = canonicalName(name);
-  const vals = msg.headers.filter((h) => h.name === n).map((h) => h.value);
-  return LIST.has(n) ? vals.flatMap(splitList) : vals;
+  const list = LIST.has(n);
+  const out: string[] = [];
+  for (const h of msg.headers) {
+    if (h.name !== n) continue;
+    if (list) for (const v of listOf(h.value)) out.push(v);
+    else out.push(h.value);
+  }
+  return out;
 }
 
 /** The text of the first Via (the first element of the first Via header). */
@@ -841,6 +853,8 @@ export const tagOf = (value: string | undefined): string | undefined => {
 // ---------------------------------------------------------------------------------------
 // Serialisation
 
+const hasLineBreak = (s: string): boolean => s.includes('\n') || s.includes('\r');
+
 export function serialize(msg: SipMessage): Buffer {
   const start =
     msg.kind === 'request'
@@ -849,7 +863,7 @@ export function serialize(msg: SipMessage): Buffer {
   let head = `${start}\r\n`;
   for (const h of msg.headers) {
     if (h.name === 'Content-Length') continue;
-    if (/[\r\n]/.test(h.name) || /[\r\n]/.test(h.value)) throw new ParseError('CR or LF in a header to send');
+    if (hasLineBreak(h.name) || hasLineBreak(h.value)) throw new ParseError('CR or LF in a header to send');
     head += `${h.name}: ${h.value}\r\n`;
   }
   head += `Content-Length: ${msg.body.length}\r\n\r\n`;
