@@ -6,8 +6,9 @@ import { type Component, component } from '@xmpp/component';
 import type { Element } from '@xmpp/xml';
 import type { Logger } from '../../core/logger.js';
 import { WriteCoalescer } from './coalescer.js';
+import { TurnSlicer } from './slicer.js';
 
-/** See #receive. */
+/** How many incoming stanzas are handled per turn of the event loop (slicer.ts). */
 const STANZAS_PER_TURN = 32;
 
 export interface LinkOptions {
@@ -40,49 +41,12 @@ export class ComponentLink {
   /** The current attempt ended with a stream error from the server. */
   #streamError = false;
 
-  /** Stanzas read but not yet handled (a read beyond the turn's budget), from #inboxHead. */
-  #inbox: (Element | undefined)[] = [];
-  #inboxHead = 0;
-  #handledThisTurn = 0;
-  #turnScheduled = false;
+  /** Incoming stanzas, handled STANZAS_PER_TURN per turn of the event loop (slicer.ts). */
+  readonly #inbox = new TurnSlicer<Element>(STANZAS_PER_TURN, (el) => this.#handle(el));
 
   constructor(o: LinkOptions) {
     this.#o = o;
   }
-
-  // One socket read can hold hundreds of stanzas (a burst from the server). Handled all in
-  // one turn, none of their deliveries leaves before the last is through the pipeline and
-  // the server sits idle meanwhile; handled STANZAS_PER_TURN at a time, the first
-  // deliveries go out while later stanzas are still being handled. In order, always.
-  #receive(el: Element): void {
-    if (this.#inboxHead === this.#inbox.length && this.#handledThisTurn < STANZAS_PER_TURN) {
-      this.#handledThisTurn++;
-      this.#handle(el);
-    } else this.#inbox.push(el);
-    if (!this.#turnScheduled) {
-      this.#turnScheduled = true;
-      setImmediate(this.#nextTurn);
-    }
-  }
-
-  readonly #nextTurn = (): void => {
-    this.#turnScheduled = false;
-    this.#handledThisTurn = 0;
-    while (this.#inboxHead < this.#inbox.length && this.#handledThisTurn < STANZAS_PER_TURN) {
-      const el = this.#inbox[this.#inboxHead] as Element;
-      this.#inbox[this.#inboxHead++] = undefined;
-      this.#handledThisTurn++;
-      this.#handle(el);
-    }
-    this.#handledThisTurn = 0;
-    if (this.#inboxHead < this.#inbox.length) {
-      this.#turnScheduled = true;
-      setImmediate(this.#nextTurn);
-    } else {
-      this.#inbox = [];
-      this.#inboxHead = 0;
-    }
-  };
 
   #handle(el: Element): void {
     try {
@@ -119,7 +83,7 @@ export class ComponentLink {
       if (isStream) this.#streamError = true;
       this.#o.logger.warn({ err: d }, 'xmpp component link error');
     });
-    xmpp.on('stanza', (el: Element) => this.#receive(el));
+    xmpp.on('stanza', (el: Element) => this.#inbox.push(el));
     xmpp.on('online', () => {
       this.#attempts = 0;
       this.#up = true;
