@@ -143,13 +143,22 @@ t.test('client non-INVITE: Timer E doubles up to T2, Timer F ends it', async (t)
   const tx = p.layer.request(p.request(), p.dest);
   const r = await tx.done;
   t.match(r, { ok: false, timeout: true, reason: /Timer F/ });
-  // Sends at 0, 20, 60, 140, then every T2 = 80 ms until 64*T1 = 1280 ms: 1 + 3 + 14 = 18 (±1 for timing).
-  t.ok(p.seen.length >= 15 && p.seen.length <= 19, `${p.seen.length} transmissions`);
+  // Sends at 0, 20, 60, 140, then every T2 = 80 ms until 64*T1 = 1280 ms (18 in all).
+  // Timers never fire early but may fire late on a loaded machine (and the peer may read a
+  // datagram late, shortening the next gap by as much): the checks are the
+  // doubling (each gap at least its nominal length), the cap (no gap far above T2) and a
+  // count that only a missing cap or a missing Timer F could push outside.
   const gaps = p.seen.slice(1).map((s, i) => s.at - p.seen[i]!.at);
+  const nominal = [20, 40, 80];
   t.ok(
-    gaps.every((g) => g < 80 + 40),
-    `no gap above T2: ${gaps.join(',')}`,
+    gaps.every((g, i) => g >= (nominal[i] ?? 80) - 10),
+    `the interval doubles from T1 to T2: ${gaps.join(',')}`,
   );
+  t.ok(
+    gaps.every((g) => g < 80 + 100),
+    `no gap above T2 (+ scheduling slack): ${gaps.join(',')}`,
+  );
+  t.ok(p.seen.length >= 8 && p.seen.length <= 19, `${p.seen.length} transmissions before Timer F`);
 });
 
 t.test(
