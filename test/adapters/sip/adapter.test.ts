@@ -144,16 +144,17 @@ t.test('client non-INVITE: Timer E doubles up to T2, Timer F ends it', async (t)
   const r = await tx.done;
   t.match(r, { ok: false, timeout: true, reason: /Timer F/ });
   // Sends at 0, 20, 60, 140, then every T2 = 80 ms until 64*T1 = 1280 ms (18 in all).
-  // Timers never fire early but may fire late on a loaded machine (and the peer may read a
-  // datagram late, shortening the next gap by as much): the checks are the
-  // doubling (each gap at least its nominal length), the cap (no gap far above T2) and a
-  // count that only a missing cap or a missing Timer F could push outside.
+  // Timers may fire late on a loaded machine and the peer may read a datagram late, which
+  // stretches one gap and shortens the next: the checks use sums and medians. Doubling:
+  // the first three gaps take ~140 ms (20 + 40 + 80; without doubling 60). Cap: the
+  // median later gap is T2, none far above it. Count: only a missing cap or a missing
+  // Timer F could push it outside.
   const gaps = p.seen.slice(1).map((s, i) => s.at - p.seen[i]!.at);
-  const nominal = [20, 40, 80];
-  t.ok(
-    gaps.every((g, i) => g >= (nominal[i] ?? 80) - 10),
-    `the interval doubles from T1 to T2: ${gaps.join(',')}`,
-  );
+  const firstThree = (p.seen[3]?.at ?? 0) - (p.seen[0]?.at ?? 0);
+  t.ok(firstThree >= 110, `the interval doubles from T1: ${gaps.slice(0, 3).join(',')}`);
+  const later = gaps.slice(3).sort((a, b) => a - b);
+  const median = later[Math.floor(later.length / 2)] ?? 0;
+  t.ok(median >= 70 && median <= 100, `then stays at T2: median ${median} (${gaps.join(',')})`);
   t.ok(
     gaps.every((g) => g < 80 + 100),
     `no gap above T2 (+ scheduling slack): ${gaps.join(',')}`,
