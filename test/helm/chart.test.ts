@@ -4,10 +4,11 @@
 // values.schema.json, and the rendered parley.yaml and policy files accepted by Parley's
 // own loaders.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import {
   PrometheusRule,
   ServiceMonitor,
@@ -19,9 +20,11 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import t from 'tap';
 import { isMap, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
+import { resolveSipConfig } from '../../src/adapters/sip/config.js';
 import { parseConfig } from '../../src/config.js';
 import { compilePolicySource } from '../../src/core/policy/load.js';
 import { ensureHelm, helm } from '../harness/helm.js';
+import { selfSignedCert } from '../harness/sip.js';
 import { checkFields } from '../harness/strict-fields.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -338,6 +341,141 @@ t.test('ci/ha: HPA, ServiceMonitor, PDB, Redis, Matrix and SIP services', async 
   t.equal(np.spec.ingress.length, 3, 'http, matrix and sip ingress rules');
 });
 
+t.test('SIP over TLS: container port, Secret mount, Service, NetworkPolicy and adapter config', async (t) => {
+  const tlsArgs = [
+    '--set',
+    'sip.enabled=true',
+    '--set',
+    'sip.tls.enabled=true',
+    '--set',
+    'sip.tls.secretName=parley-sip-tls',
+    '--set',
+    'adapters.partner-sip.type=sip',
+    '--set',
+    'adapters.partner-sip.domains={partner.test}',
+    '--set',
+    'adapters.partner-sip.peers={10.0.0.0/8}',
+  ];
+  const lint = helm(['lint', '--strict', chart, ...tlsArgs]);
+  t.equal(lint.status, 0, `helm lint --strict\n${lint.stdout}${lint.stderr}`);
+  const r = render(tlsArgs);
+  t.ok(r.ok, r.stderr);
+  for (const doc of r.docs) {
+    const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+    t.doesNotThrow(() => Model && new Model(doc as never).validate(), `${doc.kind} ${doc.metadata?.name}`);
+  }
+  t.same(checkFields(r.docs, import.meta.dirname), [], 'no field Kubernetes does not define');
+
+  const pod = one(r.docs, 'Deployment').spec.template.spec;
+  const c = pod.containers.find((x: Manifest) => x.name === 'parley');
+  t.same(
+    c.ports.map((p: Manifest) => `${p.name}:${p.protocol}/${p.containerPort}`),
+    ['http:TCP/8080', 'sip-udp:UDP/5060', 'sip-tcp:TCP/5060', 'sip-tls:TCP/5061'],
+  );
+  const mount = c.volumeMounts.find((m: Manifest) => m.name === 'sip-tls');
+  t.same(mount, { name: 'sip-tls', mountPath: '/etc/parley/sip-tls', readOnly: true }, 'read-only mount');
+  t.same(pod.volumes.find((v: Manifest) => v.name === 'sip-tls')?.secret, { secretName: 'parley-sip-tls' });
+
+  const sip = one(r.docs, 'Service', 'parley-sip');
+  t.same(
+    sip.spec.ports.map((p: Manifest) => `${p.name}:${p.protocol}/${p.port}->${p.targetPort}`),
+    ['sip-udp:UDP/5060->sip-udp', 'sip-tcp:TCP/5060->sip-tcp', 'sip-tls:TCP/5061->sip-tls'],
+  );
+  const np = one(r.docs, 'NetworkPolicy');
+  t.ok(
+    np.spec.ingress.some((rule: Manifest) =>
+      rule.ports.some((p: Manifest) => p.port === 'sip-tls' && p.protocol === 'TCP'),
+    ),
+    'ingress to sip-tls is allowed',
+  );
+
+  // The adapter block gets the tls:// listener and the mounted files, and is valid for the
+  // SIP adapter: its own validation, with the mount path pointed at a real key pair.
+  const env: Record<string, string> = {};
+  for (const e of c.env ?? []) env[e.name] = e.value ?? `value-of-${e.name}`;
+  const loaded = parseConfig(
+    one(r.docs, 'ConfigMap', 'parley-config').data['parley.yaml'],
+    '/etc/parley/config/parley.yaml',
+    env,
+  );
+  const block = loaded.config.adapters?.['partner-sip'] as Record<string, unknown>;
+  t.same(block.listen, ['udp://0.0.0.0:5060', 'tcp://0.0.0.0:5060', 'tls://0.0.0.0:5061']);
+  t.same(block.tls, { certFile: '/etc/parley/sip-tls/tls.crt', keyFile: '/etc/parley/sip-tls/tls.key' });
+  const cert = selfSignedCert(['sip.parley.test']);
+  const dir = mkdtempSync(join(tmpdir(), 'parley-sip-tls-'));
+  t.teardown(() => {
+    cert.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  copyFileSync(cert.certFile, join(dir, 'tls.crt'));
+  copyFileSync(cert.keyFile, join(dir, 'tls.key'));
+  const tls = block.tls as Record<string, string>;
+  t.equal(dirname(tls.certFile!), mount.mountPath, 'the files are in the mounted Secret');
+  const resolved = resolveSipConfig(
+    { ...block, tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') } },
+    { configDir: '/etc/parley/config' },
+  );
+  t.match(resolved.listen, [{ transport: 'udp' }, { transport: 'tcp' }, { transport: 'tls', port: 5061 }]);
+  t.ok(resolved.tls?.cert.toString().includes('BEGIN CERTIFICATE'), 'the certificate loads');
+  t.equal(resolved.tls?.verifyPeer, true);
+
+  // TLS only: the SIP Service and the NetworkPolicy rule still exist; ca.crt on request;
+  // a block with its own `listen` and `tls` keeps them.
+  const only = render([
+    ...tlsArgs,
+    '--set',
+    'sip.udp=false',
+    '--set',
+    'sip.tcp=false',
+    '--set',
+    'sip.tls.port=5062',
+    '--set',
+    'sip.tls.caFromSecret=true',
+    '--set',
+    'adapters.own.type=sip',
+    '--set',
+    'adapters.own.domains={own.test}',
+    '--set',
+    'adapters.own.peers={10.0.0.0/8}',
+    '--set',
+    'adapters.own.listen={tls://0.0.0.0:5062}',
+    '--set',
+    'adapters.own.tls.certFile=/etc/other/cert.pem',
+    '--set',
+    'adapters.own.tls.keyFile=/etc/other/key.pem',
+  ]);
+  t.ok(only.ok, only.stderr);
+  t.same(
+    one(only.docs, 'Service', 'parley-sip').spec.ports.map(
+      (p: Manifest) => `${p.name}:${p.protocol}/${p.port}`,
+    ),
+    ['sip-tls:TCP/5062'],
+  );
+  t.same(
+    one(only.docs, 'NetworkPolicy').spec.ingress.find((rule: Manifest) =>
+      rule.ports.some((p: Manifest) => String(p.port).startsWith('sip')),
+    )?.ports,
+    [{ port: 'sip-tls', protocol: 'TCP' }],
+  );
+  const onlyCfg = parseConfig(
+    one(only.docs, 'ConfigMap', 'parley-config').data['parley.yaml'],
+    '/etc/parley/config/parley.yaml',
+    env,
+  ).config.adapters as Record<string, Record<string, unknown>>;
+  t.same(onlyCfg['partner-sip']?.listen, ['tls://0.0.0.0:5062']);
+  t.same(onlyCfg['partner-sip']?.tls, {
+    certFile: '/etc/parley/sip-tls/tls.crt',
+    keyFile: '/etc/parley/sip-tls/tls.key',
+    caFile: '/etc/parley/sip-tls/ca.crt',
+  });
+  t.same(onlyCfg.own?.tls, { certFile: '/etc/other/cert.pem', keyFile: '/etc/other/key.pem' }, 'kept');
+
+  // Without sip.enabled the TLS values change nothing.
+  const off = render(['--set', 'sip.tls.enabled=true']);
+  t.ok(off.ok, off.stderr);
+  t.notOk(JSON.stringify(off.docs).includes('sip-tls'), 'no SIP, no TLS');
+});
+
 t.test('ci/existing-secrets: no Secret created, env from the existing one', async (t) => {
   const docs =
     rendered.get('existing-secrets-values.yaml') ??
@@ -403,6 +541,19 @@ t.test('bad values fail at helm template', async (t) => {
     [['--set', 'policy.file=missing.yaml'], /policy\.file "missing\.yaml"/],
     [['--set', 'replicaCount=2'], /needs store\.redis/],
     [['--set', 'autoscaling.enabled=true'], /needs store\.redis/],
+    [['--set', 'sip.tls.bogus=1'], /bogus/],
+    [['--set', 'sip.tls.secretName=Not_A_Name'], /sip\/tls\/secretName/],
+    [
+      ['--set', 'sip.enabled=true', '--set', 'sip.tls.enabled=true'],
+      /sip\.tls\.enabled needs sip\.tls\.secretName: the name of an existing kubernetes\.io\/tls Secret/,
+    ],
+    [
+      [
+        ...['--set', 'sip.enabled=true', '--set', 'sip.tls.enabled=true', '--set', 'sip.tls.secretName=c'],
+        ...['--set', 'sip.tls.port=5060'],
+      ],
+      /sip\.tls\.port and sip\.port are both 5060/,
+    ],
   ];
   for (const [args, why] of bad) {
     const r = render(args);

@@ -68,6 +68,16 @@ app.kubernetes.io/part-of: parley
 {{- default (printf "%s-policies" (include "parley.fullname" .)) .Values.policy.existingConfigMap }}
 {{- end }}
 
+{{/* Where the SIP TLS Secret (sip.tls.secretName) is mounted. */}}
+{{- define "parley.sipTlsDir" -}}
+/etc/parley/sip-tls
+{{- end }}
+
+{{/* "true" when SIP over TLS is on (sip.enabled and sip.tls.enabled), else "". */}}
+{{- define "parley.sipTls" -}}
+{{- if and .Values.sip.enabled .Values.sip.tls .Values.sip.tls.enabled }}true{{ end }}
+{{- end }}
+
 {{/* parley.yaml, rendered from the values (schema: src/config.ts). */}}
 {{- define "parley.config" -}}
 {{- $cfg := dict }}
@@ -93,7 +103,15 @@ app.kubernetes.io/part-of: parley
 {{- $l := list }}
 {{- if $.Values.sip.udp }}{{ $l = append $l (printf "udp://0.0.0.0:%d" (int $.Values.sip.port)) }}{{ end }}
 {{- if $.Values.sip.tcp }}{{ $l = append $l (printf "tcp://0.0.0.0:%d" (int $.Values.sip.port)) }}{{ end }}
+{{- if include "parley.sipTls" $ }}{{ $l = append $l (printf "tls://0.0.0.0:%d" (int $.Values.sip.tls.port)) }}{{ end }}
 {{- $_ := set $b "listen" $l }}
+{{- end }}
+{{- /* The mounted Secret; absolute paths (relative ones would resolve against the config's folder). */}}
+{{- if and (eq $a.type "sip") (include "parley.sipTls" $) (not (hasKey $a "tls")) }}
+{{- $dir := include "parley.sipTlsDir" $ }}
+{{- $tls := dict "certFile" (printf "%s/tls.crt" $dir) "keyFile" (printf "%s/tls.key" $dir) }}
+{{- if $.Values.sip.tls.caFromSecret }}{{ $_ := set $tls "caFile" (printf "%s/ca.crt" $dir) }}{{ end }}
+{{- $_ := set $b "tls" $tls }}
 {{- end }}
 {{- $_ := set $adapters $name $b }}
 {{- end }}
