@@ -440,7 +440,8 @@ function parseNameAddrUncached(s: string, what: string): NameAddr {
     if (gt < 0) throw new ParseError(`${what}: unterminated <URI>`);
     const inner = v.slice(lt + 1, gt);
     if (/[ \t]/.test(inner)) throw new ParseError(`${what}: whitespace inside <URI>`);
-    const uri = parseUriUncached(inner, what);
+    // The URI repeats across a dialog's messages even when the tag makes the header unique.
+    const uri = uriCache.get(inner, () => parseUriUncached(inner, what));
     const params = parseParams(v.slice(gt + 1), what);
     return display === undefined ? { uri, params } : { display, uri, params };
   }
@@ -472,9 +473,13 @@ export interface Via {
   params: Params;
 }
 
-function parseViaUncached(s: string): Via {
-  const semi = splitOutside(s, ';')[0] ?? '';
-  const paramsPart = s.slice(semi.length);
+interface SentBy {
+  transport: string;
+  host: string;
+  port?: number;
+}
+
+function parseSentByUncached(semi: string): SentBy {
   const m =
     /^\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+(\S+)\s*$/.exec(
       semi,
@@ -483,14 +488,26 @@ function parseViaUncached(s: string): Via {
   if (m[1]!.toUpperCase() !== 'SIP') throw new ParseError('Via: protocol is not SIP');
   if (m[2] !== '2.0') throw new ParseError(`Via: SIP version ${m[2]} is not supported`, 505);
   const hp = parseHostPort(m[4]!, 'Via');
+  const out: SentBy = { transport: m[3]!.toUpperCase(), host: hp.host };
+  if (hp.port !== undefined) out.port = hp.port;
+  return out;
+}
+
+function parseViaUncached(s: string): Via {
+  // The protocol and sent-by hold no ';' or quotes, so the first ';' starts the params.
+  const cut = s.indexOf(';');
+  const semi = cut < 0 ? s : s.slice(0, cut);
+  const paramsPart = cut < 0 ? '' : s.slice(cut);
+  // One sender's Vias differ only in their branch: the sent-by part is remembered.
+  const sent = sentByCache.get(semi, () => parseSentByUncached(semi));
   const params = parseParams(paramsPart, 'Via');
   for (const k of ['ttl', 'rport']) {
     const v = params.get(k);
     if (v !== undefined && v !== null && (!DIGITS.test(v) || Number(v) > 65535))
       throw new ParseError(`Via: bad ${k}`);
   }
-  const via: Via = { transport: m[3]!.toUpperCase(), host: hp.host, params };
-  if (hp.port !== undefined) via.port = hp.port;
+  const via: Via = { transport: sent.transport, host: sent.host, params };
+  if (sent.port !== undefined) via.port = sent.port;
   return via;
 }
 
@@ -513,6 +530,7 @@ const CACHE_KEY_MAX = 512;
 const uriCache = new Memo<Uri>(CACHE_MAX, CACHE_KEY_MAX);
 const nameAddrCache = new Memo<NameAddr>(CACHE_MAX, CACHE_KEY_MAX);
 const viaCache = new Memo<Via>(CACHE_MAX, CACHE_KEY_MAX);
+const sentByCache = new Memo<SentBy>(CACHE_MAX, CACHE_KEY_MAX);
 
 const copyUri = (u: Uri): Uri =>
   isSipUri(u) ? { ...u, params: new Map(u.params), headers: new Map(u.headers) } : { ...u };
