@@ -14,6 +14,7 @@ import {
   type SipMessage,
   StreamFramer,
   serialize,
+  viewVia,
 } from './message.js';
 
 export type TransportName = 'udp' | 'tcp' | 'tls';
@@ -232,8 +233,13 @@ export class SipTransport {
     if (this.#stopped) throw new Error('transport stopped');
     const buf = serialize(msg);
     if (dest.transport === 'udp') {
-      const fam6 = net.isIPv6(dest.address);
-      const u = this.#udp.find((x) => net.isIPv6(x.addr.host) === fam6) ?? this.#udp[0];
+      // Addresses here are IP literals: only IPv6 ones hold a ':' (cheaper than net.isIPv6's
+      // regex, which was ~1 % of the CPU per MESSAGE).
+      const fam6 = dest.address.includes(':');
+      const u =
+        this.#udp.length === 1
+          ? this.#udp[0]
+          : (this.#udp.find((x) => x.addr.host.includes(':') === fam6) ?? this.#udp[0]);
       if (!u) throw new Error('no UDP listener to send from');
       await new Promise<void>((resolve, reject) =>
         u.sock.send(buf, dest.port, dest.address, (err) => (err ? reject(err) : resolve())),
@@ -249,7 +255,7 @@ export class SipTransport {
    * stream; for UDP to `received` (the source address) and `rport` or the sent-by port.
    */
   responseTarget(req: SipMessage, source: Endpoint): Endpoint {
-    const via = parseVia(getHeaders(req, 'Via')[0] ?? '');
+    const via = viewVia(getHeaders(req, 'Via')[0] ?? '');
     if (source.transport !== 'udp') {
       const open = this.#conns.get(key(source));
       if (open && !open.destroyed) return source;
