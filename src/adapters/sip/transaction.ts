@@ -10,6 +10,7 @@ import {
   parseCSeq,
   type SipRequest,
   type SipResponse,
+  serialize,
   viewTopVia,
 } from './message.js';
 import { randomHex } from './random.js';
@@ -25,6 +26,8 @@ export interface Timers {
 }
 
 export const DEFAULT_TIMERS: Timers = { t1: 500, t2: 4000, t4: 5000 };
+
+const EMPTY = Buffer.alloc(0);
 
 export const MAGIC_COOKIE = 'z9hG4bK';
 export const newBranch = (): string => `${MAGIC_COOKIE}${randomHex(12)}`;
@@ -45,22 +48,39 @@ type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'termin
 export class ServerTransaction {
   state: ServerState = 'trying';
   #last: SipResponse | null = null;
+  /**
+   * A completed non-INVITE transaction keeps only its final response as sent (bytes and
+   * destination) and a skeleton of its request: it lingers 64×T1 (32 s) to answer
+   * retransmissions, and at thousands of requests a second the parsed messages it held
+   * were most of the heap (and of the collector's work).
+   */
+  #wire: { bytes: Buffer; dest: Endpoint } | null = null;
+  #request: SipRequest;
   #timers: NodeJS.Timeout[] = [];
 
   constructor(
     readonly key: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly source: Endpoint,
     readonly layer: TransactionLayer,
-  ) {}
+  ) {
+    this.#request = request;
+  }
+
+  /** The request (once a non-INVITE transaction completed: its method and URI only). */
+  get request(): SipRequest {
+    return this.#request;
+  }
 
   get isInvite(): boolean {
-    return this.request.method === 'INVITE';
+    return this.#request.method === 'INVITE';
   }
 
   /** A retransmission of the request arrived. */
   retransmitted(): void {
-    if (this.#last && (this.state === 'proceeding' || this.state === 'completed')) this.#send(this.#last);
+    if (this.state !== 'proceeding' && this.state !== 'completed') return;
+    if (this.#wire) this.#sendWire(this.#wire);
+    else if (this.#last) this.#send(this.#last);
   }
 
   /** An ACK matched this (INVITE) transaction. */
@@ -74,12 +94,13 @@ export class ServerTransaction {
   respond(res: SipResponse): void {
     if (this.state === 'completed' || this.state === 'confirmed' || this.state === 'terminated') return;
     this.#last = res;
-    this.#send(res);
+    const udp = this.source.transport === 'udp';
+    if (!this.isInvite && res.status >= 200 && udp && this.#compact(res)) this.#sendWire(this.#wire!);
+    else this.#send(res);
     if (res.status < 200) {
       this.state = 'proceeding';
       return;
     }
-    const udp = this.source.transport === 'udp';
     const { t1, t2 } = this.layer.timers;
     if (!this.isInvite) {
       this.state = 'completed';
@@ -106,11 +127,38 @@ export class ServerTransaction {
   }
 
   #send(res: SipResponse): void {
+    let wire: { bytes: Buffer; dest: Endpoint };
+    try {
+      wire = { bytes: serialize(res), dest: this.layer.transport.responseTarget(this.#request, this.source) };
+    } catch (err) {
+      this.layer.logger.warn({ err: (err as Error).message }, 'could not send a SIP response');
+      return;
+    }
+    this.#sendWire(wire);
+  }
+
+  #sendWire(w: { bytes: Buffer; dest: Endpoint }): void {
     this.layer.transport
-      .send(res, this.layer.transport.responseTarget(this.request, this.source))
+      .sendBytes(w.bytes, w.dest)
       .catch((err: unknown) =>
         this.layer.logger.warn({ err: (err as Error).message }, 'could not send a SIP response'),
       );
+  }
+
+  /** Keep the final response as bytes and drop the parsed messages (see #wire); false: unsendable. */
+  #compact(res: SipResponse): boolean {
+    try {
+      this.#wire = {
+        bytes: serialize(res),
+        dest: this.layer.transport.responseTarget(this.#request, this.source),
+      };
+    } catch {
+      return false; // #send reports the error
+    }
+    this.#last = null;
+    const r = this.#request;
+    this.#request = { kind: 'request', method: r.method, uri: r.uri, headers: [], body: EMPTY };
+    return true;
   }
 
   #after(ms: number, fn: () => void): void {

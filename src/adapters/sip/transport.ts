@@ -230,8 +230,12 @@ export class SipTransport {
 
   /** Send a message to an endpoint. Rejects when a TCP connection cannot be made. */
   async send(msg: SipMessage, dest: Endpoint): Promise<void> {
+    return this.sendBytes(serialize(msg), dest);
+  }
+
+  /** Send a message already serialised (a retransmission of a kept response). */
+  async sendBytes(buf: Buffer, dest: Endpoint): Promise<void> {
     if (this.#stopped) throw new Error('transport stopped');
-    const buf = serialize(msg);
     if (dest.transport === 'udp') {
       // Addresses here are IP literals: only IPv6 ones hold a ':' (cheaper than net.isIPv6's
       // regex, which was ~1 % of the CPU per MESSAGE).
