@@ -275,7 +275,7 @@ function watchProcess() {
       eventLoopDelayMaxMs: +(loop.max / 1e6).toFixed(1),
       gcMaxPauseMs: +Math.max(0, ...gc).toFixed(1),
       gcTotalMs: +gc.reduce((a, b) => a + b, 0).toFixed(0),
-      // What the step leaves alive: transactions linger 32 s (Timer J) for retransmissions.
+      // The heap at the end of the step, garbage included (transactions linger 32 s, Timer J).
       heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
     };
   };
