@@ -338,6 +338,7 @@ t.test(
     // Meanwhile the in-process standby sends carol's messages to alice through the outbox.
     const hsSent = new Set<string>();
     const hsGot = new Map<string, number>();
+    const hsFirstAt = new Map<string, number>();
     alice.client.on('stanza', (el) => {
       const id = el.attrs.id;
       if (
@@ -347,6 +348,7 @@ t.test(
         el.attrs.type !== 'error'
       ) {
         hsGot.set(id, (hsGot.get(id) ?? 0) + 1);
+        if (!hsFirstAt.has(id)) hsFirstAt.set(id, Date.now());
       }
     });
     let sending = true;
@@ -461,11 +463,21 @@ t.test(
       [],
       'every message queued at the standby reached XMPP, those waiting through the takeover too',
     );
-    t.same(
-      [...hsGot].filter(([, c]) => c > 1).map(([id]) => id),
-      [],
-      'none of them twice',
+    // The holder sends an outbox item, then acknowledges it in the store: killed between
+    // the two, it leaves the item for its successor, which sends it again (at least once;
+    // XEP-0114 cannot tell which stanzas the server got). That item, and only it, may
+    // arrive twice: its first copy came from the killed holder, before the takeover.
+    const repeated = [...hsGot].filter(([, c]) => c > 1).map(([id]) => id);
+    const resentAfterKill = repeated.filter(
+      (id) =>
+        hsGot.get(id) === 2 && (hsFirstAt.get(id) ?? Number.POSITIVE_INFINITY) <= killedAt + IN_FLIGHT_MS,
     );
+    t.same(
+      repeated.filter((id) => !resentAfterKill.includes(id)),
+      [],
+      'none of them twice, but one the killed holder had sent and not yet acknowledged',
+    );
+    t.ok(resentAfterKill.length <= 1, `at most one resent across the takeover (${resentAfterKill.length})`);
     t.ok(afterTakeover.length > 20, `${afterTakeover.length} messages sent after the takeover`);
     t.same(
       afterTakeover.filter((id) => !delivered.has(id)),
