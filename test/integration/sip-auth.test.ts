@@ -38,6 +38,16 @@ const KEYS = {
   body: 'authenticated hello',
 };
 
+/** SIPp as bob (digest user bob) running `scenario` against Parley's port. */
+const sippAsBob = async (port: number, scenario: string, password: string) =>
+  runSipp({
+    scenario,
+    port: await freeUdpPort(),
+    target: `127.0.0.1:${port}`,
+    keys: KEYS,
+    auth: { user: 'bob', password },
+  });
+
 const waitFor = async (cond: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
@@ -47,13 +57,7 @@ const waitFor = async (cond: () => boolean, ms = 5000) => {
 t.test('SIPp answers the MD5 challenge: 401, then 200 and one delivery', async (t) => {
   const env = await setup({ algorithms: ['MD5'] });
   t.teardown(env.stop);
-  const r = await runSipp({
-    scenario: 'message-uac-auth.xml',
-    port: await freeUdpPort(),
-    target: `127.0.0.1:${env.port}`,
-    keys: KEYS,
-    auth: { user: 'bob', password: 'bob-secret' },
-  });
+  const r = await sippAsBob(env.port, 'message-uac-auth.xml', 'bob-secret');
   t.equal(r.code, 0, r.code === 0 ? 'SIPp: 401 then 200' : r.messages.slice(-3000));
   t.match(
     r.messages,
@@ -69,13 +73,7 @@ t.test('SIPp answers the MD5 challenge: 401, then 200 and one delivery', async (
 t.test('as a proxy: 407 with Proxy-Authenticate, answered with Proxy-Authorization', async (t) => {
   const env = await setup({ algorithms: ['MD5'], proxy: true });
   t.teardown(env.stop);
-  const r = await runSipp({
-    scenario: 'message-uac-auth-407.xml',
-    port: await freeUdpPort(),
-    target: `127.0.0.1:${env.port}`,
-    keys: KEYS,
-    auth: { user: 'bob', password: 'bob-secret' },
-  });
+  const r = await sippAsBob(env.port, 'message-uac-auth-407.xml', 'bob-secret');
   t.equal(r.code, 0, r.code === 0 ? 'SIPp: 407 then 200' : r.messages.slice(-3000));
   t.match(
     r.messages,
@@ -88,13 +86,7 @@ t.test('as a proxy: 407 with Proxy-Authenticate, answered with Proxy-Authorizati
 t.test('a wrong password gets 403 and nothing is delivered', async (t) => {
   const env = await setup({ algorithms: ['MD5'] });
   t.teardown(env.stop);
-  const r = await runSipp({
-    scenario: 'message-uac-auth-403.xml',
-    port: await freeUdpPort(),
-    target: `127.0.0.1:${env.port}`,
-    keys: KEYS,
-    auth: { user: 'bob', password: 'guess' },
-  });
+  const r = await sippAsBob(env.port, 'message-uac-auth-403.xml', 'guess');
   t.equal(r.code, 0, r.code === 0 ? 'SIPp: 401 then 403' : r.messages.slice(-3000));
   t.match(r.messages, /SIP\/2\.0 403 Wrong credentials[\s\S]*Warning: 399 parley "Wrong credentials"/);
   t.equal(env.corp.delivered.length, 0);
@@ -103,13 +95,7 @@ t.test('a wrong password gets 403 and nothing is delivered', async (t) => {
 t.test("SIPp's credentials replayed in a new request are challenged again, not delivered", async (t) => {
   const env = await setup({ algorithms: ['MD5'] });
   t.teardown(env.stop);
-  const r = await runSipp({
-    scenario: 'message-uac-auth.xml',
-    port: await freeUdpPort(),
-    target: `127.0.0.1:${env.port}`,
-    keys: KEYS,
-    auth: { user: 'bob', password: 'bob-secret' },
-  });
+  const r = await sippAsBob(env.port, 'message-uac-auth.xml', 'bob-secret');
   t.equal(r.code, 0, r.code === 0 ? 'SIPp: 401 then 200' : r.messages.slice(-3000));
   t.equal(env.corp.delivered.length, 1);
   // What an eavesdropper saw: the MESSAGE that carried the credentials, as SIPp sent it.
@@ -172,13 +158,7 @@ t.test('an authenticated call: INVITE 401 (ACKed), INVITE with credentials, answ
         } as CallEvent);
     }, 50);
   };
-  const r = await runSipp({
-    scenario: 'invite-uac-auth.xml',
-    port: await freeUdpPort(),
-    target: `127.0.0.1:${env.port}`,
-    keys: KEYS,
-    auth: { user: 'bob', password: 'bob-secret' },
-  });
+  const r = await sippAsBob(env.port, 'invite-uac-auth.xml', 'bob-secret');
   t.equal(r.code, 0, r.code === 0 ? 'SIPp call flow with authentication' : r.messages.slice(-3000));
   t.equal((r.messages.match(/SIP\/2\.0 401 /g) ?? []).length, 1, 'the ACK stopped the 401 retransmissions');
   const calls = () => env.corp.delivered.map((d) => d.event).filter((e): e is CallEvent => e.kind === 'call');

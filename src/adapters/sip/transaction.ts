@@ -43,6 +43,12 @@ export function serverKey(req: SipRequest): string {
   return `${branch}|${via.host}:${via.port ?? ''}|${req.method === 'CANCEL' ? 'CANCEL' : method}`;
 }
 
+/** A message as sent: its bytes and where they went. */
+interface Wire {
+  bytes: Buffer;
+  dest: Endpoint;
+}
+
 type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'terminated';
 
 export class ServerTransaction {
@@ -54,7 +60,7 @@ export class ServerTransaction {
    * retransmissions, and at thousands of requests a second the parsed messages it held
    * were most of the heap (and of the collector's work).
    */
-  #wire: { bytes: Buffer; dest: Endpoint } | null = null;
+  #wire: Wire | null = null;
   #request: SipRequest;
   #timers: NodeJS.Timeout[] = [];
 
@@ -95,8 +101,8 @@ export class ServerTransaction {
     if (this.state === 'completed' || this.state === 'confirmed' || this.state === 'terminated') return;
     this.#last = res;
     const udp = this.source.transport === 'udp';
-    if (!this.isInvite && res.status >= 200 && udp && this.#compact(res)) this.#sendWire(this.#wire!);
-    else this.#send(res);
+    const wire = this.#send(res);
+    if (wire && !this.isInvite && res.status >= 200 && udp) this.#keep(wire);
     if (res.status < 200) {
       this.state = 'proceeding';
       return;
@@ -126,18 +132,20 @@ export class ServerTransaction {
     this.#after(64 * t1, () => this.#terminate()); // Timer H: no ACK came
   }
 
-  #send(res: SipResponse): void {
-    let wire: { bytes: Buffer; dest: Endpoint };
+  /** Send a response; returns what was sent (null when it could not be serialised or addressed). */
+  #send(res: SipResponse): Wire | null {
+    let wire: Wire;
     try {
       wire = { bytes: serialize(res), dest: this.layer.transport.responseTarget(this.#request, this.source) };
     } catch (err) {
       this.layer.logger.warn({ err: (err as Error).message }, 'could not send a SIP response');
-      return;
+      return null;
     }
     this.#sendWire(wire);
+    return wire;
   }
 
-  #sendWire(w: { bytes: Buffer; dest: Endpoint }): void {
+  #sendWire(w: Wire): void {
     this.layer.transport
       .sendBytes(w.bytes, w.dest)
       .catch((err: unknown) =>
@@ -145,20 +153,12 @@ export class ServerTransaction {
       );
   }
 
-  /** Keep the final response as bytes and drop the parsed messages (see #wire); false: unsendable. */
-  #compact(res: SipResponse): boolean {
-    try {
-      this.#wire = {
-        bytes: serialize(res),
-        dest: this.layer.transport.responseTarget(this.#request, this.source),
-      };
-    } catch {
-      return false; // #send reports the error
-    }
+  /** Keep the final response as sent and drop the parsed messages (see #wire). */
+  #keep(wire: Wire): void {
+    this.#wire = wire;
     this.#last = null;
     const r = this.#request;
     this.#request = { kind: 'request', method: r.method, uri: r.uri, headers: [], body: EMPTY };
-    return true;
   }
 
   #after(ms: number, fn: () => void): void {

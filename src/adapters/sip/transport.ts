@@ -14,7 +14,7 @@ import {
   type SipMessage,
   StreamFramer,
   serialize,
-  viewVia,
+  viewTopVia,
 } from './message.js';
 
 export type TransportName = 'udp' | 'tcp' | 'tls';
@@ -259,7 +259,7 @@ export class SipTransport {
    * stream; for UDP to `received` (the source address) and `rport` or the sent-by port.
    */
   responseTarget(req: SipMessage, source: Endpoint): Endpoint {
-    const via = viewVia(getHeaders(req, 'Via')[0] ?? '');
+    const via = viewTopVia(req);
     if (source.transport !== 'udp') {
       const open = this.#conns.get(key(source));
       if (open && !open.destroyed) return source;
