@@ -8,6 +8,13 @@ import type { Logger } from '../../core/logger.js';
 import { WriteCoalescer } from './coalescer.js';
 import { TurnSlicer } from './slicer.js';
 
+/**
+ * How long a stop waits for the server to close the stream. The link lease is released
+ * only after it, so a server slow to answer held the handover for the whole connect
+ * timeout (10 s, seen in replicas.test.ts); a normal close takes milliseconds.
+ */
+const CLOSE_TIMEOUT_MS = 2000;
+
 /** How many incoming stanzas are handled per turn of the event loop (slicer.ts). */
 const STANZAS_PER_TURN = 32;
 
@@ -137,7 +144,7 @@ export class ComponentLink {
     this.#up = false;
     if (!xmpp) return;
     if (xmpp.status !== 'offline' && xmpp.status !== 'disconnect') {
-      await withTimeout(xmpp.stop(), this.#o.connectTimeoutMs).catch(() => {});
+      await withTimeout(xmpp.stop(), Math.min(this.#o.connectTimeoutMs, CLOSE_TIMEOUT_MS)).catch(() => {});
     }
     xmpp.removeAllListeners();
     xmpp.on('error', () => {});
