@@ -158,6 +158,18 @@ interface Step {
   p50Ms: number | null;
   p99Ms: number | null;
   maxMs: number | null;
+  /** Datagrams the kernel dropped on this machine during the step (full receive buffers). */
+  udpRcvbufErrors: number;
+}
+
+/** The kernel's count of UDP datagrams dropped because a socket's receive buffer was full. */
+function udpRcvbufErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
+  const head = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  return Number(values[head.indexOf('RcvbufErrors')] ?? 0);
 }
 
 /** One SIPp UAC run: `rate` MESSAGE/s for SECONDS to `target`; stats from its CSV files. */
@@ -207,6 +219,7 @@ async function step(target: string, rate: number, seconds = SECONDS): Promise<St
     ];
     const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     track(child);
+    const drops0 = udpRcvbufErrors();
     let err = '';
     child.stderr?.on('data', (d: Buffer) => {
       err = (err + d.toString()).slice(-4000);
@@ -246,6 +259,7 @@ async function step(target: string, rate: number, seconds = SECONDS): Promise<St
       p50Ms: q(0.5),
       p99Ms: q(0.99),
       maxMs: rtts.length ? rtts.at(-1)! : null,
+      udpRcvbufErrors: udpRcvbufErrors() - drops0,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

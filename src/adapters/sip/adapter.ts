@@ -158,7 +158,7 @@ export class SipAdapter implements Adapter {
         onUnparsable: (raw, err, source) => this.#onUnparsable(raw, err, source),
       },
       logger,
-      { maxBody: config.maxBodyBytes },
+      { maxBody: config.maxBodyBytes, udpReceiveBuffer: config.udpReceiveBufferBytes },
       config.tls,
     );
     this.layer = new TransactionLayer(this.transport, config.timers, logger);

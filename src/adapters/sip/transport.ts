@@ -69,7 +69,7 @@ export class SipTransport {
     readonly listen: readonly ListenAddr[],
     readonly handlers: TransportHandlers,
     readonly logger: Logger,
-    readonly limits: { maxBody: number } = { maxBody: 1024 * 1024 },
+    readonly limits: { maxBody: number; udpReceiveBuffer?: number } = { maxBody: 1024 * 1024 },
     tlsMaterial?: TlsMaterial,
   ) {
     this.#tls = tlsMaterial;
@@ -90,6 +90,7 @@ export class SipTransport {
             resolve();
           });
         });
+        this.#sizeReceiveBuffer(sock, addr);
         const bound = sock.address();
         this.#udp.push({ sock, addr: { ...addr, port: bound.port } });
       } else {
@@ -120,6 +121,27 @@ export class SipTransport {
         });
       }
     }
+  }
+
+  /** Ask for a large kernel receive buffer so a short pause does not drop datagrams. */
+  #sizeReceiveBuffer(sock: dgram.Socket, addr: ListenAddr): void {
+    const want = this.limits.udpReceiveBuffer;
+    if (want === undefined) return;
+    try {
+      sock.setRecvBufferSize(want);
+    } catch (err) {
+      this.logger.warn({ err, listen: addr, want }, 'SIP UDP: could not size the receive buffer');
+      return;
+    }
+    // Linux reports twice what it grants (it counts its bookkeeping) and caps the request
+    // at net.core.rmem_max without an error: say so, since the cap is the operator's to lift.
+    const got = sock.getRecvBufferSize();
+    if (got < want)
+      this.logger.warn(
+        { listen: addr, wantBytes: want, gotBytes: got },
+        'SIP UDP: the kernel capped the receive buffer (raise net.core.rmem_max); bursts may drop datagrams',
+      );
+    else this.logger.debug({ listen: addr, bytes: got }, 'SIP UDP receive buffer');
   }
 
   /** The bound addresses (ports resolved when 0 was configured). */

@@ -1,11 +1,13 @@
 // The SIP adapter's settings for TLS, RFC 3263 DNS and the next hop: resolved values and
 // a clear, keyed error for each mistake.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { resolveSipConfig, SipConfigError } from '../../../src/adapters/sip/index.js';
 import type { SipRequest } from '../../../src/adapters/sip/message.js';
 import { defaultTransport, retarget } from '../../../src/adapters/sip/nexthop.js';
+import { SipTransport } from '../../../src/adapters/sip/transport.js';
+import type { Logger } from '../../../src/core/logger.js';
 import { selfSignedCert } from '../../harness/sip.js';
 
 const base = {
@@ -142,4 +144,63 @@ t.test('the transport requests are built for, and retargeting a request', async 
     'the original is unchanged',
   );
   t.equal(retarget(req, { transport: 'tcp', address: 'x', port: 1 }, null), null, 'no listener: null');
+});
+
+/** A logger that keeps each line's level, fields and message. */
+function recordingLogger() {
+  const lines: { level: string; fields: Record<string, unknown>; msg: string }[] = [];
+  const at =
+    (level: string) =>
+    (a: Record<string, unknown> | string, msg?: string): void => {
+      lines.push(
+        typeof a === 'string' ? { level, fields: {}, msg: a } : { level, fields: a, msg: msg ?? '' },
+      );
+    };
+  const logger: Logger = {
+    trace: at('trace'),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    fatal: at('fatal'),
+    child: () => logger,
+  };
+  return { logger, lines };
+}
+
+t.test('UDP receive buffer: 4 MiB by default, configurable, a cap is reported', async (t) => {
+  t.equal(resolveSipConfig(base).udpReceiveBufferBytes, 4 * 1024 * 1024, 'default 4 MiB');
+  t.equal(resolveSipConfig({ ...base, udpReceiveBufferBytes: 1 << 20 }).udpReceiveBufferBytes, 1 << 20);
+  t.match(err({ ...base, udpReceiveBufferBytes: 1000 }), { path: 'udpReceiveBufferBytes' });
+
+  const listen = [{ transport: 'udp' as const, host: '127.0.0.1', port: 0 }];
+  const handlers = { onMessage: () => {}, onUnparsable: () => {} };
+  // Granted: Linux reports twice the size asked for (its bookkeeping), never less.
+  const granted = recordingLogger();
+  const a = new SipTransport(listen, handlers, granted.logger, {
+    maxBody: 1024,
+    udpReceiveBuffer: 256 * 1024,
+  });
+  await a.start();
+  await a.stop();
+  const sized = granted.lines.find((l) => l.msg === 'SIP UDP receive buffer');
+  t.ok(Number(sized?.fields.bytes) >= 256 * 1024, `got ${sized?.fields.bytes} bytes for 256 KiB asked`);
+  t.notOk(
+    granted.lines.some((l) => l.level === 'warn'),
+    'no warning when granted',
+  );
+
+  // Asking beyond net.core.rmem_max: the kernel caps it silently; Parley warns.
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  const capped = recordingLogger();
+  const b = new SipTransport(listen, handlers, capped.logger, {
+    maxBody: 1024,
+    udpReceiveBuffer: rmemMax * 4,
+  });
+  await b.start();
+  await b.stop();
+  const warn = capped.lines.find((l) => l.level === 'warn');
+  t.match(warn?.msg, /capped the receive buffer \(raise net\.core\.rmem_max\)/);
+  t.equal(warn?.fields.wantBytes, rmemMax * 4);
+  t.ok(Number(warn?.fields.gotBytes) < rmemMax * 4, 'reports what it got');
 });
