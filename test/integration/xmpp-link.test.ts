@@ -5,6 +5,8 @@
 // the reason.
 import t from 'tap';
 import type { XmppAdapter } from '../../src/adapters/xmpp/index.js';
+import { ComponentLink } from '../../src/adapters/xmpp/link.js';
+import { silentLogger } from '../../src/core/logger.js';
 import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
 import { login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from '../fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../harness/prosody.js';
@@ -21,7 +23,10 @@ const ALICE = 'xmpp:alice@corp.test';
 t.before(async () => {
   prosody = await startProsody({
     hosts: [{ domain: 'corp.test', users: { alice: 'pw-alice' } }],
-    components: [{ domain: 'gw.corp.test', secret: 'corp-secret' }],
+    components: [
+      { domain: 'gw.corp.test', secret: 'corp-secret' },
+      { domain: 'raw.corp.test', secret: 'raw-secret' },
+    ],
     // Messages for a user who is not (yet) back online wait on the server.
     offline: true,
   });
@@ -119,4 +124,29 @@ t.test('a wrong secret keeps the link down and says why', async (t) => {
   await until(() => bad.status().state === 'down', 5000, 'bad link down');
   t.match(bad.status().detail, /not-authorized|conflict|closed/, String(bad.status().detail));
   await t.rejects(bad.whenUp(500));
+});
+
+t.test('the link sends without Nagle delays (TCP_NODELAY)', async (t) => {
+  const link = new ComponentLink({
+    service: prosody.componentService,
+    domain: 'raw.corp.test',
+    secret: 'raw-secret',
+    initialDelayMs: 100,
+    maxDelayMs: 400,
+    connectTimeoutMs: 2000,
+    logger: silentLogger,
+    onStanza: () => {},
+    onUp: () => {},
+    onDown: () => {},
+  });
+  t.teardown(() => link.stop());
+  await link.start();
+  await link.whenUp(5000);
+  const socket = link.socket as object | null;
+  t.ok(socket, 'a socket while up');
+  // Node keeps the TCP_NODELAY it set on the handle under this symbol (net.js), so this
+  // reads what the kernel was told, not a flag of Parley's own.
+  const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay');
+  t.ok(key, "Node's net.Socket tracks TCP_NODELAY");
+  t.equal((socket as Record<symbol, unknown>)[key as symbol], true, 'Nagle is off on the component socket');
 });
