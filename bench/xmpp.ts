@@ -11,7 +11,12 @@
 // Unloaded: `--probe` messages one at a time, alternating paths; the added p50/p99.
 // Parley runs from the compiled dist/ (as `parley start` does; npm run bench:xmpp builds it
 // first); --source runs src/ through tsx instead, whose keepNames costs a few per cent.
-// Run: npm run bench:xmpp [-- --messages=20000 --burst=500 --rounds=3 --probe=300 --source]
+// --prosody-nagle=off starts Prosody with `network_settings = { nagle = false }` (TCP_NODELAY
+// on all its connections; both paths are measured under it). Prosody keeps Nagle on by
+// default, and on these short stanza writes it then waits for delayed ACKs: both paths run
+// far below Prosody's CPU limit (bench/README.md, XMPP, session 4).
+// Run: npm run bench:xmpp [-- --messages=20000 --burst=500 --rounds=3 --probe=300 --source
+//                          --prosody-nagle=off]
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +35,7 @@ const MESSAGES = Number(argOf('messages') ?? 20_000);
 const BURST = Number(argOf('burst') ?? 500);
 const ROUNDS = Number(argOf('rounds') ?? 3);
 const PROBE = Number(argOf('probe') ?? 300);
+const PROSODY_NAGLE = (argOf('prosody-nagle') ?? 'on') !== 'off';
 
 const POLICY = partnerPolicy('bench-xmpp');
 
@@ -180,6 +186,7 @@ async function clients(service: string): Promise<void> {
       gatewayRounds: rounds.gateway.map((x) => x.msgsPerSec),
       ratioToDirect: ratio,
       targetRatio: 0.45,
+      prosodyNagle: PROSODY_NAGLE,
       loadedLatency: {
         direct: { p50Ms: direct.p50Ms, p99Ms: direct.p99Ms },
         gateway: { p50Ms: gateway.p50Ms, p99Ms: gateway.p99Ms },
@@ -237,6 +244,7 @@ async function main(): Promise<number> {
         { domain: 'gw.corp.test', secret: 'corp-secret' },
         { domain: 'gw.partner.test', secret: 'partner-secret' },
       ],
+      ...(PROSODY_NAGLE ? {} : { extraConfig: ['network_settings = { nagle = false }'] }),
     });
     writeFileSync(join(dir, 'policy.yaml'), POLICY);
     const text = `http:
