@@ -5,6 +5,7 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
+import { stuckServer } from '../fixtures/stuck-component.js';
 import { startRedis } from '../harness/redis.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -94,4 +95,38 @@ t.test('SIGTERM shuts down gracefully and the audit written to Redis verifies', 
   t.equal(verify.code, 0, verify.err);
   t.match(verify.out, /intact/i);
   t.match(verify.out, /\b3\b/, 'three records');
+});
+
+t.test('a stopped gateway exits promptly even when its XMPP server stopped answering', async (t) => {
+  // The server completes the handshake, then answers nothing: the link's stop waits ~2 s for
+  // the stream close, and xmpp.js keeps a 10 s timer for it that would hold the process.
+  const server = await stuckServer('stuck-secret', 'gw.stuck.test');
+  t.teardown(server.stop);
+  const dir = configDir(
+    `http:\n  listen: "127.0.0.1:0"\npolicy: { file: policy.yaml, watch: false }\nadapters:\n` +
+      `  stuck:\n    type: xmpp\n    service: "xmpp://127.0.0.1:${server.port}"\n` +
+      `    component: gw.stuck.test\n    secret: stuck-secret\n    domains: [stuck.test]\n`,
+  );
+  const p = parley(['start', '-c', join(dir, 'parley.yaml'), '--log-level', 'info']);
+  const done = finish(p);
+  await new Promise<void>((res, rej) => {
+    let buf = '';
+    const timer = setTimeout(() => rej(new Error(`link not up: ${buf}`)), 20_000);
+    const seen = (d: Buffer) => {
+      buf += d;
+      if (/xmpp component link up/.test(buf)) {
+        clearTimeout(timer);
+        res();
+      }
+    };
+    p.stdout?.on('data', seen);
+    p.stderr?.on('data', seen);
+  });
+  const stoppedAt = Date.now();
+  p.kill('SIGTERM');
+  const r = await done;
+  const took = Date.now() - stoppedAt;
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /"msg":"stopped"/);
+  t.ok(took < 6000, `exited ${took} ms after SIGTERM (a 2 s close wait, then at most 1 s for stray timers)`);
 });

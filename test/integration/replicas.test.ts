@@ -523,7 +523,16 @@ t.test('a graceful stop hands the link over at once', async (t) => {
     10_000,
   );
   const took = Date.now() - stoppedAt;
-  t.ok(took < 4000, `taken over ${took} ms after SIGTERM (the lease was released, not left to expire)`);
+  // On failure, the stopped holder's shutdown lines say what it waited for.
+  const shutdownLog = holder
+    .log()
+    .split('\n')
+    .filter((l) => /shutdown|stopp|lease|drain|in flight/i.test(l))
+    .slice(-12)
+    .join('\n');
+  t.ok(took < 4000, `taken over ${took} ms after SIGTERM (the lease was released, not left to expire)`, {
+    ...(took < 4000 ? {} : { diagnostic: true, holderLog: shutdownLog }),
+  });
   const survivor = live()[0]!;
   t.equal(survivor.pid, next);
   await until('the last replica is ready', async () => (await readyz(survivor.url)).status === 200, 10_000);

@@ -152,6 +152,14 @@ export class ComponentLink {
     if (xmpp.status !== 'offline' && xmpp.status !== 'disconnect') {
       await withTimeout(xmpp.stop(), Math.min(this.#o.connectTimeoutMs, CLOSE_TIMEOUT_MS)).catch(() => {});
     }
+    // A server that did not answer the close (or stopped reading) leaves the socket open,
+    // and sends waiting for it to drain would never settle: their events would hold the
+    // gateway's shutdown drain for its whole timeout. Destroying it fails them now.
+    const socket = (xmpp as { socket?: unknown }).socket as {
+      destroyed?: boolean;
+      destroy?: () => void;
+    } | null;
+    if (socket && !socket.destroyed) socket.destroy?.();
     xmpp.removeAllListeners();
     xmpp.on('error', () => {});
     if (wasUp) this.#o.logger.info({ component: this.#o.domain }, 'xmpp component link closed');
