@@ -873,6 +873,25 @@ export const tagOf = (value: string | undefined): string | undefined => {
 
 const hasLineBreak = (s: string): boolean => s.includes('\n') || s.includes('\r');
 
+/**
+ * The number of bytes serialize(msg) produces, without building them (the size check for
+ * SIP over UDP ran serialize once more per request). It does not check the headers for
+ * line breaks: serialize does that when the message is sent.
+ */
+export function wireLength(msg: SipMessage): number {
+  const start =
+    msg.kind === 'request'
+      ? `${msg.method} ${msg.uri} ${SIP_VERSION}`
+      : `${SIP_VERSION} ${msg.status} ${msg.reason}`;
+  let n = Buffer.byteLength(start) + 2;
+  for (const h of msg.headers) {
+    if (h.name === 'Content-Length') continue;
+    n += Buffer.byteLength(h.name) + Buffer.byteLength(h.value) + 4; // ": " and CRLF
+  }
+  const length = String(msg.body.length);
+  return n + 'Content-Length: '.length + length.length + 4 + msg.body.length;
+}
+
 export function serialize(msg: SipMessage): Buffer {
   const start =
     msg.kind === 'request'

@@ -2,7 +2,6 @@
 // server RFC 3263 finds for the request's next URI (the first Route, else the
 // Request-URI), trying each target in turn on a transport error, a timeout or a 503
 // (§4.3), each in a new client transaction with the Via of the target's transport.
-import net from 'node:net';
 import { DnsError, type SipResolver } from './dns.js';
 import {
   getHeader,
@@ -12,7 +11,7 @@ import {
   parseUri,
   type SipRequest,
   type SipResponse,
-  serialize,
+  wireLength,
 } from './message.js';
 import { type ClientResult, newBranch, type TransactionLayer } from './transaction.js';
 import type { Endpoint, TransportName } from './transport.js';
@@ -91,14 +90,17 @@ export class Router {
     }
     // Only targets a listener can reach (its transport and address family), when any is.
     const bound = this.layer.transport.bound();
+    // Listener hosts and targets are IP literals: only IPv6 ones hold a ':' (net.isIPv6 runs
+    // a regex, twice per target per request).
     const reachable = targets.filter((t) =>
       bound.some(
         (b) =>
-          b.transport === t.transport && (b.host === '::' || net.isIPv6(b.host) === net.isIPv6(t.address)),
+          b.transport === t.transport &&
+          (b.host === '::' || b.host.includes(':') === t.address.includes(':')),
       ),
     );
     if (reachable.length) targets = reachable;
-    const big = o.maxUdpBytes !== undefined && serialize(req).length > o.maxUdpBytes;
+    const big = o.maxUdpBytes !== undefined && wireLength(req) > o.maxUdpBytes;
     if (big && !this.route) targets = targets.filter((t) => t.transport !== 'udp');
     if (big && (this.route?.transport === 'udp' || targets.length === 0)) {
       return {

@@ -93,6 +93,7 @@ export class SipTransport {
         this.#sizeReceiveBuffer(sock, addr);
         const bound = sock.address();
         this.#udp.push({ sock, addr: { ...addr, port: bound.port } });
+        this.#bound = null;
       } else {
         const transport = addr.transport;
         let srv: net.Server;
@@ -119,6 +120,7 @@ export class SipTransport {
           srv,
           addr: { ...addr, port: typeof bound === 'object' && bound ? bound.port : addr.port },
         });
+        this.#bound = null;
       }
     }
   }
@@ -145,9 +147,12 @@ export class SipTransport {
   }
 
   /** The bound addresses (ports resolved when 0 was configured). */
-  bound(): ListenAddr[] {
-    return [...this.#udp.map((u) => u.addr), ...this.#tcpServers.map((t) => t.addr)];
+  bound(): readonly ListenAddr[] {
+    // Asked for every request sent: built once per change of the listeners, not per call.
+    if (!this.#bound) this.#bound = [...this.#udp.map((u) => u.addr), ...this.#tcpServers.map((t) => t.addr)];
+    return this.#bound;
   }
+  #bound: ListenAddr[] | null = null;
 
   /** The local address to put in a Via for a transport. */
   local(transport: TransportName): ListenAddr | undefined {

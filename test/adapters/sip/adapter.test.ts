@@ -3,6 +3,7 @@ import t from 'tap';
 import { isComposingXml, readBody } from '../../../src/adapters/sip/content.js';
 import { buildSipAdapter, resolveSipConfig, SipConfigError } from '../../../src/adapters/sip/index.js';
 import { parseMessage, type SipRequest, serialize } from '../../../src/adapters/sip/message.js';
+import { Router } from '../../../src/adapters/sip/nexthop.js';
 import { newBranch, TransactionLayer } from '../../../src/adapters/sip/transaction.js';
 import { SipTransport } from '../../../src/adapters/sip/transport.js';
 import { silentLogger } from '../../../src/core/logger.js';
@@ -194,3 +195,49 @@ t.test(
     t.equal(p.layer.client.size, 0, 'Timer K removed the transaction');
   },
 );
+
+t.test('router: a request too large for SIP over UDP is refused unsent; one at the limit goes', async (t) => {
+  const p = await pair(20);
+  t.teardown(p.close);
+  const router = new Router(p.layer, p.dest, null, (tr) => ({
+    hostport: `127.0.0.1:${p.transport.local(tr)!.port}`,
+    transport: tr,
+  }));
+  // Answer whatever arrives with a 200, as the far end would.
+  p.peer.on('message', (m, rinfo) => {
+    const req = parseMessage(m);
+    if (req.kind !== 'request') return;
+    const res = {
+      kind: 'response' as const,
+      status: 200,
+      reason: 'OK',
+      headers: req.headers,
+      body: Buffer.alloc(0),
+    };
+    p.peer.send(serialize(res), rinfo.port, rinfo.address);
+  });
+  const sized = (bytes: number): SipRequest => {
+    const r = p.request();
+    const over = serialize(r).length - r.body.length;
+    return { ...r, body: Buffer.alloc(bytes - over - String(bytes).length + 1, 'a') };
+  };
+  const exact = (bytes: number) => {
+    // Adjust for the Content-Length digits so the wire size is exactly `bytes`.
+    let r = sized(bytes);
+    while (serialize(r).length > bytes) r = { ...r, body: r.body.subarray(1) };
+    while (serialize(r).length < bytes) r = { ...r, body: Buffer.concat([r.body, Buffer.from('a')]) };
+    return r;
+  };
+  const atLimit = exact(1300);
+  t.equal(serialize(atLimit).length, 1300);
+  const ok = await router.send(atLimit, { maxUdpBytes: 1300 });
+  t.match(ok.result, { ok: true }, 'a 1,300-byte request is sent and answered');
+
+  const before = p.seen.length;
+  const big = exact(1301);
+  const refused = await router.send(big, { maxUdpBytes: 1300 });
+  t.match(refused.result, { ok: false, timeout: false, reason: /too large for SIP over UDP/ });
+  t.equal(refused.request, null, 'nothing sent');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(p.seen.length, before, 'the peer received nothing more');
+});

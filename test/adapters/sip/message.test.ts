@@ -18,6 +18,7 @@ import {
   topVia,
   validateRequest,
   validateResponse,
+  wireLength,
 } from '../../../src/adapters/sip/message.js';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'torture');
@@ -377,4 +378,47 @@ t.test('parsed values are the caller’s own: mutating one does not change the n
   // A bad value still fails with its own field name, every time (failures are not cached).
   t.throws(() => parseNameAddr('<sip:bad host>', 'To'), /To: whitespace inside <URI>/);
   t.throws(() => parseNameAddr('<sip:bad host>', 'Contact'), /Contact: whitespace inside <URI>/);
+});
+
+t.test('wireLength is the length serialize produces, without building it', async (t) => {
+  const header = fc.record({
+    name: fc.constantFrom('Via', 'From', 'To', 'Subject', 'X-Note', 'Content-Length'),
+    value: fc.string({ maxLength: 60 }).filter((v) => !/[\r\n]/.test(v)),
+  });
+  fc.assert(
+    fc.property(
+      fc.boolean(),
+      fc.array(header, { maxLength: 12 }),
+      fc.uint8Array({ maxLength: 2000 }),
+      fc.string({ maxLength: 20 }),
+      (isRequest, headers, body, text) => {
+        const msg: SipMessage = isRequest
+          ? {
+              kind: 'request',
+              method: 'MESSAGE',
+              uri: `sip:${encodeURIComponent(text)}@x.test`,
+              headers,
+              body: Buffer.from(body),
+            }
+          : {
+              kind: 'response',
+              status: 200,
+              reason: `OK ${text}`.replace(/[\r\n]/g, ''),
+              headers,
+              body: Buffer.from(body),
+            };
+        return wireLength(msg) === serialize(msg).length;
+      },
+    ),
+    { numRuns: 500 },
+  );
+  // Multi-byte characters count as their UTF-8 bytes.
+  const m: SipMessage = {
+    kind: 'request',
+    method: 'MESSAGE',
+    uri: 'sip:bob@x.test',
+    headers: [{ name: 'Subject', value: 'Grüße 👋' }],
+    body: Buffer.from('héllo'),
+  };
+  t.equal(wireLength(m), serialize(m).length);
 });
