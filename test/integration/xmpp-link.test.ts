@@ -5,10 +5,16 @@
 // the reason.
 import t from 'tap';
 import type { XmppAdapter } from '../../src/adapters/xmpp/index.js';
-import { ComponentLink } from '../../src/adapters/xmpp/link.js';
-import { silentLogger } from '../../src/core/logger.js';
 import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
-import { login, type Parley, parley, type TestUser, xmlParse, xmppAdapter } from '../fixtures/xmpp-setup.js';
+import {
+  connectedLink,
+  login,
+  type Parley,
+  parley,
+  type TestUser,
+  xmlParse,
+  xmppAdapter,
+} from '../fixtures/xmpp-setup.js';
 import { type ProsodyHandle, startProsody } from '../harness/prosody.js';
 
 let prosody: ProsodyHandle;
@@ -127,21 +133,8 @@ t.test('a wrong secret keeps the link down and says why', async (t) => {
 });
 
 t.test('the link sends without Nagle delays (TCP_NODELAY)', async (t) => {
-  const link = new ComponentLink({
-    service: prosody.componentService,
-    domain: 'raw.corp.test',
-    secret: 'raw-secret',
-    initialDelayMs: 100,
-    maxDelayMs: 400,
-    connectTimeoutMs: 2000,
-    logger: silentLogger,
-    onStanza: () => {},
-    onUp: () => {},
-    onDown: () => {},
-  });
+  const link = await connectedLink(prosody.componentService, 'raw.corp.test', 'raw-secret');
   t.teardown(() => link.stop());
-  await link.start();
-  await link.whenUp(5000);
   const socket = link.socket as object | null;
   t.ok(socket, 'a socket while up');
   // Node keeps the TCP_NODELAY it set on the handle under this symbol (net.js), so this

@@ -873,17 +873,18 @@ export const tagOf = (value: string | undefined): string | undefined => {
 
 const hasLineBreak = (s: string): boolean => s.includes('\n') || s.includes('\r');
 
+const startLine = (msg: SipMessage): string =>
+  msg.kind === 'request'
+    ? `${msg.method} ${msg.uri} ${SIP_VERSION}`
+    : `${SIP_VERSION} ${msg.status} ${msg.reason}`;
+
 /**
  * The number of bytes serialize(msg) produces, without building them (the size check for
  * SIP over UDP ran serialize once more per request). It does not check the headers for
  * line breaks: serialize does that when the message is sent.
  */
 export function wireLength(msg: SipMessage): number {
-  const start =
-    msg.kind === 'request'
-      ? `${msg.method} ${msg.uri} ${SIP_VERSION}`
-      : `${SIP_VERSION} ${msg.status} ${msg.reason}`;
-  let n = Buffer.byteLength(start) + 2;
+  let n = Buffer.byteLength(startLine(msg)) + 2;
   for (const h of msg.headers) {
     if (h.name === 'Content-Length') continue;
     n += Buffer.byteLength(h.name) + Buffer.byteLength(h.value) + 4; // ": " and CRLF
@@ -893,11 +894,7 @@ export function wireLength(msg: SipMessage): number {
 }
 
 export function serialize(msg: SipMessage): Buffer {
-  const start =
-    msg.kind === 'request'
-      ? `${msg.method} ${msg.uri} ${SIP_VERSION}`
-      : `${SIP_VERSION} ${msg.status} ${msg.reason}`;
-  let head = `${start}\r\n`;
+  let head = `${startLine(msg)}\r\n`;
   for (const h of msg.headers) {
     if (h.name === 'Content-Length') continue;
     if (hasLineBreak(h.name) || hasLineBreak(h.value)) throw new ParseError('CR or LF in a header to send');

@@ -63,6 +63,8 @@ export class SipTransport {
   /** Open TCP connections by remote address (inbound and outbound). */
   readonly #conns = new Map<string, net.Socket>();
   readonly #pending = new Map<string, Promise<net.Socket>>();
+  /** bound(), built when first asked after the listeners changed. */
+  #bound: ListenAddr[] | null = null;
   #stopped = false;
 
   constructor(
@@ -152,7 +154,6 @@ export class SipTransport {
     if (!this.#bound) this.#bound = [...this.#udp.map((u) => u.addr), ...this.#tcpServers.map((t) => t.addr)];
     return this.#bound;
   }
-  #bound: ListenAddr[] | null = null;
 
   /** The local address to put in a Via for a transport. */
   local(transport: TransportName): ListenAddr | undefined {

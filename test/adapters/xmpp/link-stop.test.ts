@@ -5,29 +5,16 @@
 // reads nor answers.
 import { xml } from '@xmpp/xml';
 import t from 'tap';
-import { ComponentLink } from '../../../src/adapters/xmpp/link.js';
-import { silentLogger } from '../../../src/core/logger.js';
 import { stuckServer } from '../../fixtures/stuck-component.js';
+import { connectedLink } from '../../fixtures/xmpp-setup.js';
 
 const SECRET = 'stuck-secret';
 
 t.test('stop closes the socket and settles waiting sends when the server stops answering', async (t) => {
   const server = await stuckServer(SECRET);
   t.teardown(server.stop);
-  const link = new ComponentLink({
-    service: `xmpp://127.0.0.1:${server.port}`,
-    domain: 'stuck.test',
-    secret: SECRET,
-    initialDelayMs: 100,
-    maxDelayMs: 400,
-    connectTimeoutMs: 10_000,
-    logger: silentLogger,
-    onStanza: () => {},
-    onUp: () => {},
-    onDown: () => {},
-  });
-  await link.start();
-  await link.whenUp(5000);
+  // A 10 s connect timeout, as configured by default: xmpp.js waits that long for the close.
+  const link = await connectedLink(`xmpp://127.0.0.1:${server.port}`, 'stuck.test', SECRET, 10_000);
 
   // 24 MB toward a server that reads nothing: the kernel buffers fill and later writes wait.
   const body = 'x'.repeat(1024 * 1024);
