@@ -158,7 +158,11 @@ export class SipAdapter implements Adapter {
         onUnparsable: (raw, err, source) => this.#onUnparsable(raw, err, source),
       },
       logger,
-      { maxBody: config.maxBodyBytes, udpReceiveBuffer: config.udpReceiveBufferBytes },
+      {
+        maxBody: config.maxBodyBytes,
+        udpReceiveBuffer: config.udpReceiveBufferBytes,
+        udpThread: config.udpThread,
+      },
       config.tls,
     );
     this.layer = new TransactionLayer(this.transport, config.timers, logger);

@@ -71,6 +71,12 @@ export const SipAdapterConfig = Type.Object(
      * at `net.core.rmem_max`; Parley logs the size it got.
      */
     udpReceiveBufferBytes: Type.Optional(Type.Integer({ minimum: 65_536, maximum: 256 * 1024 * 1024 })),
+    /**
+     * Receive and send UDP datagrams in a separate thread (default true): the system calls
+     * then run on another core than the event loop that parses, decides and audits. False
+     * keeps them on the event loop (a host with a single core gains nothing from the thread).
+     */
+    udpThread: Type.Optional(Type.Boolean()),
     /** Largest body accepted on a stream (bytes). */
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
     /** Certificate for `tls://` listeners and outbound TLS (PEM files, relative to the config file). */
@@ -148,6 +154,7 @@ export interface ResolvedSipConfig {
   timers: { t1: number; t2: number; t4: number };
   maxBodyBytes: number;
   udpReceiveBufferBytes: number;
+  udpThread: boolean;
   auth?: DigestAuthConfig;
   tls?: TlsMaterial;
 }
@@ -197,6 +204,7 @@ export function resolveSipConfig(
     timers: { t1, t2: cfg.timers?.t2 ?? Math.max(4000, t1), t4: cfg.timers?.t4 ?? 5000 },
     maxBodyBytes: cfg.maxBodyBytes ?? 1024 * 1024,
     udpReceiveBufferBytes: cfg.udpReceiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER,
+    udpThread: cfg.udpThread ?? true,
   };
   if (cfg.advertise) out.advertise = cfg.advertise;
   if (cfg.auth) out.auth = resolveAuth(cfg.auth);

@@ -1,7 +1,6 @@
 // SIP transports (RFC 3261 §18, RFC 5630 for TLS): UDP, TCP and TLS listeners, stream
 // framing, and response routing per the top Via (received/rport, RFC 3581). Malformed input
 // is logged and dropped (or answered 400 by the caller); it never throws out of a socket handler.
-import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../core/logger.js';
@@ -16,6 +15,8 @@ import {
   serialize,
   viewTopVia,
 } from './message.js';
+import { bindUdpHere, type UdpBound, type UdpSocket } from './udp-socket.js';
+import { bindInUdpThread } from './udp-thread.js';
 
 export type TransportName = 'udp' | 'tcp' | 'tls';
 
@@ -57,7 +58,7 @@ const MAX_TCP_CONNECTIONS = 1024;
 const TCP_IDLE_MS = 10 * 60_000;
 
 export class SipTransport {
-  readonly #udp: { sock: dgram.Socket; addr: ListenAddr }[] = [];
+  readonly #udp: { sock: UdpSocket; addr: ListenAddr }[] = [];
   readonly #tcpServers: { srv: net.Server; addr: ListenAddr }[] = [];
   readonly #tls: TlsMaterial | undefined;
   /** Open TCP connections by remote address (inbound and outbound). */
@@ -71,7 +72,12 @@ export class SipTransport {
     readonly listen: readonly ListenAddr[],
     readonly handlers: TransportHandlers,
     readonly logger: Logger,
-    readonly limits: { maxBody: number; udpReceiveBuffer?: number } = { maxBody: 1024 * 1024 },
+    readonly limits: {
+      maxBody: number;
+      udpReceiveBuffer?: number;
+      /** Run the UDP sockets in the process's UDP thread (udp-thread.ts) rather than this one. */
+      udpThread?: boolean;
+    } = { maxBody: 1024 * 1024 },
     tlsMaterial?: TlsMaterial,
   ) {
     this.#tls = tlsMaterial;
@@ -80,21 +86,22 @@ export class SipTransport {
   async start(): Promise<void> {
     for (const addr of this.listen) {
       if (addr.transport === 'udp') {
-        const sock = dgram.createSocket({ type: net.isIPv6(addr.host) ? 'udp6' : 'udp4', reuseAddr: false });
-        sock.on('message', (buf, rinfo) =>
-          this.#datagram(buf, { transport: 'udp', address: rinfo.address, port: rinfo.port }),
-        );
-        sock.on('error', (err) => this.logger.error({ err, listen: addr }, 'SIP UDP socket error'));
-        await new Promise<void>((resolve, reject) => {
-          sock.once('error', reject);
-          sock.bind(addr.port, addr.host, () => {
-            sock.off('error', reject);
-            resolve();
-          });
-        });
-        this.#sizeReceiveBuffer(sock, addr);
-        const bound = sock.address();
-        this.#udp.push({ sock, addr: { ...addr, port: bound.port } });
+        const opts = {
+          host: addr.host,
+          port: addr.port,
+          ipv6: net.isIPv6(addr.host),
+          ...(this.limits.udpReceiveBuffer !== undefined
+            ? { receiveBuffer: this.limits.udpReceiveBuffer }
+            : {}),
+        };
+        const onDatagram = (buf: Buffer, address: string, port: number) =>
+          this.#datagram(buf, { transport: 'udp', address, port });
+        const onError = (err: Error) => this.logger.error({ err, listen: addr }, 'SIP UDP socket error');
+        const bound = this.limits.udpThread
+          ? await bindInUdpThread(opts, onDatagram, onError, this.logger)
+          : await bindUdpHere(opts, onDatagram, onError);
+        this.#reportReceiveBuffer(bound, addr);
+        this.#udp.push({ sock: bound.socket, addr: { ...addr, port: bound.socket.port } });
         this.#bound = null;
       } else {
         const transport = addr.transport;
@@ -127,19 +134,20 @@ export class SipTransport {
     }
   }
 
-  /** Ask for a large kernel receive buffer so a short pause does not drop datagrams. */
-  #sizeReceiveBuffer(sock: dgram.Socket, addr: ListenAddr): void {
+  /** Log the receive buffer the kernel granted (a large one keeps a short pause from dropping datagrams). */
+  #reportReceiveBuffer(bound: UdpBound, addr: ListenAddr): void {
     const want = this.limits.udpReceiveBuffer;
     if (want === undefined) return;
-    try {
-      sock.setRecvBufferSize(want);
-    } catch (err) {
-      this.logger.warn({ err, listen: addr, want }, 'SIP UDP: could not size the receive buffer');
+    if (bound.receiveBufferError !== undefined) {
+      this.logger.warn(
+        { err: bound.receiveBufferError, listen: addr, want },
+        'SIP UDP: could not size the receive buffer',
+      );
       return;
     }
     // Linux reports twice what it grants (it counts its bookkeeping) and caps the request
     // at net.core.rmem_max without an error: say so, since the cap is the operator's to lift.
-    const got = sock.getRecvBufferSize();
+    const got = bound.receiveBuffer ?? 0;
     if (got < want)
       this.logger.warn(
         { listen: addr, wantBytes: want, gotBytes: got },
@@ -273,9 +281,7 @@ export class SipTransport {
           ? this.#udp[0]
           : (this.#udp.find((x) => x.addr.host.includes(':') === fam6) ?? this.#udp[0]);
       if (!u) throw new Error('no UDP listener to send from');
-      await new Promise<void>((resolve, reject) =>
-        u.sock.send(buf, dest.port, dest.address, (err) => (err ? reject(err) : resolve())),
-      );
+      await u.sock.send(buf, dest.port, dest.address);
       return;
     }
     const s = await this.#connect(dest);
@@ -303,7 +309,7 @@ export class SipTransport {
     for (const s of this.#conns.values()) s.destroy();
     this.#conns.clear();
     await Promise.all([
-      ...this.#udp.map((u) => new Promise<void>((r) => u.sock.close(() => r()))),
+      ...this.#udp.map((u) => u.sock.close()),
       ...this.#tcpServers.map((t) => new Promise<void>((r) => t.srv.close(() => r()))),
     ]);
   }

@@ -7,7 +7,7 @@ import { resolveSipConfig, SipConfigError } from '../../../src/adapters/sip/inde
 import type { SipRequest } from '../../../src/adapters/sip/message.js';
 import { defaultTransport, retarget } from '../../../src/adapters/sip/nexthop.js';
 import { SipTransport } from '../../../src/adapters/sip/transport.js';
-import type { Logger } from '../../../src/core/logger.js';
+import { recordingLogger } from '../../fixtures/recording-logger.js';
 import { selfSignedCert } from '../../harness/sip.js';
 
 const base = {
@@ -145,28 +145,6 @@ t.test('the transport requests are built for, and retargeting a request', async 
   );
   t.equal(retarget(req, { transport: 'tcp', address: 'x', port: 1 }, null), null, 'no listener: null');
 });
-
-/** A logger that keeps each line's level, fields and message. */
-function recordingLogger() {
-  const lines: { level: string; fields: Record<string, unknown>; msg: string }[] = [];
-  const at =
-    (level: string) =>
-    (a: Record<string, unknown> | string, msg?: string): void => {
-      lines.push(
-        typeof a === 'string' ? { level, fields: {}, msg: a } : { level, fields: a, msg: msg ?? '' },
-      );
-    };
-  const logger: Logger = {
-    trace: at('trace'),
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    fatal: at('fatal'),
-    child: () => logger,
-  };
-  return { logger, lines };
-}
 
 t.test('UDP receive buffer: 4 MiB by default, configurable, a cap is reported', async (t) => {
   t.equal(resolveSipConfig(base).udpReceiveBufferBytes, 4 * 1024 * 1024, 'default 4 MiB');
