@@ -10,17 +10,19 @@
 // carried (>= 90 % of the offered rate, not stretched by retransmissions) wins, with SIPp's
 // p99 response time at that rate (SIPp's clock moves in ~4 ms steps here), and the highest
 // rate that also kept p99 <= 20 ms. Parley's steps also report its process's CPU per
-// MESSAGE, event-loop delay and GC pauses, to tell its own stalls from the machine's noise.
+// MESSAGE (all threads), the event loop's utilisation and time per MESSAGE, event-loop delay
+// and GC pauses, to tell its own stalls from the machine's noise.
 // Parley runs from the compiled dist/ (as `parley start` does; npm run bench:sip builds it
 // first); --source runs src/ through tsx instead.
-// Run: npm run bench:sip [-- --rates=250,500,1000 --seconds=4 --children=4 --source]
+// Run: npm run bench:sip [-- --rates=250,500,1000 --seconds=4 --children=4 --source
+//   --targets=parley (Parley's ladder alone, for A/B runs; no ratio) --udp-thread=off]
 // Prints one JSON line per step, then one summary line per target and the ratio.
 import { type ChildProcess, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../src/config.js';
 import { verifyLog } from '../src/core/audit/verify.js';
@@ -36,6 +38,10 @@ const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
 const RATES = (argOf('rates') ?? '250,500,1000,2000,3000,4000,6000,8000,12000').split(',').map(Number);
 const SECONDS = Number(argOf('seconds') ?? 4);
 const KAMAILIO_CHILDREN = Number(argOf('children') ?? 4);
+/** --udp-thread=off: Parley's SIP sockets on its event loop (the adapter's `udpThread: false`). */
+const UDP_THREAD = argOf('udp-thread') !== 'off';
+/** Which ladders to run (A/B runs of Parley alone skip Kamailio's; the ratio needs both). */
+const TARGETS = new Set((argOf('targets') ?? 'kamailio,parley').split(','));
 /** A step failing more than this share ends the ladder for that target (higher rates fail too). */
 const STOP_SHARE = 0.01;
 const OK_SHARE = 0.001;
@@ -279,12 +285,18 @@ function watchProcess() {
   obs.observe({ entryTypes: ['gc'] });
   loop.enable();
   const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
   return (messages: number) => {
+    const elu = performance.eventLoopUtilization(elu0);
     loop.disable();
     obs.disconnect();
     const cpu = process.cpuUsage(cpu0);
     return {
       cpuUsPerMsg: +((cpu.user + cpu.system) / Math.max(1, messages)).toFixed(1),
+      // The event loop's share of the step's time spent running (not waiting): the thread
+      // that parses, decides and audits; CPU above counts every thread of the process.
+      eventLoopUtilization: +elu.utilization.toFixed(2),
+      eventLoopUsPerMsg: +((elu.active * 1000) / Math.max(1, messages)).toFixed(1),
       eventLoopDelayP99Ms: +(loop.percentile(99) / 1e6).toFixed(1),
       eventLoopDelayMaxMs: +(loop.max / 1e6).toFixed(1),
       gcMaxPauseMs: +Math.max(0, ...gc).toFixed(1),
@@ -337,7 +349,9 @@ try {
   const kam = await startKamailioRelay(work, uas.port);
   stops.push(kam.stop);
   await sleep(300);
-  const kamailio = await ladder('kamailio', `127.0.0.1:${kam.port}`);
+  const kamailio = TARGETS.has('kamailio')
+    ? await ladder('kamailio', `127.0.0.1:${kam.port}`)
+    : { steps: [], best: null, bestWithinP99: null };
   await kam.stop();
 
   // Parley: SIP in (partner-sip) -> policy + audit -> SIP out (corp-sip) -> UAS.
@@ -353,12 +367,14 @@ adapters:
     domains: [partner.test]
     route: "sip:127.0.0.1:${await freeUdpPort()}"
     peers: [127.0.0.1/32]
+    udpThread: ${UDP_THREAD}
   corp-sip:
     type: sip
     listen: ["udp://127.0.0.1:${outPort}"]
     domains: [corp.test]
     route: "sip:127.0.0.1:${uas.port}"
     peers: [127.0.0.1/32]
+    udpThread: ${UDP_THREAD}
 `;
   writeFileSync(join(work, 'parley.yaml'), configText);
   const gw: Gateway = await (await loadGateway()).startGateway(
@@ -387,7 +403,14 @@ adapters:
     stepsRun: r.steps.map((s) => s.rate),
   });
   console.log(JSON.stringify(summary('kamailio', kamailio)));
-  console.log(JSON.stringify({ ...summary('parley', parley), auditRecords: records, auditOk: verified.ok }));
+  console.log(
+    JSON.stringify({
+      ...summary('parley', parley),
+      udpThread: UDP_THREAD,
+      auditRecords: records,
+      auditOk: verified.ok,
+    }),
+  );
   const kRate = kamailio.best?.rate ?? 0;
   const pRate = parley.best?.rate ?? 0;
   console.log(
