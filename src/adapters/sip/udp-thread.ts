@@ -1,8 +1,8 @@
 // The event loop's side of the UDP thread (udp-thread-worker.ts). One worker thread per
 // process serves the UDP listeners of every SIP adapter: it starts with the first socket
-// and ends when the last one closes. Sends made during one turn of the event loop go over
-// as one batch at its end (setImmediate); each send still settles on its own, rejecting
-// when the kernel refused that datagram.
+// and ends when the last one closes. Sends made in one callback (with its promise chains)
+// go over as one batch right after it (process.nextTick); each send still settles on its
+// own, rejecting when the kernel refused that datagram.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../core/logger.js';
 import type { OnDatagram, OnSocketError, UdpBindOptions, UdpBound, UdpSocket } from './udp-socket.js';
@@ -57,7 +57,8 @@ class UdpThread {
     this.#worker.on('message', (m: FromThread) => this.#onMessage(m));
     this.#worker.on('error', (err) => this.#die(err));
     this.#worker.on('exit', (code) => {
-      if (!this.#dead) this.#die(new Error(`the SIP UDP thread exited (code ${code})`), false);
+      // An exit Parley did not ask for (it asks only once the last socket closed).
+      if (!this.#dead) this.#die(new Error(`the SIP UDP thread exited (code ${code})`));
     });
   }
 
@@ -246,11 +247,11 @@ class UdpThread {
   }
 
   /** The thread failed: every waiting send, bind and close settles, and the sockets' owners are told. */
-  #die(err: Error, log = true): void {
+  #die(err: Error): void {
     if (this.#dead) return;
     this.#dead = err;
     if (shared === this) shared = null;
-    if (log) this.#logger.error({ err }, 'the SIP UDP thread failed');
+    this.#logger.error({ err }, 'the SIP UDP thread failed');
     for (const settles of this.#inFlight.values()) for (const s of settles) s.reject(err);
     this.#inFlight.clear();
     for (const b of this.#binding.values()) b.reject(err);
