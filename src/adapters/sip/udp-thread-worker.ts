@@ -2,7 +2,7 @@
 // sockets. Receiving and sending datagrams are system calls, and on a host the kernel's
 // delivery to the receiver runs inside the sender's call: about a quarter of the event
 // loop's time per MESSAGE. Here they run on another core. Datagrams are passed on in
-// batches, one per turn of this thread's loop, so the hand-over costs little per datagram.
+// batches (see the flow control below), so the hand-over costs little per datagram.
 import dgram from 'node:dgram';
 import { parentPort } from 'node:worker_threads';
 import type { FromThread, ToThread } from './udp-thread-protocol.js';
@@ -24,9 +24,10 @@ let inScheduled = false;
  * was given are unhandled, and holds at most BATCH_MAX; the event loop says it handled them
  * only once it has run its immediates (the audit writer's batches). So it gets back to its
  * timers and immediates between batches, as when it reads the sockets itself (libuv reads 32
- * per wake-up), instead of draining a steady stream of messages in one go. Beyond MAX_WAITING datagrams waiting here the thread drops what it reads, as
- * the kernel does when a receive buffer is full: an overloaded event loop must not collect
- * an unbounded queue (with the memory and collection work that comes with it).
+ * per wake-up), instead of draining a steady stream of messages in one go. Beyond
+ * MAX_WAITING datagrams waiting here the thread drops what it reads, as the kernel does when
+ * a receive buffer is full: an overloaded event loop must not collect an unbounded queue
+ * (with the memory and collection work that comes with it).
  */
 const BATCH_MAX = 32;
 const MAX_WAITING = 4096;
