@@ -3,6 +3,7 @@
 // responses Parley gives to INVITEs. Retransmitted requests are absorbed by their server
 // transaction (answered with the last response, never handed up twice).
 import type { Logger } from '../../core/logger.js';
+import { ExpiringMap } from './expiry.js';
 import {
   getHeader,
   getHeaders,
@@ -27,8 +28,6 @@ export interface Timers {
 
 export const DEFAULT_TIMERS: Timers = { t1: 500, t2: 4000, t4: 5000 };
 
-const EMPTY = Buffer.alloc(0);
-
 export const MAGIC_COOKIE = 'z9hG4bK';
 export const newBranch = (): string => `${MAGIC_COOKIE}${randomHex(12)}`;
 
@@ -40,8 +39,14 @@ export function serverKey(req: SipRequest): string {
     throw new ParseError('the top Via has no RFC 3261 branch (z9hG4bK...)');
   }
   const method = req.method === 'ACK' || req.method === 'CANCEL' ? 'INVITE' : req.method;
-  return `${branch}|${via.host}:${via.port ?? ''}|${req.method === 'CANCEL' ? 'CANCEL' : method}`;
+  // join() builds one flat string; a template literal builds a rope of several heap objects,
+  // and keys live 32 s (Timer J) by the hundred thousand at high rates.
+  return [branch, `${via.host}:${via.port ?? ''}`, req.method === 'CANCEL' ? 'CANCEL' : method].join('|');
 }
+
+/** A client transaction's key (branch and method), as one flat string (see serverKey). */
+const clientKey = (branch: string | null | undefined, method: string): string =>
+  [String(branch), method].join('|');
 
 /** A message as sent: its bytes and where they went. */
 interface Wire {
@@ -54,14 +59,7 @@ type ServerState = 'trying' | 'proceeding' | 'completed' | 'confirmed' | 'termin
 export class ServerTransaction {
   state: ServerState = 'trying';
   #last: SipResponse | null = null;
-  /**
-   * A completed non-INVITE transaction keeps only its final response as sent (bytes and
-   * destination) and a skeleton of its request: it lingers 64×T1 (32 s) to answer
-   * retransmissions, and at thousands of requests a second the parsed messages it held
-   * were most of the heap (and of the collector's work).
-   */
-  #wire: Wire | null = null;
-  #request: SipRequest;
+  readonly #request: SipRequest;
   #timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -73,7 +71,6 @@ export class ServerTransaction {
     this.#request = request;
   }
 
-  /** The request (once a non-INVITE transaction completed: its method and URI only). */
   get request(): SipRequest {
     return this.#request;
   }
@@ -85,8 +82,7 @@ export class ServerTransaction {
   /** A retransmission of the request arrived. */
   retransmitted(): void {
     if (this.state !== 'proceeding' && this.state !== 'completed') return;
-    if (this.#wire) this.#sendWire(this.#wire);
-    else if (this.#last) this.#send(this.#last);
+    if (this.#last) this.#send(this.#last);
   }
 
   /** An ACK matched this (INVITE) transaction. */
@@ -102,7 +98,6 @@ export class ServerTransaction {
     this.#last = res;
     const udp = this.source.transport === 'udp';
     const wire = this.#send(res);
-    if (wire && !this.isInvite && res.status >= 200 && udp) this.#keep(wire);
     if (res.status < 200) {
       this.state = 'proceeding';
       return;
@@ -110,7 +105,11 @@ export class ServerTransaction {
     const { t1, t2 } = this.layer.timers;
     if (!this.isInvite) {
       this.state = 'completed';
-      this.#after(udp ? 64 * t1 : 0, () => this.#terminate()); // Timer J
+      this.#clear();
+      if (this.layer.server.get(this.key) === this) this.layer.server.delete(this.key);
+      // Timer J: over UDP the layer keeps only the response as sent, to answer
+      // retransmissions for 64*T1; this object is done.
+      if (wire && udp) this.layer.answered(this.key, wire);
       return;
     }
     if (res.status < 300) {
@@ -146,19 +145,7 @@ export class ServerTransaction {
   }
 
   #sendWire(w: Wire): void {
-    this.layer.transport
-      .sendBytes(w.bytes, w.dest)
-      .catch((err: unknown) =>
-        this.layer.logger.warn({ err: (err as Error).message }, 'could not send a SIP response'),
-      );
-  }
-
-  /** Keep the final response as sent and drop the parsed messages (see #wire). */
-  #keep(wire: Wire): void {
-    this.#wire = wire;
-    this.#last = null;
-    const r = this.#request;
-    this.#request = { kind: 'request', method: r.method, uri: r.uri, headers: [], body: EMPTY };
+    this.layer.sendWire(w);
   }
 
   #after(ms: number, fn: () => void): void {
@@ -283,8 +270,16 @@ export class ClientTransaction {
     this.state = 'completed';
     this.#resolve(r);
     const udp = this.dest.transport === 'udp';
-    // Timer K (non-INVITE) / Timer D (INVITE with a non-2xx final); a 2xx ends it at once.
-    const linger = !udp ? 0 : this.isInvite ? (this.#ack ? TIMER_D : 0) : this.layer.timers.t4;
+    if (!this.isInvite) {
+      // Timer K: over UDP the layer remembers only the key, to absorb retransmitted finals
+      // for T4; this object is done.
+      this.state = 'terminated';
+      if (this.layer.client.get(this.key) === this) this.layer.client.delete(this.key);
+      if (udp) this.layer.finished(this.key);
+      return;
+    }
+    // Timer D (INVITE with a non-2xx final); a 2xx ends it at once.
+    const linger = udp && this.#ack ? TIMER_D : 0;
     this.#after(linger, () => {
       this.state = 'terminated';
       this.layer.client.delete(this.key);
@@ -326,12 +321,42 @@ export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
 export class TransactionLayer {
   readonly server = new Map<string, ServerTransaction>();
   readonly client = new Map<string, ClientTransaction>();
+  /** Completed non-INVITE server transactions over UDP: the final response as sent (Timer J). */
+  readonly #answered: ExpiringMap<Wire>;
+  /** Completed non-INVITE client transactions over UDP: their keys (Timer K). */
+  readonly #finished: ExpiringMap<true>;
 
   constructor(
     readonly transport: SipTransport,
     readonly timers: Timers,
     readonly logger: Logger,
-  ) {}
+  ) {
+    this.#answered = new ExpiringMap(64 * timers.t1);
+    this.#finished = new ExpiringMap(timers.t4);
+  }
+
+  /** Completed transactions kept to absorb retransmissions (Timer J, Timer K). */
+  lingering(): { server: number; client: number } {
+    return { server: this.#answered.size, client: this.#finished.size };
+  }
+
+  /** Keep a completed non-INVITE server transaction's final response for 64*T1 (Timer J). */
+  answered(key: string, wire: Wire): void {
+    this.#answered.set(key, wire);
+  }
+
+  /** Remember a completed non-INVITE client transaction for T4 (Timer K). */
+  finished(key: string): void {
+    this.#finished.set(key, true);
+  }
+
+  sendWire(w: Wire): void {
+    this.transport
+      .sendBytes(w.bytes, w.dest)
+      .catch((err: unknown) =>
+        this.logger.warn({ err: (err as Error).message }, 'could not send a SIP response'),
+      );
+  }
 
   /**
    * Match a request to its server transaction. Returns the new transaction when the
@@ -352,6 +377,11 @@ export class TransactionLayer {
       existing.retransmitted();
       return null;
     }
+    const answer = this.#answered.get(key);
+    if (answer) {
+      this.sendWire(answer); // a retransmission of a request already answered
+      return null;
+    }
     const tx = new ServerTransaction(key, req, source, this);
     this.server.set(key, tx);
     return tx;
@@ -362,8 +392,9 @@ export class TransactionLayer {
     if (!res.headers.some((h) => h.name === 'Via')) return false;
     const branch = viewTopVia(res).params.get('branch');
     const cseq = parseCSeq(getHeader(res, 'CSeq') ?? '');
-    const tx = this.client.get(`${branch}|${cseq.method}`);
-    if (!tx) return false;
+    const key = clientKey(branch, cseq.method);
+    const tx = this.client.get(key);
+    if (!tx) return this.#finished.has(key); // a retransmitted final: absorbed
     tx.received(res);
     return true;
   }
@@ -371,7 +402,7 @@ export class TransactionLayer {
   /** Start a client transaction for a request whose top Via carries a fresh branch. */
   request(req: SipRequest, dest: Endpoint, onProvisional?: (res: SipResponse) => void): ClientTransaction {
     const branch = viewTopVia(req).params.get('branch');
-    const key = `${branch}|${req.method}`;
+    const key = clientKey(branch, req.method);
     const tx = new ClientTransaction(key, req, dest, this);
     if (onProvisional) tx.onProvisional = onProvisional;
     this.client.set(key, tx);
@@ -389,5 +420,7 @@ export class TransactionLayer {
     for (const tx of this.client.values()) tx.stop();
     this.server.clear();
     this.client.clear();
+    this.#answered.clear();
+    this.#finished.clear();
   }
 }

@@ -2,7 +2,12 @@ import dgram from 'node:dgram';
 import t from 'tap';
 import { isComposingXml, readBody } from '../../../src/adapters/sip/content.js';
 import { buildSipAdapter, resolveSipConfig, SipConfigError } from '../../../src/adapters/sip/index.js';
-import { parseMessage, type SipRequest, serialize } from '../../../src/adapters/sip/message.js';
+import {
+  parseMessage,
+  type SipRequest,
+  type SipResponse,
+  serialize,
+} from '../../../src/adapters/sip/message.js';
 import { Router } from '../../../src/adapters/sip/nexthop.js';
 import { newBranch, TransactionLayer } from '../../../src/adapters/sip/transaction.js';
 import { SipTransport } from '../../../src/adapters/sip/transport.js';
@@ -189,10 +194,25 @@ t.test(
     const r = await tx.done;
     t.ok(r.ok && r.response.status === 404, 'the final response is the result');
     const sent = p.seen.length;
-    answer(404, 'Not Found'); // retransmitted final: absorbed in Completed
+    t.equal(p.layer.client.size, 0, 'the transaction object is done');
+    t.same(p.layer.lingering(), { server: 0, client: 1 }, 'its key is kept for Timer K (T4 = 50 ms)');
+    const retransmitted = parseMessage(
+      serialize({
+        kind: 'response',
+        status: 404,
+        reason: 'Not Found',
+        headers: parseMessage(Buffer.from(p.seen[0]!.text)).headers.filter((h) =>
+          ['Via', 'From', 'To', 'Call-ID', 'CSeq'].includes(h.name),
+        ),
+        body: Buffer.alloc(0),
+      }),
+    );
+    t.ok(p.layer.receiveResponse(retransmitted as SipResponse), 'a retransmitted final is absorbed');
+    answer(404, 'Not Found'); // (and over the wire: no new request follows)
     await new Promise((r) => setTimeout(r, 100));
     t.equal(p.seen.length, sent, 'no more requests after the final response');
-    t.equal(p.layer.client.size, 0, 'Timer K removed the transaction');
+    t.same(p.layer.lingering(), { server: 0, client: 0 }, 'Timer K forgot it');
+    t.notOk(p.layer.receiveResponse(retransmitted as SipResponse), 'after Timer K a final matches nothing');
   },
 );
 

@@ -98,9 +98,17 @@ t.test(
     t.equal(oks.length, 2);
     t.equal(oks[0], oks[1], 'byte-identical retransmitted response');
     t.match(oks[0], /Allow: INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS/);
-    t.equal(env.sip.layer.server.size, 1);
+    t.equal(env.sip.layer.server.size, 0, 'the transaction object is done');
+    t.equal(env.sip.layer.lingering().server, 1, 'its response is kept for Timer J');
     await sleep(64 * T1 + 100);
-    t.equal(env.sip.layer.server.size, 0, 'Timer J removed it');
+    t.equal(env.sip.layer.lingering().server, 0, 'Timer J removed it');
+    env.send(options);
+    await sleep(50);
+    t.equal(
+      env.got.filter((m) => m.startsWith('SIP/2.0 200 OK')).length,
+      3,
+      'after Timer J the same request is a new transaction (answered again)',
+    );
   },
 );
 
