@@ -33,8 +33,15 @@ export function chainProblem(head: AuditHead | null, records: readonly AuditReco
 }
 
 export class MemoryAuditLog implements AuditLog {
-  /** Kept records in ascending seq order (contiguous above the anchor, held islands below). */
-  private records: AuditRecord[] = [];
+  /**
+   * Kept records in ascending seq order (contiguous above the anchor, held islands below),
+   * each as its JSON text, with their seqs alongside. A record as an object is some 25
+   * strings and objects the collector must mark on every full collection; at thousands of
+   * records a second those marks were most of the heap's, and they stalled the event loop.
+   * A string is one leaf. Reads parse (and so hand out copies).
+   */
+  private records: string[] = [];
+  private seqs: number[] = [];
   private headMark: AuditHead | null = null;
   private anchorMark: AuditHead | null = null;
 
@@ -50,7 +57,14 @@ export class MemoryAuditLog implements AuditLog {
     }
     const problem = chainProblem(head, records);
     if (problem) throw new Error(`audit append rejected: ${problem}`);
-    for (const r of records) this.records.push(r);
+    for (const r of records) {
+      const text = JSON.stringify(r);
+      // JSON.stringify returns a rope of several strings; converting it to a number (NaN)
+      // flattens it in place, so each record is kept as one flat string.
+      Number(text);
+      this.records.push(text);
+      this.seqs.push(r.seq);
+    }
     const last = records[records.length - 1] as AuditRecord;
     this.headMark = { seq: last.seq, hash: last.hash };
     return { ok: true };
@@ -69,20 +83,24 @@ export class MemoryAuditLog implements AuditLog {
   /** Index of the first kept record with seq >= `seq`. */
   private lowerBound(seq: number): number {
     let lo = 0;
-    let hi = this.records.length;
+    let hi = this.seqs.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if ((this.records[mid] as AuditRecord).seq < seq) lo = mid + 1;
+      if ((this.seqs[mid] as number) < seq) lo = mid + 1;
       else hi = mid;
     }
     return lo;
+  }
+
+  private static parse(text: string): AuditRecord {
+    return JSON.parse(text) as AuditRecord;
   }
 
   async range(fromSeq: number, limit: number): Promise<AuditRecord[]> {
     this.check();
     if (limit <= 0) return [];
     const i = this.lowerBound(fromSeq);
-    return this.records.slice(i, i + limit);
+    return this.records.slice(i, i + limit).map(MemoryAuditLog.parse);
   }
 
   async reverseRange(beforeSeq: number, limit: number): Promise<AuditRecord[]> {
@@ -90,7 +108,7 @@ export class MemoryAuditLog implements AuditLog {
     if (limit <= 0) return [];
     const end = this.lowerBound(beforeSeq + 1);
     const start = Math.max(0, end - limit);
-    return this.records.slice(start, end).reverse();
+    return this.records.slice(start, end).reverse().map(MemoryAuditLog.parse);
   }
 
   async length(): Promise<number> {
@@ -105,18 +123,26 @@ export class MemoryAuditLog implements AuditLog {
     const cut = Math.min(beforeSeq, head.seq + 1);
     const anchorSeq = cut - 1;
     if (anchorSeq >= 1 && (!this.anchorMark || anchorSeq > this.anchorMark.seq)) {
-      const at = this.records[this.lowerBound(anchorSeq)];
-      if (at && at.seq === anchorSeq) this.anchorMark = { seq: at.seq, hash: at.hash };
+      const i = this.lowerBound(anchorSeq);
+      const text = this.records[i];
+      if (text !== undefined && this.seqs[i] === anchorSeq) {
+        this.anchorMark = { seq: anchorSeq, hash: MemoryAuditLog.parse(text).hash };
+      }
     }
     const end = this.lowerBound(cut);
-    const kept: AuditRecord[] = [];
-    let removed = 0;
+    const kept: string[] = [];
+    const keptSeqs: number[] = [];
     for (let i = 0; i < end; i++) {
-      const r = this.records[i] as AuditRecord;
-      if (keep.has(r.seq)) kept.push(r);
-      else removed += 1;
+      const seq = this.seqs[i] as number;
+      if (!keep.has(seq)) continue;
+      kept.push(this.records[i] as string);
+      keptSeqs.push(seq);
     }
-    if (removed > 0) this.records = kept.concat(this.records.slice(end));
+    const removed = end - kept.length;
+    if (removed > 0) {
+      this.records = kept.concat(this.records.slice(end));
+      this.seqs = keptSeqs.concat(this.seqs.slice(end));
+    }
     return removed;
   }
 }

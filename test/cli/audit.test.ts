@@ -52,15 +52,23 @@ t.test('verify: intact', async (t) => {
 
 t.test('verify: broken names the first bad record', async (t) => {
   const store = await filled();
-  const recs = (store.audit as unknown as { records: AuditRecord[] }).records;
-  recs[11] = { ...(recs[11] as AuditRecord), decision: 'allow', reason: 'tampered' };
+  // The memory log keeps each record as JSON text with its seq alongside (src/store/memory.ts).
+  const log = store.audit as unknown as { records: string[]; seqs: number[] };
+  const recs = log.records;
+  recs[11] = JSON.stringify({
+    ...(JSON.parse(recs[11] as string) as AuditRecord),
+    decision: 'allow',
+    reason: 'tampered',
+  });
   const x = io();
   t.equal(await auditCommand(['verify'], x.cli, keep(store)), 1);
   t.match(x.out(), /^audit chain broken at record 12: hash mismatch/);
   const y = io();
   recs.splice(15, 5);
-  recs[11] = chainEntries(null, [entry()])[0] as AuditRecord;
-  (store.audit as unknown as { records: AuditRecord[] }).records = recs.slice(0, 11);
+  log.seqs.splice(15, 5);
+  recs[11] = JSON.stringify(chainEntries(null, [entry()])[0]);
+  log.records = recs.slice(0, 11);
+  log.seqs = log.seqs.slice(0, 11);
   t.equal(await auditCommand(['verify'], y.cli, keep(store)), 1);
   t.match(y.out(), /audit chain broken at record 12: truncated/);
 });
