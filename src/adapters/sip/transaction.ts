@@ -1,7 +1,8 @@
 // The transaction layer (RFC 3261 §17): client and server non-INVITE transactions with
 // timers E, F, J and K, and the INVITE server transaction (G, H, I) for the final
 // responses Parley gives to INVITEs. Retransmitted requests are absorbed by their server
-// transaction (answered with the last response, never handed up twice).
+// transaction (answered with the last response, never handed up twice); once a non-INVITE
+// one completed over UDP, the layer keeps only its response as sent for that (Timer J).
 import type { Logger } from '../../core/logger.js';
 import { ExpiringMap } from './expiry.js';
 import {
