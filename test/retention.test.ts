@@ -18,6 +18,7 @@ import { MemoryStore } from '../src/store/memory.js';
 import { RedisStore } from '../src/store/redis.js';
 import { entry } from './core/audit/fixtures.js';
 import { MemoryAdapter, message } from './fixtures/memory-adapter.js';
+import { tamperRecord } from './fixtures/tamper.js';
 import { startRedis } from './harness/redis.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -141,11 +142,12 @@ t.test('legal holds keep matching records past retention; releasing one lets the
   t.match(await verifyLog(store.audit), { ok: true }, 'held records below the anchor verify on their own');
 
   // An edited held record still shows.
-  const [held] = await store.audit.range(3, 1);
-  const original = (held as AuditRecord).content;
-  (held as { content: AuditRecord['content'] }).content = { mode: 'full', body: 'rewritten' };
+  const restore = tamperRecord(store.audit, 3, (r) => ({
+    ...r,
+    content: { mode: 'full', body: 'rewritten' },
+  }));
   t.match(await verifyLog(store.audit), { ok: false, firstBad: 3 });
-  (held as { content: AuditRecord['content'] }).content = original;
+  restore();
 
   t.same(await retention.releaseHold(byUser.id), byUser);
   t.equal(await retention.releaseHold(byUser.id), null, 'released once');

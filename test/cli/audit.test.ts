@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { auditCommand } from '../../src/cli/audit.js';
 import type { CliIO } from '../../src/cli/io.js';
-import { chainEntries } from '../../src/core/audit/chain.js';
 import type { AuditRecord } from '../../src/core/audit/record.js';
 import { AuditWriter } from '../../src/core/audit/writer.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { entry } from '../core/audit/fixtures.js';
+import { tamperRecord, truncateRecords } from '../fixtures/tamper.js';
 
 function io(cwd = process.cwd()) {
   const out: string[] = [];
@@ -52,23 +52,12 @@ t.test('verify: intact', async (t) => {
 
 t.test('verify: broken names the first bad record', async (t) => {
   const store = await filled();
-  // The memory log keeps each record as JSON text with its seq alongside (src/store/memory.ts).
-  const log = store.audit as unknown as { records: string[]; seqs: number[] };
-  const recs = log.records;
-  recs[11] = JSON.stringify({
-    ...(JSON.parse(recs[11] as string) as AuditRecord),
-    decision: 'allow',
-    reason: 'tampered',
-  });
+  tamperRecord(store.audit, 12, (r) => ({ ...r, decision: 'allow', reason: 'tampered' }));
   const x = io();
   t.equal(await auditCommand(['verify'], x.cli, keep(store)), 1);
   t.match(x.out(), /^audit chain broken at record 12: hash mismatch/);
   const y = io();
-  recs.splice(15, 5);
-  log.seqs.splice(15, 5);
-  recs[11] = JSON.stringify(chainEntries(null, [entry()])[0]);
-  log.records = recs.slice(0, 11);
-  log.seqs = log.seqs.slice(0, 11);
+  truncateRecords(store.audit, 11);
   t.equal(await auditCommand(['verify'], y.cli, keep(store)), 1);
   t.match(y.out(), /audit chain broken at record 12: truncated/);
 });

@@ -13,6 +13,7 @@ import type { CanonicalEvent } from '../../src/core/model.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+import { tamperRecord } from '../fixtures/tamper.js';
 import { launchChromium } from '../harness/chromium.js';
 
 const ADMIN = 'console-admin-token-5b1e0c9d';
@@ -216,10 +217,10 @@ t.test('the compliance console in Chromium against a running Parley', async (t) 
   t.match(await result.textContent(), /Chain intact: \d+ record\(s\) verified/);
 
   // Someone with access to the store edits a record.
-  const [victim] = await gw.store.audit.range(3, 1);
-  const mutable = victim as { content: AuditRecord['content'] };
-  const original = mutable.content;
-  mutable.content = { mode: 'full', body: 'Thanks Alice, deleting it now.' };
+  const restore = tamperRecord(gw.store.audit, 3, (r) => ({
+    ...r,
+    content: { mode: 'full', body: 'Thanks Alice, deleting it now.' },
+  }));
   t.match(await verifyLog(gw.store.audit), { ok: false, firstBad: 3 }, 'the store really is tampered');
   await page.getByTestId('verify-button').click();
   await result.filter({ hasText: 'Chain broken at record 3' }).waitFor();
@@ -228,7 +229,7 @@ t.test('the compliance console in Chromium against a running Parley', async (t) 
   await page.getByTestId('verify-open-bad').click();
   await page.getByTestId('record-detail').filter({ hasText: 'deleting it now' }).waitFor();
   t.pass('the broken record opens from the verify result');
-  mutable.content = original;
+  restore();
   t.match(await verifyLog(gw.store.audit), { ok: true }, 'restored');
 
   // --- policy view and what-if --------------------------------------------------------------------
