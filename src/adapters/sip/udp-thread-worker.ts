@@ -25,9 +25,11 @@ let inScheduled = false;
  * only once it has run its immediates (the audit writer's batches). So it gets back to its
  * timers and immediates between batches, as when it reads the sockets itself (libuv reads 32
  * per wake-up), instead of draining a steady stream of messages in one go. Beyond
- * MAX_WAITING datagrams waiting here the thread drops what it reads, as the kernel does when
- * a receive buffer is full: an overloaded event loop must not collect an unbounded queue
- * (with the memory and collection work that comes with it).
+ * MAX_WAITING datagrams waiting here the thread drops the requests it reads, as the kernel
+ * does when a receive buffer is full: an overloaded event loop must not collect an unbounded
+ * queue (with the memory and collection work that comes with it). Responses are kept up to
+ * twice that: each one ends a transaction the event loop already worked on (dropping it
+ * wastes that work and brings a retransmission), while a dropped request costs nothing yet.
  */
 const BATCH_MAX = 32;
 const MAX_WAITING = 4096;
@@ -45,8 +47,12 @@ function drop(): void {
   }, 1000);
 }
 
+/** A SIP response starts with its status line, "SIP/2.0 ..." (RFC 3261 §7.2). */
+const isResponse = (buf: Buffer): boolean =>
+  buf.length > 4 && buf[0] === 0x53 && buf[1] === 0x49 && buf[2] === 0x50 && buf[3] === 0x2f;
+
 function received(id: number, buf: Buffer, rinfo: dgram.RemoteInfo): void {
-  if (inAddresses.length >= MAX_WAITING) {
+  if (inAddresses.length >= MAX_WAITING && (inAddresses.length >= 2 * MAX_WAITING || !isResponse(buf))) {
     drop();
     return;
   }

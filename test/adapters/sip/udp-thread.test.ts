@@ -131,27 +131,32 @@ t.test('a port in use: the bind rejects with its code; the thread still serves o
 });
 
 t.test(
-  'an event loop that stops reading: the thread holds a bounded queue, drops the rest and says so',
+  'an event loop that stops reading: the thread holds a bounded queue, drops requests beyond it (not responses) and says so',
   async (t) => {
     const log = recordingLogger();
     let received = 0;
+    let responsesReceived = 0;
     const bound = await bindInUdpThread(
       { host: '127.0.0.1', port: 0, ipv6: false, receiveBuffer: 8 << 20 },
-      () => {
+      (buf) => {
         received++;
+        if (buf.toString().startsWith('SIP/2.0 ')) responsesReceived++;
       },
       () => {},
       log.logger,
     );
     const total = 6000;
-    // A child process sends while this thread is blocked (as a long stall would block it).
+    const responses = 500;
+    // A child process sends while this thread is blocked (as a long stall would block it):
+    // requests, then responses, which the thread keeps past the limit.
     const child = spawn(
       process.execPath,
       [
         '-e',
         `const s = require('node:dgram').createSocket('udp4');
        let i = 0;
-       const next = () => { if (i >= ${total}) return s.close(); s.send('x' + i++, ${bound.socket.port}, '127.0.0.1', next); };
+       const text = (n) => n < ${total - responses} ? 'MESSAGE sip:x ' + n : 'SIP/2.0 200 OK ' + n;
+       const next = () => { if (i >= ${total}) return s.close(); s.send(text(i++), ${bound.socket.port}, '127.0.0.1', next); };
        next();`,
       ],
       { stdio: 'ignore' },
@@ -169,7 +174,11 @@ t.test(
       total,
       `every datagram was handed over or counted as dropped (${received} + ${dropped})`,
     );
-    t.ok(received >= 4096 && received <= 4096 + 64, `a bounded queue was handed over (${received})`);
+    t.equal(responsesReceived, responses, 'every response was kept past the limit');
+    t.ok(
+      received >= 4096 + responses && received <= 4096 + responses + 64,
+      `a bounded queue was handed over (${received})`,
+    );
     t.equal(warn?.level, 'warn');
     await bound.socket.close();
   },
