@@ -141,12 +141,8 @@ export class ServerTransaction {
       this.layer.logger.warn({ err: (err as Error).message }, 'could not send a SIP response');
       return null;
     }
-    this.#sendWire(wire);
+    this.layer.sendWire(wire);
     return wire;
-  }
-
-  #sendWire(w: Wire): void {
-    this.layer.sendWire(w);
   }
 
   #after(ms: number, fn: () => void): void {

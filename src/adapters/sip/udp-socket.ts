@@ -27,32 +27,46 @@ export interface UdpBound {
 export type OnDatagram = (buf: Buffer, address: string, port: number) => void;
 export type OnSocketError = (err: Error) => void;
 
+/** A bound UDP socket (closed again when the bind fails); both sides of the UDP thread use it. */
+export async function openUdpSocket(opts: UdpBindOptions): Promise<dgram.Socket> {
+  const sock = dgram.createSocket({ type: opts.ipv6 ? 'udp6' : 'udp4', reuseAddr: false });
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: Error) => {
+      sock.close();
+      reject(err);
+    };
+    sock.once('error', failed);
+    sock.bind(opts.port, opts.host, () => {
+      sock.off('error', failed);
+      resolve();
+    });
+  });
+  return sock;
+}
+
+/** Ask for `opts.receiveBuffer` and read back what the kernel granted. */
+export function sizeReceiveBuffer(
+  sock: dgram.Socket,
+  opts: UdpBindOptions,
+): Pick<UdpBound, 'receiveBuffer' | 'receiveBufferError'> {
+  if (opts.receiveBuffer === undefined) return { receiveBuffer: null };
+  try {
+    sock.setRecvBufferSize(opts.receiveBuffer);
+    return { receiveBuffer: sock.getRecvBufferSize() };
+  } catch (err) {
+    return { receiveBuffer: null, receiveBufferError: (err as Error).message };
+  }
+}
+
 /** Bind a UDP socket in this thread. */
 export async function bindUdpHere(
   opts: UdpBindOptions,
   onDatagram: OnDatagram,
   onError: OnSocketError,
 ): Promise<UdpBound> {
-  const sock = dgram.createSocket({ type: opts.ipv6 ? 'udp6' : 'udp4', reuseAddr: false });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(opts.port, opts.host, () => {
-      sock.off('error', reject);
-      resolve();
-    });
-  });
+  const sock = await openUdpSocket(opts);
   sock.on('message', (buf, rinfo) => onDatagram(buf, rinfo.address, rinfo.port));
   sock.on('error', onError);
-  let receiveBuffer: number | null = null;
-  let receiveBufferError: string | undefined;
-  if (opts.receiveBuffer !== undefined) {
-    try {
-      sock.setRecvBufferSize(opts.receiveBuffer);
-      receiveBuffer = sock.getRecvBufferSize();
-    } catch (err) {
-      receiveBufferError = (err as Error).message;
-    }
-  }
   const socket: UdpSocket = {
     port: sock.address().port,
     send: (buf, port, address) =>
@@ -61,5 +75,5 @@ export async function bindUdpHere(
       ),
     close: () => new Promise<void>((r) => sock.close(() => r())),
   };
-  return { socket, receiveBuffer, ...(receiveBufferError ? { receiveBufferError } : {}) };
+  return { socket, ...sizeReceiveBuffer(sock, opts) };
 }

@@ -3,8 +3,9 @@
 // delivery to the receiver runs inside the sender's call: about a quarter of the event
 // loop's time per MESSAGE. Here they run on another core. Datagrams are passed on in
 // batches (see the flow control below), so the hand-over costs little per datagram.
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { parentPort } from 'node:worker_threads';
+import { openUdpSocket, sizeReceiveBuffer } from './udp-socket.js';
 import type { FromThread, ToThread } from './udp-thread-protocol.js';
 
 const port = parentPort;
@@ -142,35 +143,16 @@ function send(m: Extract<ToThread, { type: 'send' }>): void {
 }
 
 function bind(m: Extract<ToThread, { type: 'bind' }>): void {
-  const sock = dgram.createSocket({ type: m.ipv6 ? 'udp6' : 'udp4', reuseAddr: false });
-  const failed = (err: NodeJS.ErrnoException) => {
-    post({ type: 'bindFailed', id: m.id, message: err.message, ...(err.code ? { code: err.code } : {}) });
-    sock.close();
-  };
-  sock.once('error', failed);
-  sock.bind(m.port, m.host, () => {
-    sock.off('error', failed);
-    sock.on('error', (err) => post({ type: 'socketError', id: m.id, message: err.message }));
-    sock.on('message', (buf, rinfo) => received(m.id, buf, rinfo));
-    sockets.set(m.id, sock);
-    let receiveBuffer: number | null = null;
-    let receiveBufferError: string | undefined;
-    if (m.receiveBuffer !== undefined) {
-      try {
-        sock.setRecvBufferSize(m.receiveBuffer);
-        receiveBuffer = sock.getRecvBufferSize();
-      } catch (err) {
-        receiveBufferError = (err as Error).message;
-      }
-    }
-    post({
-      type: 'bound',
-      id: m.id,
-      port: sock.address().port,
-      receiveBuffer,
-      ...(receiveBufferError ? { receiveBufferError } : {}),
-    });
-  });
+  openUdpSocket(m).then(
+    (sock) => {
+      sock.on('error', (err) => post({ type: 'socketError', id: m.id, message: err.message }));
+      sock.on('message', (buf, rinfo) => received(m.id, buf, rinfo));
+      sockets.set(m.id, sock);
+      post({ type: 'bound', id: m.id, port: sock.address().port, ...sizeReceiveBuffer(sock, m) });
+    },
+    (err: NodeJS.ErrnoException) =>
+      post({ type: 'bindFailed', id: m.id, message: err.message, ...(err.code ? { code: err.code } : {}) }),
+  );
 }
 
 port.on('message', (m: ToThread) => {

@@ -62,7 +62,8 @@ class UdpThread {
     });
   }
 
-  get sockets(): number {
+  /** Sockets bound or binding. */
+  #sockets(): number {
     return this.#receivers.size + this.#binding.size;
   }
 
@@ -150,7 +151,7 @@ class UdpThread {
 
   /** The last socket closed: the thread ends (a later bind starts a new one). */
   #released(): void {
-    if (this.sockets > 0 || this.#closing.size > 0) return;
+    if (this.#sockets() > 0 || this.#closing.size > 0) return;
     if (shared === this) shared = null;
     if (this.#dead) return;
     this.#dead = new Error('the SIP UDP thread has ended');
