@@ -1,9 +1,12 @@
 // A bounded memo for values computed from a string (parsed addresses, SIP headers, peer
 // checks). When full it drops everything at once: cheaper than LRU upkeep on every hit,
 // and the working set refills within a few events. Keys longer than `maxKeyLength` are
-// computed every time, so odd or hostile input cannot pin much memory.
+// computed every time, so odd or hostile input cannot pin much memory. A ChurnMap, not a
+// Map: a cleared Map links its old table to the new one (churn-map.ts).
+import { ChurnMap } from './churn-map.js';
+
 export class Memo<T> {
-  readonly #map = new Map<string, T>();
+  readonly #map = new ChurnMap<T>();
   readonly #max: number;
   readonly #maxKeyLength: number;
 

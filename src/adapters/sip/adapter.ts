@@ -16,6 +16,7 @@ import type {
   SubmitOutcome,
 } from '../../core/adapter.js';
 import { bareId, formatAddress, tryParseAddress } from '../../core/address.js';
+import { ChurnMap } from '../../core/churn-map.js';
 import type { Logger } from '../../core/logger.js';
 import { Memo } from '../../core/memo.js';
 import type { CanonicalEvent, MessageEvent, ReceiptEvent } from '../../core/model.js';
@@ -137,7 +138,7 @@ export class SipAdapter implements Adapter {
   /** Refusals the pipeline reported for events still being answered in-band. */
   readonly #refusals = new Map<string, { refusal: Refusal; at: number }>();
   /** Events submitted and not yet answered in-band (their refusals are answered as SIP responses). */
-  readonly #answering = new Set<string>();
+  readonly #answering = new ChurnMap<true>();
   #stopping = false;
   #imdn: ImdnState | null = null;
 
@@ -204,7 +205,7 @@ export class SipAdapter implements Adapter {
 
   async #submit(e: CanonicalEvent): Promise<SubmitOutcome> {
     if (!this.#ctx) return { status: 'failed', code: 'shutdown', reason: 'not started' };
-    this.#answering.add(e.id);
+    this.#answering.set(e.id, true);
     try {
       return await this.#ctx.submit(this.#recipientOnItsNetwork(e));
     } finally {

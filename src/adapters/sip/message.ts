@@ -526,10 +526,16 @@ export function formatVia(v: Via): string {
 /** At most 4,096 texts per kind; longer than 512 characters: parsed every time. */
 const CACHE_MAX = 4096;
 const CACHE_KEY_MAX = 512;
+/**
+ * Vias and From/To carry a branch or tag, new in each transaction: their memos serve the
+ * repeats within one message's handling, so they stay small. At 4,096 entries each parse
+ * lived for thousands of messages, long enough to be promoted to the old generation.
+ */
+const PER_MESSAGE_MAX = 64;
 
 const uriCache = new Memo<Uri>(CACHE_MAX, CACHE_KEY_MAX);
-const nameAddrCache = new Memo<NameAddr>(CACHE_MAX, CACHE_KEY_MAX);
-const viaCache = new Memo<Via>(CACHE_MAX, CACHE_KEY_MAX);
+const nameAddrCache = new Memo<NameAddr>(PER_MESSAGE_MAX, CACHE_KEY_MAX);
+const viaCache = new Memo<Via>(PER_MESSAGE_MAX, CACHE_KEY_MAX);
 const sentByCache = new Memo<SentBy>(CACHE_MAX, CACHE_KEY_MAX);
 
 const copyUri = (u: Uri): Uri =>

@@ -3,6 +3,7 @@
 // responses Parley gives to INVITEs. Retransmitted requests are absorbed by their server
 // transaction (answered with the last response, never handed up twice); once a non-INVITE
 // one completed over UDP, the layer keeps only its response as sent for that (Timer J).
+import { ChurnMap } from '../../core/churn-map.js';
 import type { Logger } from '../../core/logger.js';
 import { ExpiringMap } from './expiry.js';
 import {
@@ -316,8 +317,9 @@ export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
 }
 
 export class TransactionLayer {
-  readonly server = new Map<string, ServerTransaction>();
-  readonly client = new Map<string, ClientTransaction>();
+  // ChurnMaps, not Maps: one entry per transaction, gone within milliseconds (churn-map.ts).
+  readonly server = new ChurnMap<ServerTransaction>();
+  readonly client = new ChurnMap<ClientTransaction>();
   /** Completed non-INVITE server transactions over UDP: the final response as sent (Timer J). */
   readonly #answered: ExpiringMap<Wire>;
   /** Completed non-INVITE client transactions over UDP: their keys (Timer K). */

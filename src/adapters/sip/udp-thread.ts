@@ -4,6 +4,7 @@
 // go over as one batch right after it (process.nextTick); each send still settles on its
 // own, rejecting when the kernel refused that datagram.
 import { Worker } from 'node:worker_threads';
+import { ChurnMap } from '../../core/churn-map.js';
 import type { Logger } from '../../core/logger.js';
 import type { OnDatagram, OnSocketError, UdpBindOptions, UdpBound, UdpSocket } from './udp-socket.js';
 import type { Bound, FromThread, ReceivedBatch, SentReport, ToThread } from './udp-thread-protocol.js';
@@ -49,7 +50,8 @@ class UdpThread {
   #consumed = 0;
   #consumedScheduled = false;
   #nextBatch = 1;
-  readonly #inFlight = new Map<number, Settle[]>();
+  /** Send batches the thread has not reported on, by number (a ChurnMap: one per batch). */
+  readonly #inFlight = new ChurnMap<Settle[]>();
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -129,7 +131,7 @@ class UdpThread {
       return;
     }
     const batch = this.#nextBatch++;
-    this.#inFlight.set(batch, settles);
+    this.#inFlight.set(String(batch), settles);
     this.#post({ type: 'send', batch, bytes: bytes.buffer, meta, addresses }, [bytes.buffer, meta.buffer]);
   }
 
@@ -236,8 +238,8 @@ class UdpThread {
     const failed = new Map<string, string>();
     for (const [batch, index, message] of m.errors) failed.set(`${batch}:${index}`, message);
     for (const batch of m.batches) {
-      const settles = this.#inFlight.get(batch);
-      this.#inFlight.delete(batch);
+      const settles = this.#inFlight.get(String(batch));
+      this.#inFlight.delete(String(batch));
       if (!settles) continue;
       for (let i = 0; i < settles.length; i++) {
         const why = failed.size ? failed.get(`${batch}:${i}`) : undefined;
