@@ -1,12 +1,11 @@
 // A bounded memo for values computed from a string (parsed addresses, SIP headers, peer
 // checks). When full it drops everything at once: cheaper than LRU upkeep on every hit,
 // and the working set refills within a few events. Keys longer than `maxKeyLength` are
-// computed every time, so odd or hostile input cannot pin much memory. A ChurnMap, not a
-// Map: a cleared Map links its old table to the new one (churn-map.ts).
-import { ChurnMap } from './churn-map.js';
-
+// computed every time, so odd or hostile input cannot pin much memory. A full memo starts
+// a new Map rather than clearing its own: a cleared Map links its old table to the new one,
+// which can keep garbage alive through young-generation collections (churn-map.ts).
 export class Memo<T> {
-  readonly #map = new ChurnMap<T>();
+  #map = new Map<string, T>();
   readonly #max: number;
   readonly #maxKeyLength: number;
 
@@ -21,7 +20,7 @@ export class Memo<T> {
     let v = this.#map.get(key);
     if (v === undefined) {
       v = compute();
-      if (this.#map.size >= this.#max) this.#map.clear();
+      if (this.#map.size >= this.#max) this.#map = new Map();
       this.#map.set(key, v);
     }
     return v;

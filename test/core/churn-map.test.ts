@@ -68,3 +68,14 @@ t.test('heavy churn keeps the count right', async (t) => {
     Array.from({ length: 10 }, (_, i) => 49_990 + i),
   );
 });
+
+t.test('entries survive the moves to a fresh Map', async (t) => {
+  const m = new ChurnMap<number>();
+  for (let i = 0; i < 100; i++) m.set(`long${i}`, i); // long-lived entries
+  for (let i = 0; i < 5_000; i++) {
+    m.set(`short${i}`, i);
+    m.delete(`short${i}`);
+  }
+  t.equal(m.size, 100);
+  for (let i = 0; i < 100; i++) t.equal(m.get(`long${i}`), i);
+});

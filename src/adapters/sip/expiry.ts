@@ -3,12 +3,10 @@
 // second a Timeout per transaction, alive for 32 s, was a large share of the heap the
 // collector must mark.
 
-import { ChurnMap } from '../../core/churn-map.js';
-
 /** A map whose entries expire `ttlMs` after they were set. */
 export class ExpiringMap<V> {
   readonly #ttlMs: number;
-  readonly #map = new ChurnMap<{ value: V; at: number }>();
+  readonly #map = new Map<string, { value: V; at: number }>();
   // The queue: keys and deadlines in insertion order, from #head on.
   #keys: string[] = [];
   #deadlines: number[] = [];
