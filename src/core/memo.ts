@@ -26,6 +26,13 @@ export class Memo<T> {
     return v;
   }
 
+  /** Remember `value` for `key`, as if computed (for a value built together with its text). */
+  remember(key: string, value: T): void {
+    if (key.length > this.#maxKeyLength) return;
+    if (this.#map.size >= this.#max) this.#map = new Map();
+    this.#map.set(key, value);
+  }
+
   get size(): number {
     return this.#map.size;
   }

@@ -60,7 +60,7 @@ import {
 import { defaultTransport, Router } from './nexthop.js';
 import { PresenceManager } from './presence.js';
 import { randomHex } from './random.js';
-import { newBranch, type ServerTransaction, TransactionLayer } from './transaction.js';
+import { ownVia, type ServerTransaction, TransactionLayer } from './transaction.js';
 import { type Endpoint, SipTransport, stampVia, type TransportName } from './transport.js';
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS, SUBSCRIBE, PUBLISH';
@@ -767,7 +767,7 @@ export class SipAdapter implements Adapter {
       headers: [
         {
           name: 'Via',
-          value: `SIP/2.0/${local.transport.toUpperCase()} ${local.hostport};branch=${newBranch()};rport`,
+          value: ownVia(local.transport, local.hostport),
         },
         { name: 'Max-Forwards', value: '70' },
         { name: 'From', value: `<${fromUri}>;tag=${rand()}` },

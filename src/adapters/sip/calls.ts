@@ -26,7 +26,7 @@ import {
 import type { Router } from './nexthop.js';
 import { randomHex } from './random.js';
 import { sdpToSession, sessionToSdp } from './sdp.js';
-import { newBranch, type ServerTransaction, type TransactionLayer } from './transaction.js';
+import { ownVia, type ServerTransaction, type TransactionLayer } from './transaction.js';
 import type { Endpoint, TransportName } from './transport.js';
 
 const rand = (n = 8) => randomHex(n);
@@ -369,9 +369,7 @@ export class CallManager {
 
   #via(): string | null {
     const local = this.deps.local();
-    return local
-      ? `SIP/2.0/${local.transport.toUpperCase()} ${local.hostport};branch=${newBranch()};rport`
-      : null;
+    return local ? ownVia(local.transport, local.hostport) : null;
   }
 
   async #send(req: SipRequest): Promise<DeliveryResult> {

@@ -511,6 +511,30 @@ function parseViaUncached(s: string): Via {
   return via;
 }
 
+/**
+ * A Via of ours, `SIP/2.0/<transport> <hostport>;branch=<branch>;rport`. Its parse is
+ * remembered, so the transaction layer's first look at it (the key) is not a parse.
+ */
+export function formatOwnVia(transport: string, hostport: string, branch: string): string {
+  const semi = `SIP/2.0/${transport.toUpperCase()} ${hostport}`;
+  const text = `${semi};branch=${branch};rport`;
+  if (!isToken(branch)) return text; // not ours to vouch for: parsed when viewed, as any
+  const sent = sentByCache.get(semi, () => parseSentByUncached(semi));
+  const params: Params = new Map([
+    ['branch', branch],
+    ['rport', null],
+  ]);
+  const via: Via = { transport: sent.transport, host: sent.host, params };
+  if (sent.port !== undefined) via.port = sent.port;
+  viaCache.remember(text, via);
+  return text;
+}
+
+/** Remember the parse of a Via just formatted (formatVia(via) === text); `via` must not change after. */
+export function rememberVia(text: string, via: Via): void {
+  viaCache.remember(text, via);
+}
+
 export function formatVia(v: Via): string {
   let s = `SIP/2.0/${v.transport} ${v.host}${v.port !== undefined ? `:${v.port}` : ''}`;
   for (const [k, val] of v.params) s += `;${k}${val === null ? '' : `=${val}`}`;

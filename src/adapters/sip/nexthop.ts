@@ -13,7 +13,7 @@ import {
   type SipResponse,
   wireLength,
 } from './message.js';
-import { type ClientResult, newBranch, type TransactionLayer } from './transaction.js';
+import { type ClientResult, ownVia, type TransactionLayer } from './transaction.js';
 import type { Endpoint, TransportName } from './transport.js';
 
 /** Our address for a transport (Via sent-by, Contact). */
@@ -154,7 +154,7 @@ export function retarget(req: SipRequest, target: Endpoint, local: Local | null)
   const oldVia = via ? /^SIP\/2\.0\/([A-Za-z]+)\s+([^;\s]+)/.exec(via) : null;
   const headers = req.headers.map((h) => ({ ...h }));
   const vi = headers.findIndex((h) => h.name === 'Via');
-  const viaValue = `SIP/2.0/${target.transport.toUpperCase()} ${local.hostport};branch=${newBranch()};rport`;
+  const viaValue = ownVia(target.transport, local.hostport);
   if (vi >= 0) {
     // Only our own (top) Via: a Via header line may carry a list.
     const rest = getHeaders({ headers: [headers[vi]!] }, 'Via').slice(1);

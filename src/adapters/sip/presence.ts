@@ -24,7 +24,7 @@ import {
 } from './message.js';
 import type { Router } from './nexthop.js';
 import { randomHex } from './random.js';
-import { newBranch, type TransactionLayer } from './transaction.js';
+import { ownVia, type TransactionLayer } from './transaction.js';
 import type { TransportName } from './transport.js';
 
 const rand = (n = 8) => randomHex(n);
@@ -298,7 +298,7 @@ export class PresenceManager {
       headers: [
         {
           name: 'Via',
-          value: `SIP/2.0/${local.transport.toUpperCase()} ${local.hostport};branch=${newBranch()};rport`,
+          value: ownVia(local.transport, local.hostport),
         },
         ...sub.routeSet.map((r) => ({ name: 'Route', value: r })),
         { name: 'Max-Forwards', value: '70' },

@@ -7,6 +7,7 @@ import { ChurnMap } from '../../core/churn-map.js';
 import type { Logger } from '../../core/logger.js';
 import { ExpiringMap } from './expiry.js';
 import {
+  formatOwnVia,
   getHeader,
   getHeaders,
   ParseError,
@@ -32,6 +33,10 @@ export const DEFAULT_TIMERS: Timers = { t1: 500, t2: 4000, t4: 5000 };
 
 export const MAGIC_COOKIE = 'z9hG4bK';
 export const newBranch = (): string => `${MAGIC_COOKIE}${randomHex(12)}`;
+
+/** A Via value of ours on a listener (`transport`, `hostport`), with a new branch and rport. */
+export const ownVia = (transport: string, hostport: string): string =>
+  formatOwnVia(transport, hostport, newBranch());
 
 /** The RFC 3261 §17.2.3 server transaction key; throws ParseError without a 3261 branch. */
 export function serverKey(req: SipRequest): string {

@@ -10,6 +10,7 @@ import {
   ParseError,
   parseMessage,
   parseVia,
+  rememberVia,
   type SipMessage,
   StreamFramer,
   serialize,
@@ -343,6 +344,7 @@ export function stampVia(msg: SipMessage, source: Endpoint): void {
     top.params.set('received', source.address);
   } else if (top.host !== source.address) top.params.set('received', source.address);
   list[0] = formatVia(top);
+  rememberVia(list[0], top); // the response's target and the transaction key read it next
   msg.headers[idx] = { name: 'Via', value: list.join(', ') };
 }
 

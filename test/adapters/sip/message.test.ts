@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import t from 'tap';
 import {
+  formatOwnVia,
   getHeader,
   getHeaders,
   isSipUri,
@@ -18,6 +19,7 @@ import {
   topVia,
   validateRequest,
   validateResponse,
+  viewVia,
   wireLength,
 } from '../../../src/adapters/sip/message.js';
 
@@ -421,4 +423,25 @@ t.test('wireLength is the length serialize produces, without building it', async
     body: Buffer.from('héllo'),
   };
   t.equal(wireLength(m), serialize(m).length);
+});
+
+t.test('formatOwnVia: the remembered parse equals a parse of the text', async (t) => {
+  for (const [transport, hostport] of [
+    ['udp', '127.0.0.1:5060'],
+    ['tcp', '[::1]:5070'],
+    ['tls', 'gw.example.com'],
+  ] as const) {
+    const text = formatOwnVia(transport, hostport, 'z9hG4bKabc123');
+    t.equal(text, `SIP/2.0/${transport.toUpperCase()} ${hostport};branch=z9hG4bKabc123;rport`);
+    const viewed = viewVia(text);
+    // A trailing space makes another memo key: a fresh parse of the same Via.
+    t.same(viewed, parseVia(`${text} `), `${transport}: same as a fresh parse`);
+    t.same(
+      [...viewed.params],
+      [
+        ['branch', 'z9hG4bKabc123'],
+        ['rport', null],
+      ],
+    );
+  }
 });
