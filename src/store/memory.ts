@@ -5,6 +5,7 @@
 import type { AuditRecord } from '../core/audit/record.js';
 import { GENESIS_HASH } from '../core/audit/record.js';
 import type { AppendResult, AuditHead, AuditLog, Store } from '../core/store.js';
+import { TextArena } from './text-arena.js';
 
 interface Entry {
   value: string;
@@ -35,13 +36,11 @@ export function chainProblem(head: AuditHead | null, records: readonly AuditReco
 export class MemoryAuditLog implements AuditLog {
   /**
    * Kept records in ascending seq order (contiguous above the anchor, held islands below),
-   * each as its JSON text, with their seqs alongside. A record as an object is some 25
-   * strings and objects the collector must mark on every full collection; at thousands of
-   * records a second those marks were most of the heap's, and they stalled the event loop.
-   * A string is one leaf. Reads parse (and so hand out copies).
+   * each as its JSON text, outside the heap (text-arena.ts). A record as an object is some
+   * 25 strings and objects the collector must mark on every full collection, and even as
+   * one string each the log was most of the old generation. Reads parse (so hand out copies).
    */
-  private records: string[] = [];
-  private seqs: number[] = [];
+  private texts = new TextArena();
   private headMark: AuditHead | null = null;
   private anchorMark: AuditHead | null = null;
 
@@ -57,14 +56,7 @@ export class MemoryAuditLog implements AuditLog {
     }
     const problem = chainProblem(head, records);
     if (problem) throw new Error(`audit append rejected: ${problem}`);
-    for (const r of records) {
-      const text = JSON.stringify(r);
-      // JSON.stringify returns a rope of several strings; converting it to a number (NaN)
-      // flattens it in place, so each record is kept as one flat string.
-      Number(text);
-      this.records.push(text);
-      this.seqs.push(r.seq);
-    }
+    for (const r of records) this.texts.push(r.seq, JSON.stringify(r));
     const last = records[records.length - 1] as AuditRecord;
     this.headMark = { seq: last.seq, hash: last.hash };
     return { ok: true };
@@ -80,40 +72,31 @@ export class MemoryAuditLog implements AuditLog {
     return this.anchorMark ? { ...this.anchorMark } : null;
   }
 
-  /** Index of the first kept record with seq >= `seq`. */
-  private lowerBound(seq: number): number {
-    let lo = 0;
-    let hi = this.seqs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.seqs[mid] as number) < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  private static parse(text: string): AuditRecord {
-    return JSON.parse(text) as AuditRecord;
+  private record(i: number): AuditRecord {
+    return JSON.parse(this.texts.text(i)) as AuditRecord;
   }
 
   async range(fromSeq: number, limit: number): Promise<AuditRecord[]> {
     this.check();
     if (limit <= 0) return [];
-    const i = this.lowerBound(fromSeq);
-    return this.records.slice(i, i + limit).map(MemoryAuditLog.parse);
+    const out: AuditRecord[] = [];
+    const end = Math.min(this.texts.length, this.texts.lowerBound(fromSeq) + limit);
+    for (let i = this.texts.lowerBound(fromSeq); i < end; i++) out.push(this.record(i));
+    return out;
   }
 
   async reverseRange(beforeSeq: number, limit: number): Promise<AuditRecord[]> {
     this.check();
     if (limit <= 0) return [];
-    const end = this.lowerBound(beforeSeq + 1);
-    const start = Math.max(0, end - limit);
-    return this.records.slice(start, end).reverse().map(MemoryAuditLog.parse);
+    const end = this.texts.lowerBound(beforeSeq + 1);
+    const out: AuditRecord[] = [];
+    for (let i = end - 1; i >= Math.max(0, end - limit); i--) out.push(this.record(i));
+    return out;
   }
 
   async length(): Promise<number> {
     this.check();
-    return this.records.length;
+    return this.texts.length;
   }
 
   async trim(beforeSeq: number, keep: ReadonlySet<number> = new Set()): Promise<number> {
@@ -123,27 +106,18 @@ export class MemoryAuditLog implements AuditLog {
     const cut = Math.min(beforeSeq, head.seq + 1);
     const anchorSeq = cut - 1;
     if (anchorSeq >= 1 && (!this.anchorMark || anchorSeq > this.anchorMark.seq)) {
-      const i = this.lowerBound(anchorSeq);
-      const text = this.records[i];
-      if (text !== undefined && this.seqs[i] === anchorSeq) {
-        this.anchorMark = { seq: anchorSeq, hash: MemoryAuditLog.parse(text).hash };
+      const i = this.texts.lowerBound(anchorSeq);
+      if (i < this.texts.length && this.texts.key(i) === anchorSeq) {
+        this.anchorMark = { seq: anchorSeq, hash: this.record(i).hash };
       }
     }
-    const end = this.lowerBound(cut);
-    const kept: string[] = [];
-    const keptSeqs: number[] = [];
-    for (let i = 0; i < end; i++) {
-      const seq = this.seqs[i] as number;
-      if (!keep.has(seq)) continue;
-      kept.push(this.records[i] as string);
-      keptSeqs.push(seq);
-    }
-    const removed = end - kept.length;
-    if (removed > 0) {
-      this.records = kept.concat(this.records.slice(end));
-      this.seqs = keptSeqs.concat(this.seqs.slice(end));
-    }
-    return removed;
+    const before = this.texts.length;
+    const end = this.texts.lowerBound(cut);
+    let kept = 0;
+    for (let i = 0; i < end; i++) if (keep.has(this.texts.key(i))) kept++;
+    const removed = end - kept;
+    if (removed > 0) this.texts.retain((seq, i) => i >= end || keep.has(seq));
+    return before - this.texts.length;
   }
 }
 
