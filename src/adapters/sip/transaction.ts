@@ -5,7 +5,7 @@
 // one completed over UDP, the layer keeps only its response as sent for that (Timer J).
 import { ChurnMap } from '../../core/churn-map.js';
 import type { Logger } from '../../core/logger.js';
-import { ExpiringMap } from './expiry.js';
+import { ExpiringResponses, ExpiringSet } from './expiry.js';
 import {
   formatOwnVia,
   getHeader,
@@ -326,17 +326,17 @@ export class TransactionLayer {
   readonly server = new ChurnMap<ServerTransaction>();
   readonly client = new ChurnMap<ClientTransaction>();
   /** Completed non-INVITE server transactions over UDP: the final response as sent (Timer J). */
-  readonly #answered: ExpiringMap<Wire>;
+  readonly #answered: ExpiringResponses;
   /** Completed non-INVITE client transactions over UDP: their keys (Timer K). */
-  readonly #finished: ExpiringMap<true>;
+  readonly #finished: ExpiringSet;
 
   constructor(
     readonly transport: SipTransport,
     readonly timers: Timers,
     readonly logger: Logger,
   ) {
-    this.#answered = new ExpiringMap(64 * timers.t1);
-    this.#finished = new ExpiringMap(timers.t4);
+    this.#answered = new ExpiringResponses(64 * timers.t1);
+    this.#finished = new ExpiringSet(timers.t4);
   }
 
   /** Completed transactions kept to absorb retransmissions (Timer J, Timer K). */
@@ -351,7 +351,7 @@ export class TransactionLayer {
 
   /** Remember a completed non-INVITE client transaction for T4 (Timer K). */
   finished(key: string): void {
-    this.#finished.set(key, true);
+    this.#finished.add(key);
   }
 
   sendWire(w: Wire): void {
