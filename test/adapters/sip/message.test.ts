@@ -11,6 +11,8 @@ import {
   ParseError,
   parseMessage,
   parseNameAddr,
+  parseParams,
+  parseParamsGeneral,
   parseUri,
   parseVia,
   type SipMessage,
@@ -444,4 +446,34 @@ t.test('formatOwnVia: the remembered parse equals a parse of the text', async (t
       ],
     );
   }
+});
+
+t.test('parseParams: the token fast path agrees with the general parser', async (t) => {
+  const outcome = (f: () => Map<string, string | null>) => {
+    try {
+      return { ok: [...f()] };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  };
+  const char = fc.constantFrom(...'aB9-.!%*_+`\'~=; "[]:\t'.split(''));
+  fc.assert(
+    fc.property(fc.array(char, { maxLength: 40 }), (chars) => {
+      const s = `;${chars.join('')}`;
+      const fast = outcome(() => parseParams(s, 'P'));
+      const general = outcome(() => parseParamsGeneral(s, 'P'));
+      return JSON.stringify(fast) === JSON.stringify(general);
+    }),
+    { numRuns: 20_000 },
+  );
+  t.same(
+    [...parseParams(';Branch=z9hG4bK-Ab;rport;received=10.0.0.1', 'Via')],
+    [
+      ['branch', 'z9hG4bK-Ab'],
+      ['rport', null],
+      ['received', '10.0.0.1'],
+    ],
+  );
+  t.throws(() => parseParams(';a=b=c', 'P'), /bad value for parameter a/);
+  t.throws(() => parseParams(';a;;b', 'P'), /bad parameter name/);
 });
