@@ -1,36 +1,32 @@
 // SIP MESSAGE throughput through Parley next to Kamailio, in the same run. SIPp (a UAC,
 // bench/sipp/message-uac.xml) sends pager-mode MESSAGEs at increasing rates to
 //   - Kamailio alone: a stateful relay (t_relay, -m 1024) to a SIPp UAS (the baseline);
-//   - Parley: started by startGateway from a config with two SIP adapters — `partner-sip`
-//     (partner.test, where SIPp sends) and `corp-sip` (corp.test, whose route is the SIPp
-//     UAS) — with a permissive policy and fail-closed audit (memory store). Parley answers
-//     the UAC only after the far end's 200, so the response time covers both legs.
+//   - Parley: in a process of its own (bench/sip-gateway.mjs, as `parley start` runs it),
+//     from a config with two SIP adapters — `partner-sip` (partner.test, where SIPp sends)
+//     and `corp-sip` (corp.test, whose route is the SIPp UAS) — with a permissive policy and
+//     fail-closed audit (memory store). Parley answers the UAC only after the far end's
+//     200, so the response time covers both legs.
 // After a 2 s warm-up, each rate of the ladder runs for a few seconds (a step failing more
 // than 1 % ends the ladder); the highest rate with < 0.1 % failed calls that SIPp really
 // carried (>= 90 % of the offered rate, not stretched by retransmissions) wins, with SIPp's
 // p99 response time at that rate (SIPp's clock moves in ~4 ms steps here), and the highest
 // rate that also kept p99 <= 20 ms. Parley's steps also report its process's CPU per
-// MESSAGE (all threads), the event loop's utilisation and time per MESSAGE, event-loop delay
-// and GC pauses, to tell its own stalls from the machine's noise.
+// MESSAGE (all threads), the event loop's utilisation and time per MESSAGE, event-loop delay,
+// GC pauses and mark-compacts, to tell its own stalls from the machine's noise.
 // Parley runs from the compiled dist/ (as `parley start` does; npm run bench:sip builds it
 // first); --source runs src/ through tsx instead.
 // Run: npm run bench:sip [-- --rates=250,500,1000 --seconds=4 --children=4 --source
 //   --targets=parley (Parley's ladder alone, for A/B runs; no ratio) --udp-thread=off]
 // Prints one JSON line per step, then one summary line per target and the ratio.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../src/config.js';
-import { verifyLog } from '../src/core/audit/verify.js';
-import { silentLogger } from '../src/core/logger.js';
-import type { Gateway } from '../src/gateway.js';
 import { track } from '../test/harness/processes.js';
 import { ensureSipTools, freeUdpPort } from '../test/harness/sip.js';
-import { argOf, loadGateway, partnerPolicy, sleep } from './common.js';
+import { argOf, partnerPolicy, sleep } from './common.js';
 
 const SIPP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), 'sipp');
 const MODULES = '/usr/lib/x86_64-linux-gnu/kamailio/modules/';
@@ -272,49 +268,59 @@ async function step(target: string, rate: number, seconds = SECONDS): Promise<St
   }
 }
 
-/**
- * What happens inside this process (where Parley runs) during a step: CPU per MESSAGE,
- * event-loop delay and GC pauses — to tell Parley's own stalls from the machine's noise.
- */
-function watchProcess() {
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  const gc: number[] = [];
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gc.push(e.duration);
-  });
-  obs.observe({ entryTypes: ['gc'] });
-  loop.enable();
-  const cpu0 = process.cpuUsage();
-  const elu0 = performance.eventLoopUtilization();
-  return (messages: number) => {
-    const elu = performance.eventLoopUtilization(elu0);
-    loop.disable();
-    obs.disconnect();
-    const cpu = process.cpuUsage(cpu0);
-    return {
-      cpuUsPerMsg: +((cpu.user + cpu.system) / Math.max(1, messages)).toFixed(1),
-      // The event loop's share of the step's time spent running (not waiting): the thread
-      // that parses, decides and audits; CPU above counts every thread of the process.
-      eventLoopUtilization: +elu.utilization.toFixed(2),
-      eventLoopUsPerMsg: +((elu.active * 1000) / Math.max(1, messages)).toFixed(1),
-      eventLoopDelayP99Ms: +(loop.percentile(99) / 1e6).toFixed(1),
-      eventLoopDelayMaxMs: +(loop.max / 1e6).toFixed(1),
-      gcMaxPauseMs: +Math.max(0, ...gc).toFixed(1),
-      gcTotalMs: +gc.reduce((a, b) => a + b, 0).toFixed(0),
-      // The heap at the end of the step, garbage included (transactions linger 32 s, Timer J).
-      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
-    };
+/** Parley's process (bench/sip-gateway.mjs): started, asked, finished over IPC. */
+async function startParley(configPath: string) {
+  const source = process.argv.includes('--source');
+  const child = fork(
+    fileURLToPath(new URL('./sip-gateway.mjs', import.meta.url)),
+    [configPath, ...(source ? ['--source'] : [])],
+    { execArgv: source ? ['--import', 'tsx'] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  track(child);
+  const next = (type: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const onMessage = (m: Record<string, unknown>) => {
+        if (m.type !== type) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(m);
+      };
+      const onExit = (code: number | null) =>
+        reject(new Error(`Parley's process exited (${code}) before "${type}"`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  await next('ready');
+  const ask = (m: Record<string, unknown>, reply: string) => {
+    const answer = next(reply);
+    child.send(m);
+    return answer;
+  };
+  return {
+    /** Start measuring; the function returned ends the step and gives its figures. */
+    watch: async () => {
+      await ask({ type: 'watch' }, 'watching');
+      return async (messages: number) => (await ask({ type: 'stats', messages }, 'stats')).stats;
+    },
+    finish: async () => {
+      const done = await ask({ type: 'finish' }, 'finished');
+      await waitExit(child);
+      return { records: done.records as number, auditOk: done.auditOk as boolean };
+    },
+    stop: () => kill(child),
   };
 }
 
-async function ladder(name: string, target: string, inProcess = false) {
+type Parley = Awaited<ReturnType<typeof startParley>>;
+
+async function ladder(name: string, target: string, parley: Parley | null = null) {
   // Warm-up (JIT, caches, Kamailio's first transactions): 2 s at 250/s, not counted.
   const warm = await step(target, 250, 2);
   console.log(JSON.stringify({ bench: 'sip-warmup', target: name, ...warm }));
   await sleep(500);
   const steps: Step[] = [];
   for (const rate of RATES) {
-    const watch = inProcess ? watchProcess() : null;
+    const stats = parley ? await parley.watch() : null;
     const s = await step(target, rate);
     steps.push(s);
     console.log(
@@ -322,7 +328,7 @@ async function ladder(name: string, target: string, inProcess = false) {
         bench: 'sip',
         target: name,
         ...s,
-        ...(watch ? { parleyProcess: watch(s.calls) } : {}),
+        ...(stats ? { parleyProcess: await stats(s.calls) } : {}),
       }),
     );
     if (s.failedShare > STOP_SHARE) break;
@@ -377,19 +383,10 @@ adapters:
     udpThread: ${UDP_THREAD}
 `;
   writeFileSync(join(work, 'parley.yaml'), configText);
-  const gw: Gateway = await (await loadGateway()).startGateway(
-    parseConfig(configText, join(work, 'parley.yaml')),
-    {
-      logger: silentLogger,
-      http: false,
-      watchPolicy: false,
-    },
-  );
-  stops.push(() => gw.stop());
-  const parley = await ladder('parley', `127.0.0.1:${inPort}`, true);
-  await gw.audit.flush();
-  const records = await gw.store.audit.length();
-  const verified = await verifyLog(gw.store.audit);
+  const proc = await startParley(join(work, 'parley.yaml'));
+  stops.push(proc.stop);
+  const parley = await ladder('parley', `127.0.0.1:${inPort}`, proc);
+  const { records, auditOk } = await proc.finish();
 
   const summary = (name: string, r: typeof kamailio) => ({
     bench: 'sip-summary',
@@ -408,7 +405,7 @@ adapters:
       ...summary('parley', parley),
       udpThread: UDP_THREAD,
       auditRecords: records,
-      auditOk: verified.ok,
+      auditOk,
     }),
   );
   const kRate = kamailio.best?.rate ?? 0;
