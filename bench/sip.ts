@@ -16,7 +16,9 @@
 // Parley runs from the compiled dist/ (as `parley start` does; npm run bench:sip builds it
 // first); --source runs src/ through tsx instead.
 // Run: npm run bench:sip [-- --rates=250,500,1000 --seconds=4 --children=4 --source
-//   --targets=parley (Parley's ladder alone, for A/B runs; no ratio) --udp-thread=off]
+//   --targets=parley (Parley's ladder alone, for A/B runs; no ratio) --udp-thread=off
+//   --parley-node-options="--trace-gc-nvp" (node options for Parley's process; its output
+//   goes to this one's stderr)]
 // Prints one JSON line per step, then one summary line per target and the ratio.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -274,7 +276,10 @@ async function startParley(configPath: string) {
   const child = fork(
     fileURLToPath(new URL('./sip-gateway.mjs', import.meta.url)),
     [configPath, ...(source ? ['--source'] : [])],
-    { execArgv: source ? ['--import', 'tsx'] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    {
+      execArgv: [...(source ? ['--import', 'tsx'] : []), ...(argOf('parley-node-options')?.split(' ') ?? [])],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
   );
   track(child);
   const next = (type: string) =>
