@@ -80,8 +80,9 @@ export class MemoryAuditLog implements AuditLog {
     this.check();
     if (limit <= 0) return [];
     const out: AuditRecord[] = [];
-    const end = Math.min(this.texts.length, this.texts.lowerBound(fromSeq) + limit);
-    for (let i = this.texts.lowerBound(fromSeq); i < end; i++) out.push(this.record(i));
+    const start = this.texts.lowerBound(fromSeq);
+    const end = Math.min(this.texts.length, start + limit);
+    for (let i = start; i < end; i++) out.push(this.record(i));
     return out;
   }
 
@@ -111,13 +112,11 @@ export class MemoryAuditLog implements AuditLog {
         this.anchorMark = { seq: anchorSeq, hash: this.record(i).hash };
       }
     }
-    const before = this.texts.length;
     const end = this.texts.lowerBound(cut);
-    let kept = 0;
-    for (let i = 0; i < end; i++) if (keep.has(this.texts.key(i))) kept++;
-    const removed = end - kept;
+    let removed = 0;
+    for (let i = 0; i < end; i++) if (!keep.has(this.texts.key(i))) removed++;
     if (removed > 0) this.texts.retain((seq, i) => i >= end || keep.has(seq));
-    return before - this.texts.length;
+    return removed;
   }
 }
 

@@ -1,17 +1,15 @@
-// Texts kept outside the JavaScript heap, in large Buffers ("slabs"), with a number (the
+// Texts kept outside the JavaScript heap, in slabs (core/slabs.ts), with a number (the
 // audit record's seq) beside each. The embedded store's audit log grows by one record per
 // decision, for as long as the process runs; as heap strings they were most of the old
 // generation, so it filled at the decision rate and needed a full collection (marking every
-// record) every few seconds at thousands of decisions a second. In slabs they are neither
-// marked nor moved; V8 still counts them as external memory.
+// record) every few seconds at thousands of decisions a second.
+import { Slabs } from '../core/slabs.js';
 
 /** Bytes per slab; a longer text gets a slab of its own. */
 const SLAB = 4 * 1024 * 1024;
 
 export class TextArena {
-  #slabs: Buffer[] = [];
-  /** Bytes used in the last slab. */
-  #used = SLAB;
+  #slabs = new Slabs(SLAB);
   #count = 0;
   #keys = new Float64Array(1024);
   #slab = new Uint32Array(1024);
@@ -26,18 +24,14 @@ export class TextArena {
   push(key: number, text: string): void {
     if (this.#count === this.#keys.length) this.#grow();
     const bytes = Buffer.byteLength(text);
-    if (this.#used + bytes > SLAB) {
-      this.#slabs.push(Buffer.allocUnsafeSlow(Math.max(SLAB, bytes)));
-      this.#used = 0;
-    }
-    const slab = this.#slabs.length - 1;
-    (this.#slabs[slab] as Buffer).write(text, this.#used, 'utf8');
+    const start = this.#slabs.reserve(bytes);
+    const slab = this.#slabs.current;
+    this.#slabs.slab(slab).write(text, start, 'utf8');
     const i = this.#count++;
     this.#keys[i] = key;
     this.#slab[i] = slab;
-    this.#start[i] = this.#used;
+    this.#start[i] = start;
     this.#length[i] = bytes;
-    this.#used += bytes;
   }
 
   key(i: number): number {
@@ -45,7 +39,7 @@ export class TextArena {
   }
 
   text(i: number): string {
-    const slab = this.#slabs[this.#slab[i] as number] as Buffer;
+    const slab = this.#slabs.slab(this.#slab[i] as number);
     const start = this.#start[i] as number;
     return slab.toString('utf8', start, start + (this.#length[i] as number));
   }
@@ -84,7 +78,6 @@ export class TextArena {
       if (keep(key, i)) next.push(key, this.text(i));
     }
     this.#slabs = next.#slabs;
-    this.#used = next.#used;
     this.#count = next.#count;
     this.#keys = next.#keys;
     this.#slab = next.#slab;

@@ -5,8 +5,9 @@
 // responses; as objects (a map entry, a Wire, its Buffer, its destination) they were most
 // of the heap's old generation and made it grow at the request rate, so V8 needed a
 // mark-compact every few seconds. Here each entry is its key string, a small integer in a
-// Map, and numbers in typed arrays; response bytes go in large Buffers ("slabs") that are
-// dropped whole once every response in them has expired.
+// Map, and numbers in typed arrays; response bytes go in slabs (core/slabs.ts), dropped
+// whole once every response in them has expired.
+import { Slabs } from '../../core/slabs.js';
 
 const MAX_SMI_ENTRY = 2 ** 30; // entry numbers in the index stay small integers (no heap object)
 
@@ -143,10 +144,7 @@ const SLAB = 1024 * 1024;
 
 /** Responses as sent, by transaction key, each for `ttlMs` after it was set (Timer J). */
 export class ExpiringResponses extends ExpiringKeys {
-  /** Slabs in order; #slabs[i] is slab number #firstSlab + i; the last is being filled. */
-  #slabs: Buffer[] = [];
-  #firstSlab = 0;
-  #used = SLAB;
+  readonly #slabs = new Slabs(SLAB);
   #slabOf = new Float64Array(this.capacity);
   #offset = new Uint32Array(this.capacity);
   #length = new Uint32Array(this.capacity);
@@ -157,26 +155,22 @@ export class ExpiringResponses extends ExpiringKeys {
 
   set(key: string, r: SentResponse): void {
     const bytes = r.bytes.length;
-    if (this.#used + bytes > SLAB || this.#slabs.length === 0) {
-      this.#slabs.push(Buffer.allocUnsafeSlow(Math.max(SLAB, bytes)));
-      this.#used = 0;
-    }
-    const slabNo = this.#firstSlab + this.#slabs.length - 1;
-    r.bytes.copy(this.#slabs[this.#slabs.length - 1] as Buffer, this.#used);
+    const offset = this.#slabs.reserve(bytes);
+    const slabNo = this.#slabs.current;
+    r.bytes.copy(this.#slabs.slab(slabNo), offset);
     const slot = this.addKey(key);
     this.#slabOf[slot] = slabNo;
-    this.#offset[slot] = this.#used;
+    this.#offset[slot] = offset;
     this.#length[slot] = bytes;
     this.#port[slot] = r.dest.port;
     this.#transport[slot] = TRANSPORTS.indexOf(r.dest.transport);
     this.#address[slot] = r.dest.address;
-    this.#used += bytes;
   }
 
   get(key: string): SentResponse | undefined {
     const slot = this.slotOf(key);
     if (slot < 0) return undefined;
-    const slab = this.#slabs[(this.#slabOf[slot] as number) - this.#firstSlab] as Buffer;
+    const slab = this.#slabs.slab(this.#slabOf[slot] as number);
     const start = this.#offset[slot] as number;
     return {
       bytes: slab.subarray(start, start + (this.#length[slot] as number)),
@@ -190,18 +184,13 @@ export class ExpiringResponses extends ExpiringKeys {
 
   protected override expired(slot: number): void {
     this.#address[slot] = null;
-    // Slabs older than the oldest live response's are done with (the last one stays).
+    // Slabs older than the oldest live response's are done with (the current one stays).
     const oldest = this.oldestSlot();
-    const keepFrom = oldest < 0 ? this.#firstSlab + this.#slabs.length - 1 : (this.#slabOf[oldest] as number);
-    while (this.#firstSlab < keepFrom && this.#slabs.length > 1) {
-      this.#slabs.shift();
-      this.#firstSlab++;
-    }
+    this.#slabs.dropBefore(oldest >= 0 ? (this.#slabOf[oldest] as number) : this.#slabs.current);
   }
 
   protected override cleared(): void {
-    this.#slabs = [];
-    this.#used = SLAB;
+    this.#slabs.clear();
     this.#address.fill(null);
   }
 

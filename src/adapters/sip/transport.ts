@@ -4,6 +4,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../core/logger.js';
+import { Memo } from '../../core/memo.js';
 import {
   formatVia,
   getHeaders,
@@ -67,7 +68,11 @@ export class SipTransport {
   readonly #pending = new Map<string, Promise<net.Socket>>();
   /** bound(), built when first asked after the listeners changed. */
   #bound: ListenAddr[] | null = null;
-  readonly #addresses = new Map<string, string>();
+  /**
+   * One string per peer address: each datagram comes with a new copy of its source
+   * address, and responses kept for Timer J hold it for 32 s.
+   */
+  readonly #addresses = new Memo<string>(4096);
   #stopped = false;
 
   constructor(
@@ -97,7 +102,11 @@ export class SipTransport {
             : {}),
         };
         const onDatagram = (buf: Buffer, address: string, port: number) =>
-          this.#datagram(buf, { transport: 'udp', address: this.#intern(address), port });
+          this.#datagram(buf, {
+            transport: 'udp',
+            address: this.#addresses.get(address, () => address),
+            port,
+          });
         const onError = (err: Error) => this.logger.error({ err, listen: addr }, 'SIP UDP socket error');
         const bound = this.limits.udpThread
           ? await bindInUdpThread(opts, onDatagram, onError, this.logger)
@@ -156,18 +165,6 @@ export class SipTransport {
         'SIP UDP: the kernel capped the receive buffer (raise net.core.rmem_max); bursts may drop datagrams',
       );
     else this.logger.debug({ listen: addr, bytes: got }, 'SIP UDP receive buffer');
-  }
-
-  /**
-   * One string per peer address: each datagram comes with a new copy of its source
-   * address, and responses kept for Timer J hold it for 32 s.
-   */
-  #intern(address: string): string {
-    const known = this.#addresses.get(address);
-    if (known !== undefined) return known;
-    if (this.#addresses.size >= 4096) this.#addresses.clear();
-    this.#addresses.set(address, address);
-    return address;
   }
 
   /** The bound addresses (ports resolved when 0 was configured). */

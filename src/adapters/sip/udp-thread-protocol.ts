@@ -2,6 +2,31 @@
 // Datagrams travel in batches: their bytes back to back in one transferred ArrayBuffer, and
 // per datagram a few integers (socket id, length, port) in a flat array and an address.
 
+/** Datagrams back to back in one new ArrayBuffer (its own, so it can be transferred). */
+export function packDatagrams(bufs: readonly Uint8Array[], size: number): ArrayBuffer {
+  const bytes = new Uint8Array(size);
+  let off = 0;
+  for (const b of bufs) {
+    bytes.set(b, off);
+    off += b.length;
+  }
+  return bytes.buffer;
+}
+
+/** Each datagram of a batch, as a view of `bytes`, with its socket id and port. */
+export function forEachDatagram(
+  bytes: ArrayBuffer,
+  meta: Int32Array,
+  each: (i: number, id: number, buf: Buffer, port: number) => void,
+): void {
+  let off = 0;
+  for (let i = 0; 3 * i < meta.length; i++) {
+    const len = meta[3 * i + 1] as number;
+    each(i, meta[3 * i] as number, Buffer.from(bytes, off, len), meta[3 * i + 2] as number);
+    off += len;
+  }
+}
+
 export interface BindRequest {
   type: 'bind';
   id: number;

@@ -6,7 +6,7 @@
 import type dgram from 'node:dgram';
 import { parentPort } from 'node:worker_threads';
 import { openUdpSocket, sizeReceiveBuffer } from './udp-socket.js';
-import type { FromThread, ToThread } from './udp-thread-protocol.js';
+import { type FromThread, forEachDatagram, packDatagrams, type ToThread } from './udp-thread-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('udp-thread-worker runs as a worker thread');
@@ -75,12 +75,7 @@ function flushReceived(): void {
     const bufs = n === inBufs.length ? inBufs : inBufs.slice(0, n);
     let size = 0;
     for (const b of bufs) size += b.length;
-    const bytes = new Uint8Array(size);
-    let off = 0;
-    for (const b of bufs) {
-      bytes.set(b, off);
-      off += b.length;
-    }
+    const bytes = packDatagrams(bufs, size);
     const meta = Int32Array.from(n === inAddresses.length ? inMeta : inMeta.slice(0, 3 * n));
     const addresses = n === inAddresses.length ? inAddresses : inAddresses.slice(0, n);
     if (n === inAddresses.length) {
@@ -93,7 +88,7 @@ function flushReceived(): void {
       inAddresses = inAddresses.slice(n);
     }
     queued += n;
-    post({ type: 'recv', bytes: bytes.buffer, meta, addresses }, [bytes.buffer, meta.buffer]);
+    post({ type: 'recv', bytes, meta, addresses }, [bytes, meta.buffer]);
   }
 }
 
@@ -116,30 +111,20 @@ function batchDone(batch: number): void {
 }
 
 function send(m: Extract<ToThread, { type: 'send' }>): void {
-  const n = m.addresses.length;
-  let left = n;
-  let off = 0;
+  let left = m.addresses.length;
   const settle = (i: number, err: Error | null) => {
     if (err) sendErrors.push([m.batch, i, err.message]);
     if (--left === 0) batchDone(m.batch);
   };
-  for (let i = 0; i < n; i++) {
-    const id = m.meta[3 * i] as number;
-    const len = m.meta[3 * i + 1] as number;
-    const to = m.meta[3 * i + 2] as number;
-    const buf = Buffer.from(m.bytes, off, len);
-    off += len;
+  forEachDatagram(m.bytes, m.meta, (i, id, buf, to) => {
     const sock = sockets.get(id);
-    if (!sock) {
-      settle(i, new Error('the UDP socket is closed'));
-      continue;
-    }
+    if (!sock) return settle(i, new Error('the UDP socket is closed'));
     try {
       sock.send(buf, to, m.addresses[i], (err) => settle(i, err));
     } catch (err) {
       settle(i, err as Error);
     }
-  }
+  });
 }
 
 function bind(m: Extract<ToThread, { type: 'bind' }>): void {

@@ -7,7 +7,15 @@ import { Worker } from 'node:worker_threads';
 import { ChurnMap } from '../../core/churn-map.js';
 import type { Logger } from '../../core/logger.js';
 import type { OnDatagram, OnSocketError, UdpBindOptions, UdpBound, UdpSocket } from './udp-socket.js';
-import type { Bound, FromThread, ReceivedBatch, SentReport, ToThread } from './udp-thread-protocol.js';
+import {
+  type Bound,
+  type FromThread,
+  forEachDatagram,
+  packDatagrams,
+  type ReceivedBatch,
+  type SentReport,
+  type ToThread,
+} from './udp-thread-protocol.js';
 
 interface Settle {
   resolve(): void;
@@ -113,12 +121,7 @@ class UdpThread {
     if (!this.#outScheduled) return;
     this.#outScheduled = false;
     const settles = this.#outSettles;
-    const bytes = new Uint8Array(this.#outBytes);
-    let off = 0;
-    for (const b of this.#outBufs) {
-      bytes.set(b, off);
-      off += b.length;
-    }
+    const bytes = packDatagrams(this.#outBufs, this.#outBytes);
     const meta = Int32Array.from(this.#outMeta);
     const addresses = this.#outAddresses;
     this.#outBufs = [];
@@ -132,7 +135,7 @@ class UdpThread {
     }
     const batch = this.#nextBatch++;
     this.#inFlight.set(String(batch), settles);
-    this.#post({ type: 'send', batch, bytes: bytes.buffer, meta, addresses }, [bytes.buffer, meta.buffer]);
+    this.#post({ type: 'send', batch, bytes, meta, addresses }, [bytes, meta.buffer]);
   }
 
   #close(id: number): Promise<void> {
@@ -206,21 +209,15 @@ class UdpThread {
   }
 
   #received(m: ReceivedBatch): void {
-    const all = Buffer.from(m.bytes);
-    let off = 0;
-    for (let i = 0; i < m.addresses.length; i++) {
-      const id = m.meta[3 * i] as number;
-      const len = m.meta[3 * i + 1] as number;
-      const buf = all.subarray(off, off + len);
-      off += len;
+    forEachDatagram(m.bytes, m.meta, (i, id, buf, port) => {
       const r = this.#receivers.get(id);
-      if (!r) continue; // closed meanwhile
+      if (!r) return; // closed meanwhile
       try {
-        r.onDatagram(buf, m.addresses[i] as string, m.meta[3 * i + 2] as number);
+        r.onDatagram(buf, m.addresses[i] as string, port);
       } catch (err) {
         this.#logger.error({ err }, 'SIP UDP datagram handler failed');
       }
-    }
+    });
     this.#consumed += m.addresses.length;
     if (this.#consumedScheduled) return;
     this.#consumedScheduled = true;
