@@ -150,11 +150,15 @@ export class ComponentLink {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    // An attempt in progress ends now, not at its connect timeout: whoever awaits it (a
+    // replica handing its link lease over) would wait that long (10 s by default).
+    this.#attemptDropped?.(new Error('the link is stopping'));
     const xmpp = this.#xmpp;
     const wasUp = this.#up;
     this.#up = false;
     if (!xmpp) return;
-    if (xmpp.status !== 'offline' && xmpp.status !== 'disconnect') {
+    // A link that never came up has no stream worth closing politely: the socket goes below.
+    if (wasUp && xmpp.status !== 'offline' && xmpp.status !== 'disconnect') {
       await withTimeout(xmpp.stop(), Math.min(this.#o.connectTimeoutMs, CLOSE_TIMEOUT_MS)).catch(() => {});
     }
     // A server that did not answer the close (or stopped reading) leaves the socket open,
@@ -175,22 +179,21 @@ export class ComponentLink {
     this.#streamError = false;
     let waiter: (() => void) | null = null;
     try {
-      await withTimeout(
-        (async () => {
-          // The handshake runs in @xmpp/component's `open` listener: wait for `online`, or
-          // for the server to close the stream (a wrong secret).
-          const outcome = new Promise<void>((resolve, reject) => {
-            waiter = resolve;
-            this.#upWaiters.push(resolve);
-            this.#attemptDropped = reject;
-          });
-          outcome.catch(() => {});
-          await xmpp.connect(this.#o.service);
-          await xmpp.open({ domain: this.#o.domain });
-          await outcome;
-        })(),
-        this.#o.connectTimeoutMs,
-      );
+      // The handshake runs in @xmpp/component's `open` listener: wait for `online`, or for
+      // the server to close the stream (a wrong secret), or for stop().
+      const outcome = new Promise<void>((resolve, reject) => {
+        waiter = resolve;
+        this.#upWaiters.push(resolve);
+        this.#attemptDropped = reject;
+      });
+      const steps = (async () => {
+        await xmpp.connect(this.#o.service);
+        await xmpp.open({ domain: this.#o.domain });
+        await outcome;
+      })();
+      // Raced with `outcome` so that a drop or a stop ends the attempt even while connect
+      // or open still wait for the server.
+      await withTimeout(Promise.race([steps, outcome]), this.#o.connectTimeoutMs);
     } catch (err) {
       if (!this.#lastError) this.#lastError = describe(err);
       this.#o.logger.debug({ err: describe(err), attempt: this.#attempts }, 'xmpp connect attempt failed');
