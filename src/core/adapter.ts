@@ -124,10 +124,14 @@ export interface AdapterContext {
   setStatus(status: LinkState, detail?: string): void;
   /**
    * Tell the sender of an event this adapter accepted earlier (its delivery answered
-   * `queued`) that it could not be delivered after all (e.g. the link stayed down too
-   * long): the pipeline hands the refusal to the adapter the event came from.
+   * `queued`, or the network refused it after it was sent) that it could not be delivered
+   * after all (e.g. the link stayed down too long): the pipeline hands the refusal to the
+   * adapter the event came from. `event` is the `event` of the Delivery this adapter was
+   * issued, or — for a queued delivery — its copy read back from the store. Only the
+   * adapter an event was delivered to may bounce it, and only once: otherwise the bounce
+   * is refused (logged; nothing is sent) and this resolves false.
    */
-  bounce(event: CanonicalEvent, refusal: Refusal): Promise<void>;
+  bounce(event: CanonicalEvent, refusal: Refusal): Promise<boolean>;
 }
 
 export interface Adapter {

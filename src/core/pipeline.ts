@@ -67,6 +67,20 @@ export interface PipelineOptions {
 const checkEvent = TypeCompiler.Compile(CanonicalEventSchema);
 const issued = new WeakSet<Delivery>();
 
+/** Who may bounce a delivered event: the adapter it went to; whom the bounce tells: its source. */
+interface BounceRight {
+  target: Adapter;
+  source: Adapter;
+}
+
+/**
+ * How long the store remembers, for a delivery answered `queued`, that its target may
+ * bounce it: the queued copy is read back from the store (possibly by another replica),
+ * so the object identity below is lost. Longer than the XMPP outbox's default wait (5 min)
+ * and the time a sent message's error takes to come back.
+ */
+const QUEUED_BOUNCE_TTL_MS = 3600_000;
+
 /** True only for deliveries this pipeline issued after a decision (adapters may assert it). */
 export const isIssuedDelivery = (d: Delivery): boolean => issued.has(d);
 
@@ -80,6 +94,11 @@ export class Pipeline {
   #inFlight = 0;
   #idle: (() => void)[] = [];
   #accepting = true;
+  /**
+   * Bounce rights by the delivered event object (the `event` of an issued Delivery, which
+   * only its target receives): weak, so that a delivery nobody bounces costs nothing later.
+   */
+  readonly #bounceRights = new WeakMap<CanonicalEvent, BounceRight>();
 
   constructor(opts: PipelineOptions) {
     this.#opts = {
@@ -113,13 +132,23 @@ export class Pipeline {
         log.info({ state, detail }, 'link status');
       },
       bounce: async (event, refusal) => {
-        const source = this.routes.byName(event.adapter);
-        if (!source || source === adapter) return;
+        // Only the adapter the event was delivered to may bounce it, and only once: any
+        // other bounce would put words of the gateway's choosing in front of a sender who
+        // never sent that event (issue 15.9). Refused bounces are logged, never told.
+        const source = await this.#bounceSource(adapter, event);
+        if (!source) {
+          log.warn(
+            { eventId: event?.id, claimedSource: event?.adapter, code: refusal?.code },
+            'bounce refused: the event was not delivered to this adapter, or was bounced already',
+          );
+          return false;
+        }
         log.warn(
           { eventId: event.id, to: event.to, code: refusal.code },
           'queued event bounced to its sender',
         );
         await this.#refuse(source, event, refusal);
+        return true;
       },
     };
   }
@@ -282,11 +311,20 @@ export class Pipeline {
       ...(fitted.degraded ? { degraded: fitted.degraded } : {}),
     });
     issued.add(delivery);
+    this.#bounceRights.set(delivered, { target, source });
     let result: Awaited<ReturnType<Adapter['deliver']>>;
     try {
       result = await target.deliver(delivery);
     } catch (err) {
       result = { ok: false, retryable: false, reason: err instanceof Error ? err.message : String(err) };
+    }
+    if (result.ok && result.queued) {
+      // The queued copy comes back from the store as a new object: remember the right there.
+      await o.store
+        .set(bounceKey(target.name, delivered.id), source.name, QUEUED_BOUNCE_TTL_MS)
+        .catch((err: unknown) =>
+          o.logger.error({ err, eventId: event.id }, 'could not record who may bounce a queued event'),
+        );
     }
     if (!result.ok) {
       this.#observe(c, 'delivery');
@@ -392,6 +430,36 @@ export class Pipeline {
     await source.notice(event, notice);
   }
 
+  /**
+   * The adapter to tell of a bounce by `by`, or null when `by` may not bounce this event:
+   * it was not delivered to `by` (by this process, or queued for it through the store), or
+   * it was bounced already.
+   */
+  async #bounceSource(by: Adapter, event: CanonicalEvent): Promise<Adapter | null> {
+    if (typeof event !== 'object' || event === null || typeof event.id !== 'string') return null;
+    let source: Adapter | undefined;
+    const right = this.#bounceRights.get(event);
+    if (right) {
+      if (right.target !== by) return null;
+      source = right.source;
+    } else {
+      const name = await this.#opts.store.get(bounceKey(by.name, event.id));
+      // The stored copy names its source too; both must agree (the copy may be tampered with).
+      if (name === null || name !== event.adapter) return null;
+      source = this.routes.byName(name);
+    }
+    if (!source || source === by) return null;
+    // Once: the first bounce takes the mark, in every replica.
+    const first = await this.#opts.store.setIfAbsent(
+      `bounced:${by.name}:${event.id}`,
+      '1',
+      QUEUED_BOUNCE_TTL_MS,
+    );
+    if (!first) return null;
+    this.#bounceRights.delete(event);
+    return source;
+  }
+
   async #refuse(source: Adapter, event: CanonicalEvent, refusal: Refusal): Promise<void> {
     try {
       await source.refuse(event, refusal);
@@ -487,6 +555,9 @@ export function fitToCapabilities(event: CanonicalEvent, caps: Capabilities): Fi
     ? { ok: true, event: e, degraded: notes.join('; '), changes }
     : { ok: true, event: e, changes };
 }
+
+/** Where the store keeps that `target` may bounce the queued event `eventId` (and to whom). */
+const bounceKey = (target: string, eventId: string): string => `bounce:${target}:${eventId}`;
 
 /** A fresh trace id (adapters use it when the network gives none). */
 export const newTraceId = (): string => randomUUID();

@@ -1,0 +1,118 @@
+// AdapterContext.bounce (issue 15.9): only the adapter an event was delivered to may bounce
+// it, once; a bounce by anyone else is refused (logged) and tells nobody anything.
+import t from 'tap';
+import type { Refusal } from '../../src/core/adapter.js';
+import { AuditWriter } from '../../src/core/audit/writer.js';
+import type { CanonicalEvent } from '../../src/core/model.js';
+import { Pipeline } from '../../src/core/pipeline.js';
+import { compilePolicySource } from '../../src/core/policy/index.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { MemoryAdapter, message } from '../fixtures/memory-adapter.js';
+import { recordingLogger } from '../fixtures/recording-logger.js';
+
+const POLICY = `
+apiVersion: parley/v1
+kind: Policy
+metadata: { name: bounce, version: "1" }
+zones:
+  enterprise: { domains: [corp.test] }
+  partner: { domains: [hs.test, partner.test] }
+defaults: { decision: deny }
+rules:
+  - id: partners
+    match: { between: [{ zone: enterprise }, { zone: partner }] }
+    effect: allow
+`;
+
+const REFUSAL: Refusal = { code: 'delivery', rule: null, reason: 'the link stayed down' };
+
+async function setup(store = new MemoryStore()) {
+  const policy = compilePolicySource(POLICY, 'bounce.yaml');
+  const { logger, lines } = recordingLogger();
+  const pipeline = new Pipeline({
+    policy: () => policy,
+    audit: new AuditWriter(store.audit, {}),
+    store,
+    logger,
+  });
+  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
+  const hs = new MemoryAdapter('hs', 'matrix', ['hs.test']);
+  const sip = new MemoryAdapter('sip', 'sip', ['partner.test']);
+  for (const a of [corp, hs, sip]) await a.start(pipeline.register(a));
+  return { store, pipeline, lines, corp, hs, sip };
+}
+
+const bouncesTold = (a: MemoryAdapter) => a.refused.filter((r) => r.refusal.reason === REFUSAL.reason);
+
+t.test('a third adapter cannot bounce an event delivered to another; the target can, once', async (t) => {
+  const { corp, hs, sip, lines } = await setup();
+  const out = await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hi'));
+  t.match(out, { status: 'delivered' });
+  const delivered = hs.delivered[0]!.event;
+
+  t.equal(await sip.ctx!.bounce(delivered, REFUSAL), false, 'the SIP adapter may not bounce it');
+  t.equal(await corp.ctx!.bounce(delivered, REFUSAL), false, 'nor may its own source');
+  t.same(bouncesTold(corp), [], 'the sender was told nothing');
+  t.ok(
+    lines.some((l) => l.level === 'warn' && /bounce refused/.test(l.msg)),
+    'the refused bounce is logged',
+  );
+
+  t.equal(await hs.ctx!.bounce(delivered, REFUSAL), true, 'the target may bounce it');
+  t.equal(bouncesTold(corp).length, 1, 'the sender was told once');
+  t.equal(bouncesTold(corp)[0]!.event.id, delivered.id);
+
+  t.equal(await hs.ctx!.bounce(delivered, REFUSAL), false, 'a second bounce is refused');
+  t.equal(await hs.ctx!.bounce({ ...delivered }, REFUSAL), false, 'so is a copy of it');
+  t.equal(bouncesTold(corp).length, 1, 'still told once');
+});
+
+t.test('an event that was never delivered cannot be bounced, whatever it claims', async (t) => {
+  const { corp, hs, sip } = await setup();
+  // A forged event naming corp as its source: the bounce would tell alice, in corp's name,
+  // that a message she never sent was refused.
+  const forged: CanonicalEvent = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'x', {
+    id: 'never-sent',
+    adapter: 'corp',
+  });
+  t.equal(await hs.ctx!.bounce(forged, REFUSAL), false);
+  t.equal(await sip.ctx!.bounce(forged, REFUSAL), false);
+  // A delivered event's copy handed to another adapter (not queued): no right in the store.
+  await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hi', { id: 'sent-1' }));
+  t.equal(await sip.ctx!.bounce({ ...hs.delivered[0]!.event }, REFUSAL), false);
+  t.same(bouncesTold(corp), []);
+});
+
+t.test('a queued delivery read back from the store can be bounced by its target only, once', async (t) => {
+  const { corp, hs, sip } = await setup();
+  hs.answer = () => ({ ok: true, queued: true });
+  const out = await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'later', { id: 'q-1' }));
+  t.match(out, { status: 'queued' });
+  // What a queue in the store gives back: a new object, possibly in another replica.
+  const copy = JSON.parse(JSON.stringify(hs.delivered[0]!.event)) as CanonicalEvent;
+
+  t.equal(await sip.ctx!.bounce(copy, REFUSAL), false, 'a third adapter may not');
+  t.equal(
+    await hs.ctx!.bounce({ ...copy, adapter: 'sip' } as CanonicalEvent, REFUSAL),
+    false,
+    'a copy that names another source is refused',
+  );
+  t.equal(await hs.ctx!.bounce(copy, REFUSAL), true, 'the target may');
+  t.equal(await hs.ctx!.bounce(copy, REFUSAL), false, 'once');
+  t.equal(await hs.ctx!.bounce(hs.delivered[0]!.event, REFUSAL), false, 'once, whichever copy');
+  t.equal(bouncesTold(corp).length, 1);
+  t.same(bouncesTold(sip), []);
+});
+
+t.test('a queued delivery is bounced by another replica of the target (shared store)', async (t) => {
+  const store = new MemoryStore();
+  const a = await setup(store);
+  const b = await setup(store);
+  a.hs.answer = () => ({ ok: true, queued: true });
+  await a.corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'later', { id: 'q-2' }));
+  const copy = JSON.parse(JSON.stringify(a.hs.delivered[0]!.event)) as CanonicalEvent;
+  t.equal(await b.sip.ctx!.bounce(copy, REFUSAL), false);
+  t.equal(await b.hs.ctx!.bounce(copy, REFUSAL), true, "replica b's hs may bounce what a's hs queued");
+  t.equal(bouncesTold(b.corp).length, 1, 'and the sender is told by its adapter in replica b');
+  t.equal(await a.hs.ctx!.bounce(a.hs.delivered[0]!.event, REFUSAL), false, 'not again in replica a');
+});
