@@ -14,6 +14,44 @@ const bareOf = (uri: string): string | null => {
   const a = tryParseAddress(uri);
   return a ? `${a.user}@${a.domain}`.toLowerCase() : null;
 };
+
+const SCHEMES = /^(?:xmpp|sips?|matrix):/i;
+
+/**
+ * The person an address names, as `user@domain` in lower case, from any form a person
+ * knows: a URI as records hold it (`xmpp:carol@hs.test`, `sip:carol@hs.test`,
+ * `matrix:u/carol:hs.test`), a Matrix user ID (`@carol:hs.test`, also as a matrix.to
+ * link), or a bare `carol@hs.test` (an XMPP resource is ignored). Null when `text` is none
+ * of these. Records keep each party's canonical URI, so comparing this form finds the
+ * person whatever network the record saw them on.
+ */
+export function personOf(text: string): string | null {
+  let s = text.trim();
+  if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1).trim();
+  const link = /^https?:\/\/matrix\.to\/#\/(.*)$/i.exec(s);
+  if (link) s = safeDecode(link[1]!.split('?', 1)[0] ?? '') ?? '';
+  if (SCHEMES.test(s)) return bareOf(s);
+  if (s.startsWith('@')) {
+    // A Matrix user ID: @localpart:server (the server may carry a port).
+    const sep = s.indexOf(':');
+    return sep > 1 && sep < s.length - 1 ? `${s.slice(1, sep)}@${s.slice(sep + 1)}`.toLowerCase() : null;
+  }
+  // user@domain[/resource]; a colon before the `@` is some other scheme.
+  const at = s.lastIndexOf('@');
+  const colon = s.indexOf(':');
+  if (at <= 0 || (colon >= 0 && colon < at)) return null;
+  const domain = s.slice(at + 1).split('/', 1)[0] ?? '';
+  return domain ? `${s.slice(0, at)}@${domain}`.toLowerCase() : null;
+}
+
+const safeDecode = (s: string): string | null => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
+  }
+};
+
 const domainOf = (uri: string): string | null => tryParseAddress(uri)?.domain ?? null;
 
 /** Compile a filter once into a predicate. Throws RangeError on an unparseable time. */
@@ -34,22 +72,13 @@ export function compileFilter(filter: AuditFilter): RecordPredicate {
   }
   if (filter.user !== undefined && filter.user !== '') {
     const u = filter.user;
-    if (u.includes(':')) {
-      // A URI: that network only (compared as parsed when possible).
-      const want = tryParseAddress(u);
-      tests.push((r) => {
-        if (r.from === u || r.to === u) return true;
-        if (!want) return false;
-        for (const p of [r.from, r.to]) {
-          const a = tryParseAddress(p);
-          if (a && a.network === want.network && a.user === want.user && a.domain === want.domain)
-            return true;
-        }
-        return false;
-      });
-    } else {
-      const want = u.toLowerCase();
+    const want = personOf(u);
+    if (want !== null) {
+      // The person, on whichever network a record saw them (narrow with `network`).
       tests.push((r) => bareOf(r.from) === want || bareOf(r.to) === want);
+    } else {
+      // Not an address form we know: only the exact text of a party matches.
+      tests.push((r) => r.from === u || r.to === u);
     }
   }
   if (filter.domain !== undefined && filter.domain !== '') {
@@ -75,6 +104,10 @@ export function compileFilter(filter: AuditFilter): RecordPredicate {
   if (filter.category !== undefined) {
     const c = filter.category;
     tests.push((r) => r.category === c);
+  }
+  if (filter.outcome !== undefined) {
+    const out = filter.outcome;
+    tests.push((r) => r.outcome === out);
   }
   if (filter.q !== undefined && filter.q !== '') {
     const q = filter.q.toLowerCase();

@@ -72,8 +72,8 @@ t.test('matchesFilter', async (t) => {
   t.notOk(matchesFilter(r, { from: '2026-03-02T00:00:00+01:00' }));
   t.ok(matchesFilter(r, { user: 'bob@hs.example' }), 'user@domain on any network');
   t.ok(matchesFilter(r, { user: 'ALICE@corp.example' }));
-  t.ok(matchesFilter(r, { user: 'xmpp:alice@corp.example' }), 'URI: that network');
-  t.notOk(matchesFilter(r, { user: 'sip:alice@corp.example' }));
+  t.ok(matchesFilter(r, { user: 'xmpp:alice@corp.example' }), 'URI: that person');
+  t.ok(matchesFilter(r, { user: 'sip:alice@corp.example' }), 'in any network’s form');
   t.notOk(matchesFilter(r, { user: 'carol@corp.example' }));
   t.ok(matchesFilter(r, { domain: 'hs.example' }));
   t.notOk(matchesFilter(r, { domain: 'example' }));
