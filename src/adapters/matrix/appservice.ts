@@ -89,18 +89,6 @@ export function buildAppserviceApp(opts: AppserviceOptions): FastifyInstance {
   const claimTtl = opts.claimTtlMs ?? 120_000;
   const claimWait = opts.claimWaitMs ?? 10_000;
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/_matrix/app/')) return;
-    const token = tokenOf(req);
-    if (token === null) {
-      return matrixError(reply, 401, 'M_UNAUTHORIZED', 'Missing hs_token (Authorization: Bearer <hs_token>)');
-    }
-    if (!sameToken(token, opts.hsToken)) {
-      log.warn({ ip: req.ip, url: req.url.split('?')[0] }, 'appservice request with a wrong hs_token');
-      return matrixError(reply, 403, 'M_FORBIDDEN', 'Invalid hs_token');
-    }
-  });
-
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const status = err.statusCode ?? 500;
     if (status === 413)
@@ -143,32 +131,54 @@ export function buildAppserviceApp(opts: AppserviceOptions): FastifyInstance {
     return reply.send({});
   };
 
-  app.put<{ Params: { txnId: string } }>('/_matrix/app/v1/transactions/:txnId', async (req, reply) => {
-    const { txnId } = req.params;
-    if (!txnId || txnId.length > 255) return matrixError(reply, 400, 'M_INVALID_PARAM', 'Bad transaction id');
-    if (!checkTransaction.Check(req.body)) {
-      const first = checkTransaction.Errors(req.body).First();
-      return matrixError(
-        reply,
-        400,
-        'M_BAD_JSON',
-        `Malformed transaction${first ? ` (${first.path || '/'}: ${first.message})` : ''}`,
-      );
-    }
-    return process(txnId, req.body, reply);
+  // Every route of the AS API lives in this scope, and the token is checked by a hook of the
+  // scope: it runs for whichever route matched (the router decodes `%5F`, `%61`...), never
+  // on the raw URL text, so no spelling of a path reaches a route without the hs_token.
+  app.register(async (api) => {
+    api.addHook('onRequest', async (req, reply) => {
+      const token = tokenOf(req);
+      if (token === null) {
+        return matrixError(
+          reply,
+          401,
+          'M_UNAUTHORIZED',
+          'Missing hs_token (Authorization: Bearer <hs_token>)',
+        );
+      }
+      if (!sameToken(token, opts.hsToken)) {
+        log.warn({ ip: req.ip, route: req.routeOptions.url }, 'appservice request with a wrong hs_token');
+        return matrixError(reply, 403, 'M_FORBIDDEN', 'Invalid hs_token');
+      }
+    });
+
+    api.put<{ Params: { txnId: string } }>('/_matrix/app/v1/transactions/:txnId', async (req, reply) => {
+      const { txnId } = req.params;
+      if (!txnId || txnId.length > 255)
+        return matrixError(reply, 400, 'M_INVALID_PARAM', 'Bad transaction id');
+      if (!checkTransaction.Check(req.body)) {
+        const first = checkTransaction.Errors(req.body).First();
+        return matrixError(
+          reply,
+          400,
+          'M_BAD_JSON',
+          `Malformed transaction${first ? ` (${first.path || '/'}: ${first.message})` : ''}`,
+        );
+      }
+      return process(txnId, req.body, reply);
+    });
+
+    api.get<{ Params: { userId: string } }>('/_matrix/app/v1/users/:userId', async (req, reply) => {
+      const known = await opts.handlers.onUserQuery(req.params.userId);
+      return known ? reply.send({}) : matrixError(reply, 404, 'M_NOT_FOUND', 'No such user here');
+    });
+
+    // Parley claims no room aliases.
+    api.get('/_matrix/app/v1/rooms/:alias', async (_req, reply) =>
+      matrixError(reply, 404, 'M_NOT_FOUND', 'No such room alias here'),
+    );
+
+    api.post('/_matrix/app/v1/ping', async (_req, reply) => reply.send({}));
   });
-
-  app.get<{ Params: { userId: string } }>('/_matrix/app/v1/users/:userId', async (req, reply) => {
-    const known = await opts.handlers.onUserQuery(req.params.userId);
-    return known ? reply.send({}) : matrixError(reply, 404, 'M_NOT_FOUND', 'No such user here');
-  });
-
-  // Parley claims no room aliases.
-  app.get('/_matrix/app/v1/rooms/:alias', async (_req, reply) =>
-    matrixError(reply, 404, 'M_NOT_FOUND', 'No such room alias here'),
-  );
-
-  app.post('/_matrix/app/v1/ping', async (_req, reply) => reply.send({}));
 
   return app;
 }
