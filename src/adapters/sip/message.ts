@@ -997,14 +997,45 @@ export interface FramerLimits {
   maxBody: number;
 }
 
+/** Work a framer did, in bytes (tests prove it linear; see StreamFramer). */
+export interface FramerWork {
+  /** Bytes searched for the end of a header section. */
+  scanned: number;
+  /** Bytes copied (a message's bytes once, its header section once more to read Content-Length). */
+  copied: number;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+
 /**
  * Accumulates bytes from a stream and yields complete messages. A framing error (no or
  * bad Content-Length, oversize) throws ParseError: the stream cannot be resynchronised,
  * so the caller answers if it can and closes the connection.
+ *
+ * Linear in the bytes received however they are split: chunks are kept in a list (never
+ * re-joined per chunk), only new bytes are searched for the end of the header section, and
+ * once Content-Length is known the body is only counted until it is all there; each
+ * message is copied out once.
  */
 export class StreamFramer {
-  #buf: Buffer = Buffer.alloc(0);
+  /** Received and not yet returned; #chunks[0] starts at #skip. */
+  #chunks: Buffer[] = [];
+  #skip = 0;
+  #length = 0;
+  /** The current message's header section is searched up to here (bytes from its start). */
+  #searched = 0;
+  /** The last three bytes searched (#t1 the last; -1: none, before the message's start). */
+  #t1 = -1;
+  #t2 = -1;
+  #t3 = -1;
+  /** The first chunk not searched whole, and its offset in the message. */
+  #sc = 0;
+  #scBase = 0;
+  /** The current message's total length, once its header section and Content-Length are read. */
+  #total = -1;
   readonly #limits: FramerLimits;
+  readonly work: FramerWork = { scanned: 0, copied: 0 };
 
   constructor(limits: Partial<FramerLimits> = {}) {
     this.#limits = { maxHead: MAX_HEAD, maxBody: 1024 * 1024, ...limits };
@@ -1012,37 +1043,143 @@ export class StreamFramer {
 
   /** Add bytes; returns the raw buffers of the complete messages now available. */
   push(chunk: Buffer): Buffer[] {
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    if (chunk.length) {
+      this.#chunks.push(chunk);
+      this.#length += chunk.length;
+    }
     const out: Buffer[] = [];
     for (;;) {
-      // Keep-alive CRLFs between messages (RFC 5626 §3.5.1) are skipped.
-      let i = 0;
-      while (i < this.#buf.length && (this.#buf[i] === 0x0d || this.#buf[i] === 0x0a)) i++;
-      if (i) this.#buf = this.#buf.subarray(i);
-      if (!this.#buf.length) break;
-      const he = indexOfHeadEnd(this.#buf);
-      if (!he) {
-        if (this.#buf.length > this.#limits.maxHead) throw new ParseError('header section is too large', 413);
-        break;
+      if (this.#total < 0) {
+        // Keep-alive CRLFs between messages (RFC 5626 §3.5.1) are skipped.
+        if (this.#searched === 0) this.#skipBlankLines();
+        if (!this.#length) break;
+        const he = this.#findHeadEnd();
+        if (!he) {
+          if (this.#length > this.#limits.maxHead) throw new ParseError('header section is too large', 413);
+          break;
+        }
+        if (he.end > this.#limits.maxHead) throw new ParseError('header section is too large', 413);
+        this.#total = he.end + he.sep + this.#contentLength(he.end);
       }
-      if (he.end > this.#limits.maxHead) throw new ParseError('header section is too large', 413);
-      const head = this.#buf.subarray(0, he.end).toString('utf8');
-      const m = /(?:^|\r?\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
-      if (!m) throw new ParseError('Content-Length is required on a stream transport');
-      const v = m[1]!.trim();
-      if (!DIGITS.test(v)) throw new ParseError('bad Content-Length');
-      const n = Number(v);
-      if (n > this.#limits.maxBody) throw new ParseError('body is too large', 413);
-      const total = he.end + he.sep + n;
-      if (this.#buf.length < total) break;
-      out.push(Buffer.from(this.#buf.subarray(0, total)));
-      this.#buf = this.#buf.subarray(total);
+      if (this.#length < this.#total) break;
+      out.push(this.#take(this.#total));
+      this.#searched = this.#sc = this.#scBase = 0;
+      this.#t1 = this.#t2 = this.#t3 = -1;
+      this.#total = -1;
     }
     return out;
   }
 
   get buffered(): number {
-    return this.#buf.length;
+    return this.#length;
+  }
+
+  #skipBlankLines(): void {
+    let drop = 0;
+    for (const c of this.#chunks) {
+      let i = this.#skip;
+      while (i < c.length && (c[i] === CR || c[i] === LF)) i++;
+      this.#length -= i - this.#skip;
+      if (i < c.length) {
+        this.#skip = i;
+        break;
+      }
+      drop++;
+      this.#skip = 0;
+    }
+    if (drop) this.#chunks.splice(0, drop);
+  }
+
+  /**
+   * Search the bytes not searched yet for CRLF CRLF or LF LF (the first to complete is the
+   * one indexOfHeadEnd would find first): each LF is checked against the three bytes before
+   * it, which may have come in earlier chunks (#t1..#t3).
+   */
+  #findHeadEnd(): { end: number; sep: number } | null {
+    // Chunks before #sc were searched whole: start where the last search stopped.
+    for (let ci = this.#sc; ci < this.#chunks.length; ci++) {
+      const c = this.#chunks[ci]!;
+      const from = ci === 0 ? this.#skip : 0;
+      const base = this.#scBase; // offset in the message of c[from]
+      const i0 = from + (this.#searched - base);
+      const before = (lf: number, k: number): number => {
+        const j = lf - k;
+        if (j >= i0) return c[j]!;
+        const d = i0 - j;
+        return d === 1 ? this.#t1 : d === 2 ? this.#t2 : this.#t3;
+      };
+      let i = i0;
+      for (;;) {
+        const lf = c.indexOf(LF, i);
+        if (lf < 0) break;
+        const at = base + lf - from;
+        if (before(lf, 1) === LF) {
+          this.work.scanned += lf + 1 - i0;
+          return { end: at - 1, sep: 2 };
+        }
+        if (before(lf, 1) === CR && before(lf, 2) === LF && before(lf, 3) === CR) {
+          this.work.scanned += lf + 1 - i0;
+          return { end: at - 3, sep: 4 };
+        }
+        i = lf + 1;
+      }
+      this.work.scanned += c.length - i0;
+      for (let j = Math.max(i0, c.length - 3); j < c.length; j++) {
+        this.#t3 = this.#t2;
+        this.#t2 = this.#t1;
+        this.#t1 = c[j]!;
+      }
+      this.#searched = this.#scBase = base + c.length - from;
+      this.#sc = ci + 1;
+    }
+    return null;
+  }
+
+  /** Content-Length from the header section (its first `end` bytes). */
+  #contentLength(end: number): number {
+    const head = this.#copy(end).toString('utf8');
+    const m = /(?:^|\r?\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(head);
+    if (!m) throw new ParseError('Content-Length is required on a stream transport');
+    const v = m[1]!.trim();
+    if (!DIGITS.test(v)) throw new ParseError('bad Content-Length');
+    const n = Number(v);
+    if (n > this.#limits.maxBody)
+      throw new ParseError(`body is too large (Content-Length ${v} > ${this.#limits.maxBody} bytes)`, 413);
+    return n;
+  }
+
+  /** A copy of the first n bytes, left in place. */
+  #copy(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let got = 0;
+    let from = this.#skip;
+    for (const c of this.#chunks) {
+      if (got >= n) break;
+      got += c.copy(out, got, from, Math.min(c.length, from + n - got));
+      from = 0;
+    }
+    this.work.copied += n;
+    return out;
+  }
+
+  /** Remove and return the first n bytes (copied: a chunk may hold the next message too). */
+  #take(n: number): Buffer {
+    const out = this.#copy(n);
+    let left = n;
+    let drop = 0;
+    for (const c of this.#chunks) {
+      const avail = c.length - this.#skip;
+      if (avail > left) {
+        this.#skip += left;
+        break;
+      }
+      left -= avail;
+      drop++;
+      this.#skip = 0;
+    }
+    this.#chunks.splice(0, drop);
+    this.#length -= n;
+    return out;
   }
 }
 
