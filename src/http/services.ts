@@ -155,7 +155,9 @@ export const PolicyInfoSchema = Type.Object(
 export const PolicyObligationsSchema = Type.Object(
   {
     disclaimer: Type.Optional(Type.String()),
-    presence: Type.Optional(Type.Literal('basic')),
+    presence: Type.Optional(
+      Type.Union([Type.Literal('basic'), Type.Literal('coarse'), Type.Literal('full')]),
+    ),
     rateLimit: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
@@ -180,7 +182,11 @@ export const DecisionSchema = Type.Object(
       Type.Object(
         {
           rule: Type.String(),
-          effect: Type.Union([Type.Literal('redact'), Type.Literal('presence-basic')]),
+          effect: Type.Union([
+            Type.Literal('redact'),
+            Type.Literal('presence-basic'),
+            Type.Literal('presence-coarse'),
+          ]),
         },
         { additionalProperties: false },
       ),

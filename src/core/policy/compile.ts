@@ -10,7 +10,7 @@
 import { type Address, parseAddress } from '../address.js';
 import { type CanonicalEvent, EVENT_KINDS, type EventKind } from '../model.js';
 import { DAYS, type DIRECTIONS, type PartyMatch, type PolicyDocument, type Rule } from './schema.js';
-import type { Classification } from './types.js';
+import type { Classification, PresenceLevel } from './types.js';
 
 // ---------------------------------------------------------------------------------------
 // Small parsers shared with the loader (which reports their errors with line numbers).
@@ -193,7 +193,8 @@ export interface CompiledRule {
   test(ctx: EvalContext): boolean;
   /** For redact rules: global pattern and replacement. */
   redact: { re: RegExp; replacement: string } | null;
-  presenceBasic: boolean;
+  /** The rule's presence level (obligations.presence), or null. */
+  presence: PresenceLevel | null;
   disclaimer: string | null;
   rateLimit: (RateLimit & { text: string }) | null;
   /** Domain index placement for per-event rules. */
@@ -743,7 +744,7 @@ export function buildIndex(doc: PolicyDocument): PolicyIndex {
       clauses,
       test,
       redact,
-      presenceBasic: rule.obligations?.presence === 'basic',
+      presence: rule.obligations?.presence ?? null,
       disclaimer: rule.obligations?.disclaimer ?? null,
       rateLimit,
       domainKey,
@@ -752,7 +753,7 @@ export function buildIndex(doc: PolicyDocument): PolicyIndex {
 
   // --- buckets -------------------------------------------------------------------------
   const hasEffect = (r: CompiledRule): boolean =>
-    r.redact !== null || r.presenceBasic || r.disclaimer !== null || r.rateLimit !== null;
+    r.redact !== null || r.presence !== null || r.disclaimer !== null || r.rateLimit !== null;
   const z1 = zoneNames.length + 1;
   const buckets: Bucket[] = [];
   const emptyMap = new Map<string, Lists>();

@@ -2,7 +2,7 @@
 // otherwise every matching allow/redact rule applies its transforms and obligations;
 // otherwise the default. The deciding rule is the first matching deny in file order, else
 // the first matching allow/redact rule, else none.
-import type { CanonicalEvent } from '../model.js';
+import type { CanonicalEvent, PresenceEvent, PresenceShow } from '../model.js';
 import {
   type Bucket,
   buildIndex,
@@ -14,7 +14,14 @@ import {
   type PolicyIndex,
 } from './compile.js';
 import type { PolicyDocument } from './schema.js';
-import type { AppliedTransform, Classification, Decision, Explanation, PolicyObligations } from './types.js';
+import type {
+  AppliedTransform,
+  Classification,
+  Decision,
+  Explanation,
+  PolicyObligations,
+  PresenceLevel,
+} from './types.js';
 
 export interface CompiledPolicy {
   name: string;
@@ -122,6 +129,31 @@ const denied = (event: CanonicalEvent, rule: string | null, reason: string | nul
   event,
 });
 
+const PRESENCE_STRICTNESS: Record<PresenceLevel, number> = { full: 0, coarse: 1, basic: 2 };
+
+/** Several matching rules: the strictest presence level applies. */
+const stricterPresence = (a: PresenceLevel | undefined, b: PresenceLevel): PresenceLevel =>
+  a !== undefined && PRESENCE_STRICTNESS[a] >= PRESENCE_STRICTNESS[b] ? a : b;
+
+/**
+ * Presence as a level lets it through (docs/policy.md, "Presence levels"): `basic` says
+ * only whether the user is online; `coarse` also away/dnd (extended away reads as away).
+ * Neither carries status text, activity or idle time (lastActive, XEP-0319): those say
+ * more about a person than whether they can be reached.
+ */
+function reducePresence(ev: PresenceEvent, level: 'basic' | 'coarse'): PresenceEvent {
+  const { status: _s, activity: _a, lastActive: _l, ...rest } = ev;
+  const show: PresenceShow =
+    level === 'basic'
+      ? ev.show === 'offline'
+        ? 'offline'
+        : 'available'
+      : ev.show === 'xa'
+        ? 'away'
+        : ev.show;
+  return { ...rest, show };
+}
+
 /** Apply the matching allow/redact rules (file order) to the event. */
 function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
   const first = rules[0]!;
@@ -145,12 +177,12 @@ function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
         obligations.rateLimit = r.rateLimit.text;
       }
     }
-    if (r.presenceBasic) {
-      obligations.presence = 'basic';
-      if (ev.kind === 'presence') {
-        const { status: _s, activity: _a, ...rest } = ev;
-        ev = rest;
-        transforms.push({ rule: r.id, effect: 'presence-basic' });
+    if (r.presence !== null) {
+      obligations.presence = stricterPresence(obligations.presence, r.presence);
+      if (ev.kind === 'presence' && r.presence !== 'full') {
+        ev = reducePresence(ev, r.presence);
+        const effect = r.presence === 'basic' ? 'presence-basic' : 'presence-coarse';
+        transforms.push({ rule: r.id, effect });
       }
     }
     if (r.redact !== null && ev.kind === 'message') {

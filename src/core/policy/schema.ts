@@ -92,10 +92,13 @@ export const RuleMatch = Type.Object(
 );
 export type RuleMatch = Static<typeof RuleMatch>;
 
+/** How much presence a rule lets through: docs/policy.md, "Presence levels". */
+export const PRESENCE_LEVELS = ['basic', 'coarse', 'full'] as const;
+
 export const Obligations = Type.Object(
   {
     disclaimer: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
-    presence: Type.Optional(Type.Literal('basic')),
+    presence: Type.Optional(literals(PRESENCE_LEVELS)),
     rateLimit: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
   },
   strict,

@@ -37,7 +37,9 @@ export const SuiteExpect = Type.Object(
       Type.Object(
         {
           disclaimer: Type.Optional(Type.String()),
-          presence: Type.Optional(Type.Literal('basic')),
+          presence: Type.Optional(
+            Type.Union([Type.Literal('basic'), Type.Literal('coarse'), Type.Literal('full')]),
+          ),
           rateLimit: Type.Optional(Type.String()),
         },
         { additionalProperties: false },

@@ -1,11 +1,18 @@
 // Decision types shared by the policy engine, the pipeline and the adapters.
 import type { CanonicalEvent } from '../model.js';
 
+/** How much presence a rule lets through (`obligations.presence`). */
+export type PresenceLevel = 'basic' | 'coarse' | 'full';
+
 export interface PolicyObligations {
   /** Text added to the first message of a conversation. */
   disclaimer?: string;
-  /** `basic`: status text and activity removed from presence. */
-  presence?: 'basic';
+  /**
+   * How much presence is shared (docs/policy.md, "Presence levels"): the strictest level of
+   * the matching rules. `basic`: online/offline only; `coarse`: online/away/dnd/offline;
+   * `full`: everything. Neither `basic` nor `coarse` carries status text, activity or idle time.
+   */
+  presence?: PresenceLevel;
   /** "N/min" per sender. */
   rateLimit?: string;
 }
@@ -13,7 +20,7 @@ export interface PolicyObligations {
 /** Which rule did what to the event. */
 export interface AppliedTransform {
   rule: string;
-  effect: 'redact' | 'presence-basic';
+  effect: 'redact' | 'presence-basic' | 'presence-coarse';
 }
 
 export interface Decision {

@@ -98,7 +98,14 @@ export function describeRule(rule) {
   if (o) {
     const ob = [];
     if (o.disclaimer) ob.push(`adds the disclaimer “${o.disclaimer}” to the first message of a conversation`);
-    if (o.presence === 'basic') ob.push('shows only online/offline presence (no status text)');
+    // Each level in the words of docs/policy.md ("Presence levels"): what the other side sees.
+    if (o.presence === 'basic')
+      ob.push(
+        'shares only whether the user is online or offline (no away or busy, status text or idle time)',
+      );
+    else if (o.presence === 'coarse')
+      ob.push('shares only online, away, busy (do not disturb) or offline (no status text or idle time)');
+    else if (o.presence === 'full') ob.push('shares presence in full (status text and idle time included)');
     if (o.rateLimit) ob.push(`limits each sender to ${o.rateLimit.replace('/', ' per ')}`);
     if (ob.length) text += ` It ${orList(ob, 'and')}.`;
   }
