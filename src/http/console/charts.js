@@ -24,16 +24,17 @@ const STEPS = [
 ];
 
 /**
- * Group records into at most `maxBuckets` time buckets. `keyOf(record)` names the series.
+ * Group records into at most `maxBuckets` time buckets. `keyOf(record)` names the series;
+ * `offsetMs` (east of UTC) aligns the buckets with whole hours/days of the zone shown.
  * Returns { step, buckets: [{ start, counts: {key: n} }] } oldest first.
  */
-export function bucketize(records, keyOf, maxBuckets = 40) {
+export function bucketize(records, keyOf, maxBuckets = 40, offsetMs = 0) {
   const times = records.map((r) => Date.parse(r.time)).filter((t) => !Number.isNaN(t));
   if (times.length === 0) return { step: STEPS[0], buckets: [] };
   const min = Math.min(...times);
   const max = Math.max(...times);
   const step = STEPS.find((s) => (max - min) / s < maxBuckets) ?? STEPS[STEPS.length - 1];
-  const first = Math.floor(min / step) * step;
+  const first = Math.floor((min + offsetMs) / step) * step - offsetMs;
   const n = Math.floor((max - first) / step) + 1;
   const buckets = Array.from({ length: n }, (_, i) => ({ start: first + i * step, counts: {} }));
   for (const r of records) {
@@ -46,7 +47,7 @@ export function bucketize(records, keyOf, maxBuckets = 40) {
   return { step, buckets };
 }
 
-const fmtTime = (t, step) => {
+const utcTime = (t, step) => {
   const iso = new Date(t).toISOString();
   if (step >= 86_400_000) return iso.slice(0, 10);
   if (step < 60_000) return `${iso.slice(11, 19)}Z`;
@@ -55,9 +56,9 @@ const fmtTime = (t, step) => {
 
 /**
  * A stacked bar chart as a <figure>: `series` is [{ key, label, color }], `data` what
- * bucketize returned.
+ * bucketize returned, `fmtTime(t, step)` an interval's label (default: UTC).
  */
-export function stackedBarChart({ title, series, data, testid }) {
+export function stackedBarChart({ title, series, data, testid, fmtTime = utcTime }) {
   const figure = document.createElement('figure');
   figure.className = 'chart';
   if (testid) figure.dataset.testid = testid;

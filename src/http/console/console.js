@@ -2,6 +2,22 @@
 // The bearer token lives in sessionStorage only (this tab, until sign-out or close).
 import { bucketize, stackedBarChart } from './charts.js';
 import { describeRule, orList } from './policy-words.js';
+import {
+  addressPieces,
+  EFFECT_WORDS,
+  eventTimeOf,
+  foldOutcomes,
+  formatTime,
+  inputToIso,
+  nativeForm,
+  networkName,
+  OUTCOME_WORDS,
+  offsetName,
+  outcomeOf,
+  reasonText,
+  sortRows,
+  transformsOf,
+} from './present.js';
 
 const API = '/api/v1';
 const TOKEN_KEY = 'parley.console.token';
@@ -55,6 +71,19 @@ const state = {
   policy: null,
   policyShown: false,
   exportAbort: null,
+  /** The view shown: a status line belongs to the view it was said in. */
+  view: 'traffic',
+  /** Every time is shown in UTC unless the reader chose local time. */
+  zone: 'utc',
+  /** Rows in record order (seq) or by the event's own time (event). */
+  sort: 'seq',
+  /** The rows of the page shown (outcome records folded into their decisions). */
+  rows: [],
+  folded: 0,
+  /** Seqs that arrived live since the last render (flashed once). */
+  fresh: new Set(),
+  /** The records the charts were drawn from (redrawn when the time zone changes). */
+  chartRecords: null,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -98,6 +127,11 @@ function say(text, isError = false) {
 
 const fail = (e) => say(e instanceof Error ? e.message : String(e), true);
 
+/** Report a failure only while its view is still shown (no stale lines on another tab). */
+const failIn = (view) => (e) => {
+  if (state.view === view) fail(e);
+};
+
 // ---------------------------------------------------------------------------------------
 // Sign-in / sign-out
 
@@ -117,8 +151,8 @@ async function signIn(ev) {
     sessionStorage.setItem(TOKEN_KEY, candidate);
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     input.value = '';
+    // The header says who is signed in; the status line does not repeat it.
     await enter(session);
-    say(`Signed in as ${session.role}.`);
   } catch (e) {
     err.textContent =
       e instanceof ApiProblem && e.status === 401
@@ -150,6 +184,9 @@ function forget(message) {
   sessionStorage.removeItem(SESSION_KEY);
   state.role = null;
   state.records.clear();
+  state.rows = [];
+  state.folded = 0;
+  state.chartRecords = null;
   state.policy = null;
   state.policyShown = false;
   document.body.classList.remove('role-admin', 'role-auditor');
@@ -186,28 +223,30 @@ async function signOut() {
 // Views
 
 function show(view) {
+  // A status line speaks of the view it was said in: leaving that view clears it.
+  if (view !== state.view) say('');
+  state.view = view;
   for (const b of document.querySelectorAll('.tabs button')) {
     if (b.dataset.view === view) b.setAttribute('aria-current', 'page');
     else b.removeAttribute('aria-current');
   }
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== `view-${view}`;
-  if (view === 'policy' && !state.policyShown) loadPolicy().catch(fail);
-  if (view === 'charts') loadCharts().catch(fail);
-  if (view === 'holds') loadHolds().catch(fail);
+  if (view === 'policy' && !state.policyShown) loadPolicy().catch(failIn('policy'));
+  if (view === 'charts') loadCharts().catch(failIn('charts'));
+  if (view === 'holds') loadHolds().catch(failIn('holds'));
 }
 
 // ---------------------------------------------------------------------------------------
 // Traffic
 
-const localToIso = (v) => (v ? new Date(v).toISOString() : undefined);
-
+/** A form's filled fields; date-times are read in the zone shown (see the labels). */
 function readFilter(form) {
   const f = {};
   for (const el of form.elements) {
     if (!el.name || !el.value) continue;
     const v = el.value.trim();
     if (!v) continue;
-    f[el.name] = el.type === 'datetime-local' ? localToIso(v) : v;
+    f[el.name] = el.type === 'datetime-local' ? inputToIso(v, state.zone) : v;
   }
   return f;
 }
@@ -219,12 +258,95 @@ const query = (params) => {
   return q.toString();
 };
 
-const fmtTime = (iso) => {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+const fmtTime = (iso) => formatTime(iso, state.zone);
+
+/** Every timestamp shown is one of these, so that changing the zone relabels them all. */
+const timeEl = (iso) => h('time', { dateTime: iso, dataset: { iso, testid: 'timestamp' } }, fmtTime(iso));
+
+const zoneName = () => {
+  if (state.zone === 'utc') return 'UTC';
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const off = offsetName(-new Date().getTimezoneOffset());
+  return tz ? `${off}, ${tz}` : off;
 };
 
+/** Show every time in `zone` ('utc' | 'local'), in every view. */
+function setZone(zone) {
+  const old = state.zone;
+  // Date-time inputs keep naming the same instant in the new zone.
+  const inputs = [...document.querySelectorAll('input[type="datetime-local"]')].filter((i) => i.value);
+  const instants = inputs.map((i) => {
+    try {
+      return inputToIso(i.value, old);
+    } catch {
+      return null;
+    }
+  });
+  state.zone = zone;
+  inputs.forEach((input, k) => {
+    const iso = instants[k];
+    if (iso) input.value = formatTime(iso, zone).slice(0, 19).replace(' ', 'T');
+  });
+  for (const t of document.querySelectorAll('time[data-iso]')) t.textContent = fmtTime(t.dataset.iso);
+  for (const l of document.querySelectorAll('.tz-label')) l.textContent = `(${zoneName()})`;
+  if (state.chartRecords) drawCharts(state.chartRecords);
+}
+
 const badge = (decision) => h('span', { className: `badge ${decision}` }, decision);
+
+/** An address that wraps only at its separators (@ : / % . …), never inside a name. */
+function addrText(text) {
+  const span = h('span', { className: 'addr', dataset: { testid: 'address' } });
+  const pieces = addressPieces(text);
+  pieces.forEach((p, i) => {
+    span.append(p);
+    if (i < pieces.length - 1) span.append(h('wbr'));
+  });
+  return span;
+}
+
+/** The canonical address and, beside it, the form people on its network write. */
+function addrWithNative(uri) {
+  const native = nativeForm(uri);
+  const net = networkName(uri);
+  return h(
+    'span',
+    { className: 'party' },
+    addrText(uri),
+    native
+      ? h(
+          'span',
+          { className: 'native muted', dataset: { testid: 'native-address' } },
+          ' ',
+          addrText(native),
+          net ? ` on ${net}` : '',
+        )
+      : null,
+  );
+}
+
+/** The policy's own description of a rule (records written before reasons were kept). */
+const describe = (ruleId) => {
+  const rule = state.policy?.document?.rules?.find((x) => x.id === ruleId);
+  return rule?.description ?? rule?.reason ?? null;
+};
+
+function outcomeBadge(r) {
+  const o = outcomeOf(r);
+  if (o) {
+    return h(
+      'span',
+      { className: `badge outcome ${o.outcome}`, title: OUTCOME_WORDS[o.outcome] ?? o.outcome },
+      o.outcome,
+    );
+  }
+  if (r.category !== 'decision') return '—';
+  return h(
+    'span',
+    { className: 'muted', title: 'This record does not say what happened after the decision.' },
+    r.decision === 'deny' ? 'not delivered' : 'not recorded',
+  );
+}
 
 function recordRow(r, isNew = false) {
   const open = h(
@@ -237,21 +359,63 @@ function recordRow(r, isNew = false) {
     },
     String(r.seq),
   );
-  const isAdmin = r.category === 'admin';
+  const traffic = r.category === 'decision';
+  const o = outcomeOf(r);
   const tr = h(
     'tr',
-    { dataset: { testid: 'audit-row', seq: String(r.seq), decision: r.decision } },
+    {
+      dataset: {
+        testid: 'audit-row',
+        seq: String(r.seq),
+        decision: r.decision,
+        category: r.category,
+        outcome: o?.outcome ?? '',
+      },
+    },
     h('td', {}, open),
-    h('td', { title: r.time }, fmtTime(r.time)),
-    h('td', {}, isAdmin ? `admin: ${r.kind}` : r.kind),
-    h('td', { className: 'addr' }, r.from),
-    h('td', { className: 'addr' }, r.to || '—'),
-    h('td', {}, isAdmin ? '—' : badge(r.decision)),
-    h('td', {}, r.rule ?? (isAdmin ? '' : '(default)')),
+    h('td', {}, timeEl(state.sort === 'event' ? eventTimeOf(r) : r.time)),
+    h('td', {}, traffic ? r.kind : `${r.category}: ${r.kind}`),
+    h('td', {}, r.from ? addrWithNative(r.from) : '—'),
+    h('td', {}, r.to ? addrWithNative(r.to) : '—'),
+    h('td', {}, traffic ? badge(r.decision) : '—'),
+    h('td', { dataset: { testid: 'row-outcome' } }, outcomeBadge(r)),
+    h('td', {}, r.rule ?? (traffic ? '(default)' : '')),
+    h('td', { className: 'reason', dataset: { testid: 'row-reason' } }, reasonText(r, describe) || '—'),
   );
   if (isNew) tr.classList.add('new');
   tr.addEventListener('click', () => openRecord(r.seq));
   return tr;
+}
+
+/** Draw the rows of the page in the order chosen, and say how many are shown. */
+function renderRows() {
+  const rows = sortRows(state.rows, state.sort);
+  fill($('#rows'), ...rows.map((r) => recordRow(r, state.fresh.has(r.seq))));
+  state.fresh.clear();
+  if (rows.length === 0) {
+    $('#rows').append(h('tr', {}, h('td', { colSpan: 9, className: 'muted' }, 'No records match.')));
+  }
+  const order = state.sort === 'event' ? 'by event time' : 'in record order';
+  $('#rows-caption').textContent = `Audit records, newest first, ${order}`;
+  $('#rows').closest('table').querySelector('thead th:nth-child(2)').textContent =
+    state.sort === 'event' ? 'Event time' : 'Recorded';
+  updateCount();
+}
+
+/** The count label: exactly the rows shown. */
+function updateCount() {
+  const n = state.rows.length;
+  const info = $('#page-info');
+  info.dataset.count = String(n);
+  if (n === 0) {
+    info.textContent = 'No records shown';
+    return;
+  }
+  const seqs = state.rows.map((r) => r.seq);
+  const folded = state.folded
+    ? ` (${state.folded} later outcome record${state.folded === 1 ? '' : 's'} shown in ${state.folded === 1 ? 'its' : 'their'} decision row${state.folded === 1 ? '' : 's'})`
+    : '';
+  info.textContent = `${n} record${n === 1 ? '' : 's'} shown${folded}: #${Math.min(...seqs)}–#${Math.max(...seqs)}, page ${state.pages.length}`;
 }
 
 async function loadTraffic() {
@@ -259,18 +423,13 @@ async function loadTraffic() {
   const page = await api(`/audit?${query({ ...state.filter, before, limit: PAGE_SIZE })}`);
   state.records.clear();
   for (const r of page.records) state.records.set(r.seq, r);
-  fill($('#rows'), ...page.records.map((r) => recordRow(r)));
-  if (page.records.length === 0) {
-    $('#rows').append(h('tr', {}, h('td', { colSpan: 7, className: 'muted' }, 'No records match.')));
-  }
+  const { rows, folded } = foldOutcomes(page.records);
+  state.rows = rows;
+  state.folded = folded;
+  renderRows();
   state.next = page.next;
   $('#older').disabled = page.next === null;
   $('#newer').disabled = state.pages.length <= 1;
-  const n = page.records.length;
-  $('#page-info').textContent =
-    n === 0
-      ? 'No records'
-      : `Records ${page.records[n - 1].seq}–${page.records[0].seq} (page ${state.pages.length}, newest first)`;
   return page;
 }
 
@@ -284,10 +443,9 @@ async function applyFilters(ev) {
   }
   state.pages = [null];
   try {
-    const page = await loadTraffic();
-    say(
-      `${page.records.length}${page.next ? '+' : ''} record(s) match${state.filter.q ? ` “${state.filter.q}” (this search is recorded)` : ''}.`,
-    );
+    await loadTraffic();
+    // The count is in the label under the table (the rows shown), not repeated here.
+    say(state.filter.q ? `Searched the content for “${state.filter.q}” (this search is recorded).` : '');
     if ($('#live').checked) startLive();
   } catch (e) {
     fail(e);
@@ -313,9 +471,93 @@ function dl(rows) {
 
 function ruleReason(r) {
   if (r.reason) return r.reason;
-  const rule = state.policy?.document?.rules?.find((x) => x.id === r.rule);
-  if (rule?.description) return `${rule.description} (rule description)`;
+  const d = describe(r.rule);
+  if (d) return `${d} (rule description)`;
   return r.rule ? null : 'No rule matched: the policy default decided.';
+}
+
+/** The rule that decided and every rule that changed the event, each with its reason. */
+function decisionSection(r) {
+  const transforms = transformsOf(r, describe);
+  let changed;
+  if (transforms.length) {
+    changed = h(
+      'ul',
+      { className: 'transforms', dataset: { testid: 'record-transforms' } },
+      ...transforms.map((t) =>
+        h(
+          'li',
+          {},
+          `${EFFECT_WORDS[t.effect] ?? t.effect} by rule `,
+          h('code', {}, t.rule),
+          t.reason ? `: ${t.reason}` : '',
+        ),
+      ),
+    );
+  } else if (r.decision === 'redact') {
+    changed = h(
+      'span',
+      { className: 'muted', dataset: { testid: 'record-transforms' } },
+      'Redacted; this record does not name the rule that redacted it.',
+    );
+  } else {
+    changed = h('span', { dataset: { testid: 'record-transforms' } }, 'None');
+  }
+  const deciding = r.decision === 'deny' ? 'Denied by rule' : 'Allowed by rule';
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Decision'),
+    dl([
+      ['Decision', badge(r.decision)],
+      [deciding, r.rule ?? '(none: the default decision)'],
+      ['Reason', ruleReason(r) ?? '—'],
+      ['Changed by', changed],
+      ['Policy version', r.policyVersion],
+    ]),
+  );
+}
+
+/** What happened to the event after the decision, when the trail says. */
+function outcomeSection(r) {
+  const o = outcomeOf(r);
+  if (!o) {
+    return r.category === 'decision'
+      ? h(
+          'div',
+          {},
+          h('h4', {}, 'Outcome'),
+          h(
+            'p',
+            { className: 'muted', dataset: { testid: 'record-outcome' } },
+            'Not recorded with this record.',
+          ),
+        )
+      : null;
+  }
+  const later = o.seq !== r.seq;
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Outcome'),
+    dl([
+      [
+        'Outcome',
+        h('span', { dataset: { testid: 'record-outcome' } }, OUTCOME_WORDS[o.outcome] ?? o.outcome),
+      ],
+      ['Reason', o.reason ?? undefined],
+      [
+        'Recorded in',
+        later
+          ? h(
+              'button',
+              { type: 'button', className: 'secondary', on: { click: () => openRecord(o.seq) } },
+              `Record ${o.seq}`,
+            )
+          : undefined,
+      ],
+    ]),
+  );
 }
 
 function contentView(c) {
@@ -341,28 +583,30 @@ async function openRecord(seq, fresh = false) {
     fill(body, h('p', {}, `Record ${seq} is not kept (trimmed by retention, or never written).`));
   } else {
     const isAdmin = r.category === 'admin';
+    const isOutcome = r.category === 'outcome';
     const prevLink = h('span', { dataset: { testid: 'prev-link' } }, 'checking…');
+    const party = (uri, network) =>
+      h('span', {}, addrWithNative(uri), network && !networkName(uri) ? ` (${network})` : '');
     fill(
       body,
-      h('h4', {}, isAdmin ? 'Administrative action' : 'Event'),
+      h('h4', {}, isAdmin ? 'Administrative action' : isOutcome ? 'Outcome recorded later' : 'Event'),
       dl([
-        ['Kind', isAdmin ? r.kind : `${r.kind} (${r.direction})`],
-        ['Time', `${fmtTime(r.time)} (${r.time})`],
-        [isAdmin ? 'Actor' : 'From', isAdmin ? (r.actor ?? r.from) : `${r.from} (${r.fromNetwork})`],
-        ['To', isAdmin ? undefined : `${r.to} (${r.toNetwork})`],
-        ['Links', isAdmin ? undefined : `${r.sourceAdapter} → ${r.targetAdapter ?? 'not delivered'}`],
+        ['Kind', isAdmin ? r.kind : r.direction ? `${r.kind} (${r.direction})` : r.kind],
+        ['Event time', r.eventTime ? timeEl(r.eventTime) : undefined],
+        [r.eventTime ? 'Recorded' : 'Time', timeEl(r.time)],
+        [isAdmin ? 'Actor' : 'From', isAdmin ? (r.actor ?? r.from) : party(r.from, r.fromNetwork)],
+        ['To', isAdmin || !r.to ? undefined : party(r.to, r.toNetwork)],
+        [
+          'Links',
+          isAdmin || isOutcome ? undefined : `${r.sourceAdapter} → ${r.targetAdapter ?? 'not delivered'}`,
+        ],
         ['Event id', r.eventId],
         ['Trace id', r.traceId],
-        ['Content', isAdmin ? undefined : contentView(r.content)],
+        ['Content', isAdmin || isOutcome || !r.content ? undefined : contentView(r.content)],
         ['Details', r.details ? h('pre', {}, JSON.stringify(r.details, null, 2)) : undefined],
       ]),
-      h('h4', {}, 'Decision'),
-      dl([
-        ['Decision', badge(r.decision)],
-        ['Rule', r.rule ?? '(none: the default decision)'],
-        ['Reason', ruleReason(r) ?? '—'],
-        ['Policy version', r.policyVersion],
-      ]),
+      isAdmin || isOutcome ? null : decisionSection(r),
+      isAdmin ? null : outcomeSection(r),
       h('h4', {}, 'Integrity'),
       dl([
         ['Sequence', String(r.seq)],
@@ -477,10 +721,22 @@ function showLive(r) {
   // Only the newest page shows new records as they come.
   if (state.pages.length !== 1) return;
   state.records.set(r.seq, r);
-  const rows = $('#rows');
-  if (rows.querySelector('td.muted')) fill(rows);
-  rows.prepend(recordRow(r, true));
-  while (rows.children.length > PAGE_SIZE * 4) rows.lastElementChild?.remove();
+  // A later outcome joins its decision's row when that row is shown.
+  const decision =
+    r.category === 'outcome'
+      ? state.rows.find((x) => x.category === 'decision' && x.eventId === r.eventId && x.seq < r.seq)
+      : undefined;
+  if (decision) {
+    if (!decision.outcomeRecord || decision.outcomeRecord.seq < r.seq) decision.outcomeRecord = r;
+    state.folded += 1;
+    state.fresh.add(decision.seq);
+  } else {
+    state.rows.unshift(r);
+    state.fresh.add(r.seq);
+    // Keep the page bounded: drop the oldest rows (by seq) beyond four pages.
+    if (state.rows.length > PAGE_SIZE * 4) state.rows = sortRows(state.rows, 'seq').slice(0, PAGE_SIZE * 4);
+  }
+  renderRows();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -637,14 +893,16 @@ async function loadPolicy() {
       ['Name', p.name],
       ['Version', h('strong', { dataset: { testid: 'policy-version' } }, p.version)],
       ['File', p.file ?? '—'],
-      ['Loaded', fmtTime(p.loadedAt)],
+      ['Loaded', timeEl(p.loadedAt)],
       ['Default', `${doc.defaults?.decision ?? '?'} anything no rule decides`],
     ]),
     p.lastError
       ? h(
           'p',
           { className: 'error', role: 'alert' },
-          `The last reload failed (${fmtTime(p.lastError.at)}): ${p.lastError.message}. The version above is still in force.`,
+          'The last reload failed (',
+          timeEl(p.lastError.at),
+          `): ${p.lastError.message}. The version above is still in force.`,
         )
       : null,
     h('h3', {}, 'Zones'),
@@ -712,7 +970,8 @@ async function loadHistory(p) {
     h(
       'li',
       {},
-      `${fmtTime(r.time)}: `,
+      timeEl(r.time),
+      ': ',
       r.details?.ok
         ? `reloaded, version ${r.details.version}`
         : `reload refused (${r.details?.first ?? 'invalid policy'})`,
@@ -721,7 +980,7 @@ async function loadHistory(p) {
   );
   fill(
     $('#policy-history'),
-    h('p', {}, `In force: version ${p.version}, loaded ${fmtTime(p.loadedAt)}.`),
+    h('p', {}, `In force: version ${p.version}, loaded `, timeEl(p.loadedAt), '.'),
     items.length
       ? h('ul', {}, ...items)
       : h('p', { className: 'muted' }, 'No reloads recorded since the audit trail began.'),
@@ -757,16 +1016,28 @@ async function whatIf(ev) {
       ob.presence ? 'presence reduced to online/offline' : null,
       ob.rateLimit ? `rate limit ${ob.rateLimit}` : null,
     ].filter(Boolean);
+    // The deciding rule (`rule`) is the one that allowed or denied the event; the rules
+    // that changed it are the `transforms`, each named on its own line.
+    const reason = d.reason ?? (d.rule ? describe(d.rule) : null);
+    const transforms = transformsOf(d, describe);
     fill(
       out,
       h(
         'p',
-        {},
+        { dataset: { testid: 'whatif-decision' } },
         badge(verdict),
         ' ',
-        h('strong', {}, d.decision === 'deny' ? 'Denied' : d.redacted ? 'Allowed, redacted' : 'Allowed'),
+        h('strong', {}, d.decision === 'deny' ? 'Denied' : 'Allowed'),
         d.rule ? ` by rule ${d.rule}` : ' by the policy default (no rule matched)',
-        d.reason ? `: ${d.reason}` : '',
+        reason ? `: ${reason}` : '',
+      ),
+      ...transforms.map((t) =>
+        h(
+          'p',
+          { dataset: { testid: 'whatif-transform', rule: t.rule } },
+          `${EFFECT_WORDS[t.effect] ?? t.effect} by rule ${t.rule}`,
+          t.reason ? `: ${t.reason}` : '',
+        ),
       ),
       x.classification
         ? h(
@@ -836,23 +1107,43 @@ async function loadCharts() {
     if (page.next === null) break;
     before = page.next;
   }
+  state.chartRecords = records;
+  drawCharts(records);
+}
+
+/** A chart's interval label in the zone shown: the date, the minute or the second. */
+function tick(t, step) {
+  const text = formatTime(new Date(t).toISOString(), state.zone);
+  const zone = text.slice(20);
+  if (step >= 86_400_000) return `${text.slice(0, 10)} ${zone}`;
+  if (step < 60_000) return `${text.slice(11, 19)} ${zone}`;
+  return `${text.slice(5, 16)} ${zone}`;
+}
+
+function drawCharts(records) {
+  const box = $('#charts');
   if (records.length === 0) {
     fill(box, h('p', { className: 'muted' }, 'No traffic decisions match the filters.'));
     return;
   }
+  // Intervals start at whole days/hours of the zone shown.
+  const offsetMs =
+    state.zone === 'local' ? -new Date(Date.parse(records[0].time)).getTimezoneOffset() * 60_000 : 0;
   fill(
     box,
     stackedBarChart({
       title: 'Decisions over time, by decision',
       series: DECISIONS,
-      data: bucketize(records, (r) => r.decision),
+      data: bucketize(records, (r) => r.decision, 40, offsetMs),
       testid: 'chart-decision',
+      fmtTime: tick,
     }),
     stackedBarChart({
       title: 'Decisions over time, by network (the side outside the enterprise)',
       series: NETWORKS,
-      data: bucketize(records, networkOf),
+      data: bucketize(records, networkOf, 40, offsetMs),
       testid: 'chart-network',
+      fmtTime: tick,
     }),
   );
 }
@@ -860,15 +1151,21 @@ async function loadCharts() {
 // ---------------------------------------------------------------------------------------
 // Retention and holds
 
+/** A hold's criteria in words (nodes: its times follow the zone shown). */
 function holdWords(hold) {
   const parts = [];
   if (hold.user) parts.push(`user ${hold.user}`);
   if (hold.domain) parts.push(`domain ${hold.domain}`);
-  if (hold.from || hold.to)
-    parts.push(
-      `time ${hold.from ? fmtTime(hold.from) : 'the beginning'} – ${hold.to ? fmtTime(hold.to) : 'now'}`,
+  const out = [parts.join(', ')];
+  if (hold.from || hold.to) {
+    out.push(
+      `${parts.length ? ', ' : ''}time `,
+      hold.from ? timeEl(hold.from) : 'the beginning',
+      ' – ',
+      hold.to ? timeEl(hold.to) : 'now',
     );
-  return parts.join(', ');
+  }
+  return out;
 }
 
 async function loadHolds() {
@@ -885,9 +1182,9 @@ async function loadHolds() {
     h(
       'tr',
       { dataset: { testid: 'hold-row', id: hold.id } },
-      h('td', {}, holdWords(hold)),
+      h('td', {}, ...holdWords(hold)),
       h('td', {}, hold.reason),
-      h('td', {}, `${fmtTime(hold.createdAt)} by ${hold.createdBy}`),
+      h('td', {}, timeEl(hold.createdAt), ` by ${hold.createdBy}`),
       h(
         'td',
         {},
@@ -941,10 +1238,14 @@ async function trimNow() {
   out.textContent = 'Trimming…';
   try {
     const r = await api('/audit/trim', { method: 'POST' });
-    out.textContent =
-      r.retentionDays === null
-        ? 'Nothing trimmed: no retention period is configured.'
-        : `Trimmed ${r.removed} record(s) older than ${fmtTime(r.cutoff)}; ${r.held} kept by holds.${r.anchor ? ` The chain is anchored at record ${r.anchor.seq}.` : ''}`;
+    if (r.retentionDays === null) fill(out, 'Nothing trimmed: no retention period is configured.');
+    else
+      fill(
+        out,
+        `Trimmed ${r.removed} record(s) older than `,
+        timeEl(r.cutoff),
+        `; ${r.held} kept by holds.${r.anchor ? ` The chain is anchored at record ${r.anchor.seq}.` : ''}`,
+      );
   } catch (e) {
     out.textContent = `Trim failed: ${e.message}`;
   }
@@ -954,6 +1255,17 @@ async function trimNow() {
 // Wiring
 
 function wire() {
+  const zoneOption = $('#tz-local');
+  const saved = state.zone;
+  state.zone = 'local';
+  zoneOption.textContent = `local time (${zoneName()})`;
+  state.zone = saved;
+  $('#tz').value = state.zone;
+  $('#tz').addEventListener('change', (e) => setZone(e.target.value === 'local' ? 'local' : 'utc'));
+  $('#sort').addEventListener('change', (e) => {
+    state.sort = e.target.value === 'event' ? 'event' : 'seq';
+    renderRows();
+  });
   $('#signin-form').addEventListener('submit', signIn);
   $('#sign-out').addEventListener('click', signOut);
   for (const b of document.querySelectorAll('.tabs button'))

@@ -13,6 +13,7 @@ export const CONSOLE_FILES: Record<string, string> = {
   'console.js': 'text/javascript; charset=utf-8',
   'charts.js': 'text/javascript; charset=utf-8',
   'policy-words.js': 'text/javascript; charset=utf-8',
+  'present.js': 'text/javascript; charset=utf-8',
 };
 
 export const CONSOLE_CSP = [
