@@ -6,6 +6,7 @@ import { AdapterConfigError, adapterFactories } from './adapters/index.js';
 import { adminRecorder, createAdminServices } from './admin-services.js';
 import type { LoadedConfig } from './config.js';
 import type { Adapter } from './core/adapter.js';
+import { queryLog } from './core/audit/query.js';
 import { AuditWriter } from './core/audit/writer.js';
 import type { Logger } from './core/logger.js';
 import { Pipeline } from './core/pipeline.js';
@@ -13,7 +14,7 @@ import type { Store } from './core/store.js';
 import { problemAt, SourceError } from './core/yaml-source.js';
 import { buildHttpApp } from './http/app.js';
 import { PrometheusMetrics } from './http/metrics.js';
-import { PolicyRuntime } from './policy-runtime.js';
+import { POLICY_RECORD_KIND, PolicyRuntime } from './policy-runtime.js';
 import { Retention } from './retention.js';
 import { openStore } from './store/open.js';
 
@@ -25,6 +26,8 @@ export interface GatewayOptions {
   http?: boolean;
   /** Watch the policy file (default: config policy.watch, else true). */
   watchPolicy?: boolean;
+  /** How often the watched policy file is polled (default 1 s). */
+  policyPollMs?: number;
   /** How long shutdown waits for in-flight events (default 10 s). */
   drainTimeoutMs?: number;
 }
@@ -43,8 +46,33 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+/** How far back start looks for the last recorded policy (records, newest first). */
+const POLICY_LOOKBACK = 200_000;
+
+/**
+ * The policy the trail last says was in force: the details of the last policy record that
+ * put one in force (a refused edit changed nothing), else the version the newest record
+ * was decided under (a trail from before policy records, or one whose policy records are
+ * further back than POLICY_LOOKBACK); null for an empty trail.
+ */
+async function lastPolicyInTrail(log: Store['audit']): Promise<Record<string, unknown> | null> {
+  const head = await log.head();
+  if (!head) return null;
+  const filter = { category: 'admin' as const, kind: POLICY_RECORD_KIND };
+  let before: number | null = null;
+  for (let scanned = 0; scanned < POLICY_LOOKBACK; scanned += 50_000) {
+    const page = await queryLog(log, filter, before, 20, { maxScan: 50_000 });
+    const found = page.records.find((r) => r.details?.ok === true);
+    if (found?.details) return found.details;
+    if (page.next === null) break;
+    before = page.next;
+  }
+  const [newest] = await log.reverseRange(head.seq, 1);
+  return newest ? { version: newest.policyVersion } : null;
+}
+
 /** Create adapters from the config; throws SourceError pointing at the bad block. */
-function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
+export function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
   const out: Adapter[] = [];
   for (const [name, cfg] of Object.entries(loaded.config.adapters ?? {})) {
     const factory = adapterFactories[cfg.type];
@@ -90,10 +118,12 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
     failClosed: cfg.audit?.failClosed ?? true,
     observer: metrics,
   });
+  const recordAdmin = adminRecorder(audit, () => policy.current.version);
+  policy.recordWith(recordAdmin);
   const retention = new Retention({
     store,
     retentionDays: cfg.audit?.retentionDays ?? null,
-    record: adminRecorder(audit, () => policy.current.version),
+    record: recordAdmin,
     logger: logger.child({ component: 'retention' }),
   });
 
@@ -102,7 +132,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
   let url: string | null = null;
   const stop = async () => {
     pipeline.stopIntake();
-    policy.close();
+    const policyRecorded = policy.close();
     await retention.stop();
     // Adapters stop taking traffic from their networks first, then in-flight events drain.
     await Promise.allSettled(started.map((a) => a.stop()));
@@ -115,6 +145,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
         { inFlight: pipeline.inFlight },
         'shutdown: events still in flight after the drain timeout',
       );
+    await policyRecorded;
     await audit.close().catch((err: unknown) => logger.error({ err }, 'shutdown: audit flush failed'));
     if (http) await http.close();
     await store.close();
@@ -122,12 +153,20 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
   };
 
   try {
+    // A restart with another policy than the trail last recorded is a change of the policy
+    // in force: recorded before the first event it decides. The same file again, or a new
+    // trail, adds nothing (every decision record names its policy version).
+    const last = await lastPolicyInTrail(store.audit).catch((err: unknown) => {
+      logger.error({ err }, 'could not read the last recorded policy from the audit trail');
+      return null;
+    });
+    await policy.recordStart(last);
     for (const a of adapters) {
       const ctx = pipeline.register(a);
       await a.start(ctx);
       started.push(a);
     }
-    if (opts.watchPolicy ?? cfg.policy.watch ?? true) policy.watch();
+    if (opts.watchPolicy ?? cfg.policy.watch ?? true) policy.watch(opts.policyPollMs);
     retention.start();
     if (opts.http ?? true) {
       const services = createAdminServices({

@@ -50,8 +50,15 @@ export interface AdminServices {
       text: string,
       name?: string,
     ): { ok: true; rules: number } | { ok: false; problems: PolicyProblem[] };
-    /** Re-read the policy file; a bad file keeps the old policy. */
-    reload(): Promise<{ ok: true; version: string } | { ok: false; problems: PolicyProblem[] }>;
+    /**
+     * Re-read the policy file; a bad file keeps the old policy. `record`: the details of
+     * the audit record (old and new version, sha256 of the file), when the runtime gives them.
+     */
+    reload(): Promise<
+      ({ ok: true; version: string } | { ok: false; problems: PolicyProblem[] }) & {
+        record?: Record<string, unknown>;
+      }
+    >;
     /** Decide one event (CLI event JSON) against the running policy; throws EventInputError on bad input. */
     evaluate(event: unknown): Decision;
     /** Every rule's verdict on one event, with the decision (`parley policy explain`). Optional. */
