@@ -2,6 +2,7 @@
 // Every problem names file, line and column, and what to change.
 import { readFileSync } from 'node:fs';
 import {
+  ProblemList,
   parseYamlSource,
   problemAt,
   SourceError,
@@ -22,23 +23,55 @@ import { type CompiledPolicy, compilePolicy } from './evaluate.js';
 import { type PartyMatch, PolicyDocument } from './schema.js';
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+/**
+ * Limits on what a policy may ask of the compiler, well above any real policy (the shipped
+ * ones have at most 4 zones, 12 rules and 4 domains named in rules; docs/policy.md "Limits").
+ * The index holds, for every (event kind, sender zone, recipient zone), the rules that may
+ * match and the domains they name, so its size grows with (zones + 1)² × (rules + domains).
+ */
+export const POLICY_LIMITS = Object.freeze({
+  maxZones: 100,
+  /** Bound on (zones + 1)² × (rules + domain patterns named in rules). */
+  maxIndexSize: 500_000,
+});
 const list = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 /** Path of the i-th entry of a field that may be one value or a list. */
 const at = (base: SourcePath, v: unknown, i: number): SourcePath => (Array.isArray(v) ? [...base, i] : base);
 
 /** Problems beyond the schema: references, patterns, windows, limits. */
 export function policyProblems(doc: PolicyDocument, source: YamlSource): SourceProblem[] {
-  const problems: SourceProblem[] = [];
-  const add = (path: SourcePath, message: string) => problems.push(problemAt(source, path, message));
+  // Linear in the size of the document: names and patterns are looked up in Sets and Maps,
+  // and only the first problems (by position) are kept, with a count of the rest.
+  const problems = new ProblemList();
+  const add = (path: SourcePath, message: string) => problems.add(problemAt(source, path, message));
 
   const zoneNames = Object.keys(doc.zones);
+  const zoneSet = new Set(zoneNames);
+  const zoneList = (): string => {
+    const shown = zoneNames.slice(0, 20).join(', ');
+    return zoneNames.length > 20 ? `${shown}, ... (${zoneNames.length} zones)` : shown || 'none';
+  };
   const patternOwner = new Map<string, string>();
+  // The same list under two zone names (a YAML alias) is one problem, not one per domain.
+  const zoneOfList = new Map<unknown, string>();
   if (zoneNames.length === 0)
     add(['zones'], 'define at least one zone (e.g. enterprise: { domains: [corp.example] })');
   for (const name of zoneNames) {
     if (!NAME_RE.test(name))
       add(['zones', name], `zone name "${name}" must start with a letter and use letters, digits, - or _`);
-    doc.zones[name]!.domains.forEach((d, i) => {
+    const domains = doc.zones[name]!.domains;
+    const sameAs = zoneOfList.get(domains) ?? zoneOfList.get(doc.zones[name]);
+    if (sameAs !== undefined) {
+      add(
+        ['zones', name],
+        `zone ${name} has the same domains as zone ${sameAs} (a YAML alias?): a domain pattern may belong to one zone only`,
+      );
+      continue;
+    }
+    zoneOfList.set(domains, name);
+    zoneOfList.set(doc.zones[name], name);
+    domains.forEach((d, i) => {
       const err = domainPatternError(d);
       if (err) {
         add(['zones', name, 'domains', i], `${err}; zone domains are exact, "*.suffix" or "*"`);
@@ -56,6 +89,7 @@ export function policyProblems(doc: PolicyDocument, source: YamlSource): SourceP
     });
   }
   const segmentNames = Object.keys(doc.segments ?? {});
+  const segmentSet = new Set(segmentNames);
   for (const name of segmentNames) {
     if (!NAME_RE.test(name)) {
       add(
@@ -71,15 +105,12 @@ export function policyProblems(doc: PolicyDocument, source: YamlSource): SourceP
 
   const checkParty = (pm: PartyMatch, path: SourcePath) => {
     list(pm.zone).forEach((z, i) => {
-      if (!zoneNames.includes(z)) {
-        add(
-          at([...path, 'zone'], pm.zone, i),
-          `unknown zone "${z}" (zones: ${zoneNames.join(', ') || 'none'})`,
-        );
+      if (!zoneSet.has(z)) {
+        add(at([...path, 'zone'], pm.zone, i), `unknown zone "${z}" (zones: ${zoneList()})`);
       }
     });
     list(pm.segment).forEach((s, i) => {
-      if (!segmentNames.includes(s)) {
+      if (!segmentSet.has(s)) {
         add(
           at([...path, 'segment'], pm.segment, i),
           `unknown segment "${s}" (segments: ${segmentNames.join(', ') || 'none defined'})`,
@@ -112,7 +143,7 @@ export function policyProblems(doc: PolicyDocument, source: YamlSource): SourceP
     m.between?.forEach((side, i) => {
       checkParty(side, [...mp, 'between', i]);
     });
-    if (m.direction !== undefined && !zoneNames.includes('enterprise')) {
+    if (m.direction !== undefined && !zoneSet.has('enterprise')) {
       add([...mp, 'direction'], 'direction needs a zone named "enterprise" (inbound means into it)');
     }
     if (m.content) {
@@ -159,7 +190,38 @@ export function policyProblems(doc: PolicyDocument, source: YamlSource): SourceP
       if (typeof r === 'string') add([...base, 'obligations', 'rateLimit'], r);
     }
   });
-  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
+  return problems.list();
+}
+
+/** Domain patterns a party match names (each is a key in the compiled index). */
+const domainCount = (pm: PartyMatch | undefined): number => (pm ? list(pm.domain).length : 0);
+
+/** A problem when the compiled index would exceed POLICY_LIMITS (null when within them). */
+export function sizeProblem(doc: PolicyDocument, source: YamlSource): SourceProblem | null {
+  const zones = Object.keys(doc.zones).length;
+  if (zones > POLICY_LIMITS.maxZones) {
+    return problemAt(
+      source,
+      ['zones'],
+      `too many zones: ${zones} (at most ${POLICY_LIMITS.maxZones}; see "Limits" in docs/policy.md). ` +
+        'A zone is a class of correspondent (enterprise, partner, consumer...): list many domains in one zone',
+    );
+  }
+  let domains = 0;
+  for (const r of doc.rules) {
+    const m = r.match;
+    domains += domainCount(m.from) + domainCount(m.to) + domainCount(m.party);
+    for (const side of m.between ?? []) domains += domainCount(side);
+  }
+  const size = (zones + 1) ** 2 * (doc.rules.length + domains);
+  if (size <= POLICY_LIMITS.maxIndexSize) return null;
+  return problemAt(
+    source,
+    ['rules'],
+    `the policy is too large to index: (${zones} zones + 1)² × (${doc.rules.length} rules + ${domains} domain ` +
+      `patterns named in rules) = ${size}, above ${POLICY_LIMITS.maxIndexSize} (see "Limits" in docs/policy.md). ` +
+      'Use fewer zones, or put long domain lists in a zone and name the zone in the rule',
+  );
 }
 
 /** Parse, validate and compile policy YAML; throws SourceError listing every problem. */
@@ -173,6 +235,9 @@ export function compilePolicySource(text: string, file: string): CompiledPolicy 
   const doc = source.value as PolicyDocument;
   const problems = policyProblems(doc, source);
   if (problems.length > 0) throw new SourceError(problems);
+  // Checked on a valid document, before compiling: the index is what grows superlinearly.
+  const tooLarge = sizeProblem(doc, source);
+  if (tooLarge) throw new SourceError([tooLarge]);
   try {
     return compilePolicy(doc, file);
   } catch (err) {
