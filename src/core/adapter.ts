@@ -85,10 +85,16 @@ export interface Delivery {
   readonly degraded?: string;
 }
 
-/** `queued`: the link is down and the event waits in the adapter's bounded store queue. */
+/**
+ * `queued`: the link is down and the event waits in the adapter's bounded store queue.
+ * A failure is audited as `refused` when the target network (or the adapter on its behalf)
+ * declined the event — `reason` is its answer, e.g. `480 Temporarily Unavailable` — and as
+ * `failed` when the link failed or timed out. `refused` says which; without it a failure
+ * that is not `retryable` counts as a refusal.
+ */
 export type DeliveryResult =
   | { ok: true; queued?: boolean }
-  | { ok: false; retryable: boolean; reason: string };
+  | { ok: false; retryable: boolean; reason: string; refused?: boolean };
 
 /**
  * A wrong adapter config block: `path` names the key below the adapter's block, so the

@@ -18,7 +18,7 @@ import type {
 } from './adapter.js';
 import { type Address, tryParseAddress } from './address.js';
 import { auditContent } from './audit/content.js';
-import type { AuditDecision, AuditEntry } from './audit/record.js';
+import type { AuditDecision, AuditEntry, AuditOutcome, AuditTransform } from './audit/record.js';
 import type { Logger } from './logger.js';
 import {
   type CanonicalEvent,
@@ -27,7 +27,7 @@ import {
   repeatedRequest,
 } from './model.js';
 import { nullObserver, type PipelineObserver } from './observer.js';
-import type { Classification, Decision } from './policy/types.js';
+import type { AppliedTransform, Classification, Decision } from './policy/types.js';
 import { RoutingTable } from './routing.js';
 import type { Store } from './store.js';
 
@@ -221,9 +221,11 @@ export class Pipeline {
       event,
       started,
       decisionSeconds,
+      decision,
       base: {
         category: 'decision',
-        time: event.time,
+        time: '',
+        eventTime: event.time,
         traceId: event.traceId,
         eventId: event.id,
         kind: event.kind,
@@ -239,46 +241,54 @@ export class Pipeline {
     };
 
     if (decision.decision === 'deny') {
-      return this.#deny(c, 'policy', decision.rule, decision.reason ?? 'Denied by policy.');
+      return this.#deny(c, 'policy', 'denied', decision.rule, decision.reason ?? 'Denied by policy.', null);
     }
-    if (!target) return this.#deny(c, 'unroutable', null, `No network here serves the domain ${to.domain}.`);
+    if (!target) {
+      const why = `No network here serves the domain ${to.domain}.`;
+      return this.#deny(c, 'unroutable', 'unroutable', null, why, why);
+    }
     if (target === source) {
-      return this.#deny(
-        c,
-        'unroutable',
-        null,
-        `${to.domain} is served by the network the message came from.`,
-      );
+      const why = `${to.domain} is served by the network the message came from.`;
+      return this.#deny(c, 'unroutable', 'unroutable', null, why, why);
     }
 
     for (const rl of decision.rateLimits) {
       const count = await o.store.incrWindow(`rl:${rl.rule}:${event.from}`, rl.windowMs);
       if (count > rl.limit) {
+        const per = `${rl.limit} per ${rl.windowMs / 1000} s`;
         return this.#deny(
           c,
           'rate-limit',
+          'rate-limited',
           rl.rule,
-          `Rate limit exceeded (${rl.limit} per ${rl.windowMs / 1000} s).`,
+          `Rate limit exceeded (${per}).`,
+          `Rate limit of rule ${rl.rule} exceeded: ${per} per sender.`,
         );
       }
     }
 
     const fitted = fitToCapabilities(decision.event, target.capabilities);
-    if (!fitted.ok) return this.#deny(c, 'unsupported', null, fitted.reason);
+    if (!fitted.ok) return this.#deny(c, 'unsupported', 'unsupported', null, fitted.reason, fitted.reason);
     let delivered = fitted.event;
+    let disclaimed = false;
     if (decision.obligations.disclaimer && delivered.kind === 'message') {
-      const first = await o.store.setIfAbsent(`disclaimer:${event.from}|${event.to}`, '1', o.disclaimerTtlMs);
-      if (first)
+      disclaimed = await o.store.setIfAbsent(`disclaimer:${event.from}|${event.to}`, '1', o.disclaimerTtlMs);
+      if (disclaimed)
         delivered = { ...delivered, body: `${delivered.body}\n\n${decision.obligations.disclaimer}` };
     }
     if (delivered !== decision.event) decision = { ...decision, event: delivered };
 
     const auditDecision: AuditDecision = decision.redacted ? 'redact' : 'allow';
     const entry = c.base as AuditEntry;
+    entry.time = o.now().toISOString();
     entry.decision = auditDecision;
     entry.rule = decision.rule;
     entry.reason = decision.reason;
+    const transforms = recordedTransforms(decision.transforms, disclaimed);
+    if (transforms) entry.transforms = transforms;
     entry.content = auditContent(delivered, o.auditContent);
+    // Written before the delivery (failClosed): what happened comes in an outcome record.
+    entry.outcome = 'pending';
     // The record says what the recipient got and why it differs from what was sent.
     if (fitted.degraded) entry.details = { degraded: fitted.degraded };
     const record = o.audit.write(entry);
@@ -327,6 +337,10 @@ export class Pipeline {
         );
     }
     if (!result.ok) {
+      // The network's answer (a SIP 404, a homeserver's 403, no online XMPP resource) is a
+      // refusal; a link that failed or timed out is a failure.
+      const refused = result.refused ?? !result.retryable;
+      this.#outcome(entry, refused ? 'refused' : 'failed', result.reason);
       this.#observe(c, 'delivery');
       o.logger.warn({ eventId: event.id, target: target.name, reason: result.reason }, 'delivery failed');
       await this.#refuse(source, event, {
@@ -336,6 +350,7 @@ export class Pipeline {
       });
       return { status: 'failed', code: 'delivery', reason: result.reason };
     }
+    this.#outcome(entry, result.queued ? 'queued' : 'delivered', null);
     this.#observe(c, auditDecision);
     if (fitted.changes.length) this.#noticeLater(source, event, target.network, to, fitted.changes);
     const status = result.queued ? 'queued' : 'delivered';
@@ -353,15 +368,78 @@ export class Pipeline {
     });
   }
 
-  /** Audit a refusal, tell the sender, answer the submit. */
-  async #deny(c: Step, code: RefusalCode, rule: string | null, reason: string): Promise<SubmitOutcome> {
+  /**
+   * Write the outcome record of an event whose decision record (`decided`) was written
+   * before its delivery: same event, its decision repeated, no content. Not awaited: the
+   * delivery has happened (or failed) already, and the sender's answer must not wait for
+   * the archive; a store failure is logged (the decision record says `pending`).
+   */
+  #outcome(decided: AuditEntry, outcome: AuditOutcome, outcomeReason: string | null): void {
+    const o = this.#opts;
+    const e: AuditEntry = {
+      category: 'outcome',
+      time: o.now().toISOString(),
+      eventTime: decided.eventTime,
+      traceId: decided.traceId,
+      eventId: decided.eventId,
+      kind: decided.kind,
+      from: decided.from,
+      to: decided.to,
+      fromNetwork: decided.fromNetwork,
+      toNetwork: decided.toNetwork,
+      direction: decided.direction,
+      decision: decided.decision,
+      rule: decided.rule,
+      reason: decided.reason,
+      policyVersion: decided.policyVersion,
+      content: NO_CONTENT,
+      sourceAdapter: decided.sourceAdapter,
+      targetAdapter: decided.targetAdapter,
+      outcome,
+      outcomeReason,
+    };
+    o.audit
+      .write(e)
+      .catch((err: unknown) =>
+        o.logger.error({ err, eventId: e.eventId, outcome }, 'audit write failed for an outcome record'),
+      );
+  }
+
+  /**
+   * Audit an event that does not cross — with the policy's decision and what happened
+   * instead (`outcome`, `outcomeReason`) in one record — tell the sender, answer the submit.
+   * `rule` and `reason` are what the sender is told.
+   */
+  async #deny(
+    c: Step,
+    code: RefusalCode,
+    outcome: AuditOutcome,
+    rule: string | null,
+    reason: string,
+    outcomeReason: string | null,
+  ): Promise<SubmitOutcome> {
     const o = this.#opts;
     let auditSeq: number | null = null;
+    const d = c.decision;
     const entry = c.base as AuditEntry;
-    entry.decision = 'deny';
-    entry.rule = rule;
-    entry.reason = reason;
-    entry.content = auditContent(c.event, o.auditContent);
+    entry.time = o.now().toISOString();
+    if (d.decision === 'deny') {
+      entry.decision = 'deny';
+      entry.rule = d.rule;
+      entry.reason = reason;
+      entry.content = auditContent(c.event, o.auditContent);
+    } else {
+      // The policy allowed it; something after the policy refused it. The content is kept
+      // as the policy left it (redacted), never as sent.
+      entry.decision = d.redacted ? 'redact' : 'allow';
+      entry.rule = d.rule;
+      entry.reason = d.reason;
+      const transforms = recordedTransforms(d.transforms, false);
+      if (transforms) entry.transforms = transforms;
+      entry.content = auditContent(d.event, o.auditContent);
+    }
+    entry.outcome = outcome;
+    entry.outcomeReason = outcomeReason;
     try {
       auditSeq = (await o.audit.write(entry)).seq;
     } catch (err) {
@@ -489,8 +567,29 @@ interface Step {
   event: CanonicalEvent;
   started: number;
   decisionSeconds: number;
+  /** The policy's decision. */
+  decision: Decision;
   /** The audit entry without its decision fields, completed once the outcome is known. */
   base: Omit<AuditEntry, 'decision' | 'rule' | 'reason' | 'content'> & Partial<AuditEntry>;
+}
+
+const NO_CONTENT: AuditEntry['content'] = Object.freeze({ mode: 'none' as const });
+
+/**
+ * The transforms a record lists: every rule that changed the event, each with its reason.
+ * A disclaimer counts only when it was added (the first message of a conversation).
+ */
+function recordedTransforms(
+  all: readonly AppliedTransform[],
+  disclaimed: boolean,
+): AuditTransform[] | undefined {
+  if (all.length === 0) return undefined;
+  const out: AuditTransform[] = [];
+  for (const t of all) {
+    if (t.effect === 'disclaimer' && !disclaimed) continue;
+    out.push({ rule: t.rule, effect: t.effect, reason: t.reason });
+  }
+  return out.length > 0 ? out : undefined;
 }
 
 type Fitted =

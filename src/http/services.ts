@@ -193,7 +193,11 @@ export const DecisionSchema = Type.Object(
             Type.Literal('redact'),
             Type.Literal('presence-basic'),
             Type.Literal('presence-coarse'),
+            Type.Literal('disclaimer'),
           ]),
+          reason: Type.Union([Type.String(), Type.Null()], {
+            description: "The rule's reason, else its description.",
+          }),
         },
         { additionalProperties: false },
       ),

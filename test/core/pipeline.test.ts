@@ -27,6 +27,7 @@ rules:
     effect: deny
     reason: Communication with competitors is prohibited
   - id: cards
+    description: Card numbers never leave the company.
     match: { kind: [message], content: { pattern: '\\b(?:\\d[ -]?){13,16}\\b' } }
     effect: redact
     replacement: "[card]"
@@ -39,7 +40,12 @@ rules:
 const bodyOf = (d: Delivery | undefined) => (d?.event.kind === 'message' ? d.event.body : undefined);
 
 async function setup(
-  opts: { failClosed?: boolean; audit?: AuditSink; xmppCaps?: ReturnType<typeof fullCapabilities> } = {},
+  opts: {
+    failClosed?: boolean;
+    audit?: AuditSink;
+    xmppCaps?: ReturnType<typeof fullCapabilities>;
+    now?: () => Date;
+  } = {},
 ) {
   const store = new MemoryStore();
   const writer = new AuditWriter(store.audit, {});
@@ -50,6 +56,7 @@ async function setup(
     store,
     logger: silentLogger,
     failClosed: opts.failClosed ?? true,
+    ...(opts.now ? { now: opts.now } : {}),
   });
   const xmpp = new MemoryAdapter('corp', 'xmpp', ['corp.test'], opts.xmppCaps);
   const matrix = new MemoryAdapter('hs', 'matrix', ['hs.test', 'consumer.test', 'rival.test']);
@@ -60,7 +67,12 @@ async function setup(
     fullCapabilities({ kinds: new Set(['message', 'presence']), edits: false }),
   );
   for (const a of [xmpp, matrix, sip]) await a.start(pipeline.register(a));
-  return { store, writer, pipeline, xmpp, matrix, sip };
+  /** Every record, once the writer has made the pending ones durable. */
+  const records = async () => {
+    await writer.flush();
+    return store.audit.range(1, 1000);
+  };
+  return { store, writer, pipeline, xmpp, matrix, sip, records };
 }
 
 t.test('an allowed message is delivered only after its audit record is durable', async (t) => {
@@ -83,6 +95,78 @@ t.test('an allowed message is delivered only after its audit record is durable',
     toNetwork: 'matrix',
   });
   t.equal(xmpp.refused.length, 0);
+});
+
+t.test('the decision record says pending; an outcome record says what happened', async (t) => {
+  const { xmpp, matrix, records } = await setup();
+  const ev = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hello');
+  await xmpp.submit(ev);
+  matrix.answer = () => ({ ok: true, queued: true });
+  const queued = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'later');
+  t.match(await xmpp.submit(queued), { status: 'queued' });
+  const [decided, outcome, decided2, outcome2] = await records();
+  t.match(decided, {
+    category: 'decision',
+    eventId: ev.id,
+    decision: 'allow',
+    rule: 'partners',
+    outcome: 'pending',
+    content: { mode: 'full', body: 'hello' },
+  });
+  t.match(outcome, {
+    category: 'outcome',
+    eventId: ev.id,
+    traceId: ev.traceId,
+    kind: 'message',
+    from: ev.from,
+    to: ev.to,
+    decision: 'allow',
+    rule: 'partners',
+    outcome: 'delivered',
+    outcomeReason: null,
+    content: { mode: 'none' },
+    targetAdapter: 'hs',
+  });
+  t.match(decided2, { eventId: queued.id, outcome: 'pending' });
+  t.match(outcome2, { category: 'outcome', eventId: queued.id, outcome: 'queued' });
+});
+
+t.test('a delivery the target network refuses: an outcome record with its reason', async (t) => {
+  const { xmpp, matrix, records } = await setup();
+  matrix.answer = () => ({ ok: false, retryable: false, reason: 'M_FORBIDDEN: bob is not in the room' });
+  const ev = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hello');
+  const out = await xmpp.submit(ev);
+  t.match(out, { status: 'failed', code: 'delivery' });
+  t.match(xmpp.refused[0]?.refusal, { code: 'delivery', reason: /M_FORBIDDEN: bob is not in the room/ });
+  // A link failure is `failed`; a SIP 480 is retryable yet the network's answer (`refused`).
+  matrix.answer = () => ({ ok: false, retryable: true, reason: 'the Matrix link is down' });
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'two'));
+  matrix.answer = () => ({
+    ok: false,
+    retryable: true,
+    refused: true,
+    reason: '480 Temporarily Unavailable',
+  });
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'three'));
+  matrix.answer = () => {
+    throw new Error('adapter bug');
+  };
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'four'));
+  const all = await records();
+  t.same(
+    all.map((r) => [r.category, r.outcome, r.outcomeReason ?? null]),
+    [
+      ['decision', 'pending', null],
+      ['outcome', 'refused', 'M_FORBIDDEN: bob is not in the room'],
+      ['decision', 'pending', null],
+      ['outcome', 'failed', 'the Matrix link is down'],
+      ['decision', 'pending', null],
+      ['outcome', 'refused', '480 Temporarily Unavailable'],
+      ['decision', 'pending', null],
+      ['outcome', 'refused', 'adapter bug'],
+    ],
+  );
+  t.match(all[1], { eventId: ev.id, decision: 'allow', rule: 'partners' });
 });
 
 t.test('a denied message never reaches the target; the sender is told with the reason', async (t) => {
@@ -117,6 +201,24 @@ t.test('redaction changes what is delivered and what is audited', async (t) => {
   t.same(rec!.content, { mode: 'full', body: 'card [card].' }, 'the archive never holds the card number');
 });
 
+t.test('a redacted message names the rule that allowed it and every rule that changed it', async (t) => {
+  // partners (allow) decides; cards (redact) changes the body: both are in the record.
+  const { xmpp, records } = await setup();
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'card 4111 1111 1111 1111.'));
+  const [rec] = await records();
+  t.match(rec, { decision: 'redact', rule: 'partners', reason: null });
+  t.same(rec!.transforms, [
+    { rule: 'cards', effect: 'redact', reason: 'Card numbers never leave the company.' },
+  ]);
+  // Consumers: the disclaimer is a transform of the first message of a conversation only.
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/carol:consumer.test', 'hi carol'));
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/carol:consumer.test', 'again'));
+  const decided = (await records()).filter((r) => r.category === 'decision');
+  t.match(decided[1], { decision: 'allow', rule: 'consumers' });
+  t.same(decided[1]!.transforms, [{ rule: 'consumers', effect: 'disclaimer', reason: null }]);
+  t.equal(decided[2]!.transforms, undefined, 'nothing changed the second message');
+});
+
 t.test('disclaimer on the first message of a conversation only, and the rate limit', async (t) => {
   const { xmpp, matrix } = await setup();
   const a = 'xmpp:alice@corp.test';
@@ -131,6 +233,84 @@ t.test('disclaimer on the first message of a conversation only, and the rate lim
   t.match(third, { status: 'denied', rule: 'consumers' });
   t.equal(xmpp.refused[0]?.refusal.code, 'rate-limit');
   t.equal(matrix.delivered.length, 2);
+});
+
+t.test("a rate-limited message: the policy's decision, and the limit as its outcome", async (t) => {
+  const { xmpp, records } = await setup();
+  const a = 'xmpp:alice@corp.test';
+  const c = 'matrix:u/carol:consumer.test';
+  await xmpp.submit(message(a, c, 'one'));
+  await xmpp.submit(message(a, c, 'two'));
+  const third = message(a, c, 'three');
+  const out = await xmpp.submit(third);
+  t.match(out, { status: 'denied', rule: 'consumers', reason: 'Rate limit exceeded (2 per 60 s).' });
+  const rec = (await records()).find((r) => r.eventId === third.id);
+  t.match(rec, {
+    category: 'decision',
+    decision: 'allow',
+    rule: 'consumers',
+    outcome: 'rate-limited',
+    outcomeReason: 'Rate limit of rule consumers exceeded: 2 per 60 s per sender.',
+    content: { mode: 'full', body: 'three' },
+  });
+  t.equal((await records()).filter((r) => r.eventId === third.id).length, 1, 'one record says it all');
+});
+
+t.test('every record carries the event time apart from the time it was written', async (t) => {
+  const clock = { t: Date.parse('2026-12-01T09:00:00.000Z') };
+  const { xmpp, matrix, records } = await setup({ now: () => new Date(clock.t) });
+  const sent = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hi', {
+    time: '2026-12-01T08:59:59.250Z',
+  });
+  matrix.onDeliver = () => {
+    clock.t += 5000;
+  };
+  await xmpp.submit(sent);
+  const denied = message('xmpp:alice@corp.test', 'matrix:u/eve:rival.test', 'psst', {
+    time: '2026-12-01T08:59:59.500Z',
+  });
+  await xmpp.submit(denied);
+  const [decided, outcome, refused] = await records();
+  t.match(decided, { eventTime: '2026-12-01T08:59:59.250Z', time: '2026-12-01T09:00:00.000Z' });
+  t.match(outcome, { eventTime: '2026-12-01T08:59:59.250Z', time: '2026-12-01T09:00:05.000Z' });
+  t.match(refused, {
+    eventTime: '2026-12-01T08:59:59.500Z',
+    decision: 'deny',
+    outcome: 'denied',
+    outcomeReason: null,
+  });
+});
+
+t.test('refusals after an allow keep the policy decision and say what happened', async (t) => {
+  const { xmpp, records } = await setup();
+  await xmpp.submit(message('xmpp:alice@corp.test', 'sip:x@nowhere.test', 'hi'));
+  await xmpp.submit(message('xmpp:alice@corp.test', 'xmpp:bob@corp.test', 'loop'));
+  await xmpp.submit({
+    kind: 'call',
+    id: 'c9',
+    time: '2026-11-25T10:00:00Z',
+    from: 'xmpp:alice@corp.test',
+    to: 'sip:carol@partner.test',
+    adapter: 'corp',
+    traceId: 't',
+    action: 'invite',
+    callId: 'call-9',
+  });
+  await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/eve:rival.test', 'psst'));
+  const all = await records();
+  t.same(
+    all.map((r) => [r.decision, r.rule, r.outcome]),
+    [
+      ['allow', 'consumers', 'unroutable'],
+      ['deny', null, 'denied'],
+      ['allow', 'partners', 'unsupported'],
+      ['deny', 'rival', 'denied'],
+    ],
+  );
+  t.match(all[0], { outcomeReason: 'No network here serves the domain nowhere.test.' });
+  t.match(all[1], { reason: /default decision is deny/, outcomeReason: null });
+  t.match(all[2], { outcomeReason: "The recipient's network cannot carry call events." });
+  t.match(all[3], { reason: 'Communication with competitors is prohibited', outcomeReason: null });
 });
 
 t.test('fail closed: when the audit cannot be written the event is not delivered', async (t) => {
@@ -223,7 +403,15 @@ t.test('malformed events from an adapter are refused, not crashed on', async (t)
 t.test('no adapter can deliver across the boundary without a decision', async (t) => {
   const { xmpp, matrix } = await setup();
   // What an adapter is given: no handle on any other adapter, only submit.
-  t.same(Object.keys(xmpp.ctx!).sort(), ['bounce', 'logger', 'networkOf', 'setStatus', 'store', 'submit']);
+  t.same(Object.keys(xmpp.ctx!).sort(), [
+    'bounce',
+    'logger',
+    'networkOf',
+    'reject',
+    'setStatus',
+    'store',
+    'submit',
+  ]);
   // A forged delivery is rejected by the receiving adapter (isIssuedDelivery).
   const forged = {
     event: message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'forged'),
@@ -261,5 +449,5 @@ t.test('shutdown: intake stops, in-flight events drain, and the chain verifies',
   await d;
   t.match(await inflight, { status: 'delivered' });
   await writer.close();
-  t.match(await verifyLog(store.audit), { ok: true, records: 1 });
+  t.match(await verifyLog(store.audit), { ok: true, records: 2 }, 'its decision and its outcome');
 });

@@ -43,6 +43,11 @@ export function chainEntries(head: AuditHead | null, entries: readonly AuditEntr
     };
     if (e.actor !== undefined) r.actor = e.actor;
     if (e.details !== undefined) r.details = e.details;
+    // Optional fields are carried only when set, so records without them hash as before.
+    if (e.eventTime !== undefined) r.eventTime = e.eventTime;
+    if (e.transforms !== undefined) r.transforms = e.transforms;
+    if (e.outcome !== undefined) r.outcome = e.outcome;
+    if (e.outcomeReason !== undefined) r.outcomeReason = e.outcomeReason;
     out[i] = r;
     prev = hash;
   }

@@ -52,10 +52,13 @@ const RECORD_KEYS = [
   'details',
   'direction',
   'eventId',
+  'eventTime',
   'from',
   'fromNetwork',
   'hash',
   'kind',
+  'outcome',
+  'outcomeReason',
   'policyVersion',
   'prev',
   'reason',
@@ -67,6 +70,7 @@ const RECORD_KEYS = [
   'to',
   'toNetwork',
   'traceId',
+  'transforms',
 ].sort();
 const RECORD_PREFIXES = RECORD_KEYS.map((k) => `${JSON.stringify(k)}:`);
 
@@ -162,12 +166,15 @@ export function canonicalEntryRecord(e: AuditEntry, seq: number, prev: string): 
     `${content === undefined ? '' : `"content":${encodeContent(content)},`}` +
     `${member('"decision":', e.decision)}${member('"details":', e.details)}` +
     `${member('"direction":', e.direction)}${member('"eventId":', e.eventId)}` +
+    `${member('"eventTime":', e.eventTime)}` +
     `${member('"from":', e.from)}${member('"fromNetwork":', e.fromNetwork)}` +
-    `${member('"kind":', e.kind)}${member('"policyVersion":', e.policyVersion)}` +
+    `${member('"kind":', e.kind)}${member('"outcome":', e.outcome)}` +
+    `${member('"outcomeReason":', e.outcomeReason)}${member('"policyVersion":', e.policyVersion)}` +
     `"prev":${encodeString(prev)},${member('"reason":', e.reason)}${member('"rule":', e.rule)}` +
     `"seq":${encodeNumber(seq)},${member('"sourceAdapter":', e.sourceAdapter)}` +
     `${member('"targetAdapter":', e.targetAdapter)}${member('"time":', e.time)}` +
-    `${member('"to":', e.to)}${member('"toNetwork":', e.toNetwork)}${member('"traceId":', e.traceId)}`;
+    `${member('"to":', e.to)}${member('"toNetwork":', e.toNetwork)}${member('"traceId":', e.traceId)}` +
+    `${member('"transforms":', e.transforms)}`;
   // Drop the trailing comma.
   return `${s.slice(0, -1)}}`;
 }

@@ -1,4 +1,6 @@
 // Query, verification and export shapes shared by the CLI, the admin API and the console.
+import type { AuditCategory, AuditOutcome } from './record.js';
+
 export interface AuditFilter {
   /** ISO instants, `from` inclusive, `to` exclusive. */
   from?: string;
@@ -13,7 +15,9 @@ export interface AuditFilter {
   rule?: string;
   /** Free text searched (case-insensitive) in kept content. */
   q?: string;
-  category?: 'decision' | 'admin';
+  category?: AuditCategory;
+  /** What happened to the event (records that carry an outcome). */
+  outcome?: AuditOutcome;
 }
 
 export type VerifyResult =

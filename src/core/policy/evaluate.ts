@@ -129,6 +129,9 @@ const denied = (event: CanonicalEvent, rule: string | null, reason: string | nul
   event,
 });
 
+/** Why a rule applies, in the audit's words: its reason, else its description. */
+const why = (r: CompiledRule): string | null => r.reason ?? r.source.description ?? null;
+
 const PRESENCE_STRICTNESS: Record<PresenceLevel, number> = { full: 0, coarse: 1, basic: 2 };
 
 /** Several matching rules: the strictest presence level applies. */
@@ -166,8 +169,11 @@ function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
   for (const r of rules) {
     if (r.disclaimer !== null) {
       const d = obligations.disclaimer;
-      if (d === undefined) obligations.disclaimer = r.disclaimer;
-      else if (!d.split('\n').includes(r.disclaimer)) obligations.disclaimer = `${d}\n${r.disclaimer}`;
+      const added = d === undefined || !d.split('\n').includes(r.disclaimer);
+      if (added) obligations.disclaimer = d === undefined ? r.disclaimer : `${d}\n${r.disclaimer}`;
+      // Only messages carry a disclaimer; a text another rule already adds is not repeated.
+      if (added && ev.kind === 'message')
+        transforms.push({ rule: r.id, effect: 'disclaimer', reason: why(r) });
     }
     if (r.rateLimit !== null) {
       rateLimits.push({ rule: r.id, limit: r.rateLimit.limit, windowMs: r.rateLimit.windowMs });
@@ -182,7 +188,7 @@ function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
       if (ev.kind === 'presence' && r.presence !== 'full') {
         ev = reducePresence(ev, r.presence);
         const effect = r.presence === 'basic' ? 'presence-basic' : 'presence-coarse';
-        transforms.push({ rule: r.id, effect });
+        transforms.push({ rule: r.id, effect, reason: why(r) });
       }
     }
     if (r.redact !== null && ev.kind === 'message') {
@@ -193,14 +199,14 @@ function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
       if (body !== ev.body || html !== ev.html) {
         ev = html === undefined ? { ...ev, body } : { ...ev, body, html };
         redacted = true;
-        transforms.push({ rule: r.id, effect: 'redact' });
+        transforms.push({ rule: r.id, effect: 'redact', reason: why(r) });
       }
     }
   }
   return {
     decision: 'allow',
     rule: first.id,
-    reason: first.reason,
+    reason: why(first),
     obligations,
     rateLimits,
     redacted,

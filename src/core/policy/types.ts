@@ -17,10 +17,15 @@ export interface PolicyObligations {
   rateLimit?: string;
 }
 
-/** Which rule did what to the event. */
+/**
+ * Which rule did what to the event, and why (the rule's reason, else its description).
+ * `disclaimer`: the rule's disclaimer is due on this message; the pipeline adds it to the
+ * first message of a conversation only (and records the transform only then).
+ */
 export interface AppliedTransform {
   rule: string;
-  effect: 'redact' | 'presence-basic' | 'presence-coarse';
+  effect: 'redact' | 'presence-basic' | 'presence-coarse' | 'disclaimer';
+  reason: string | null;
 }
 
 export interface Decision {

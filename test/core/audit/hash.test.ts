@@ -100,6 +100,54 @@ t.test('golden vector: the encoding does not drift', async (t) => {
   );
   t.equal(hashRecord(rec), sha256Hex(canonicalRecord(rec)));
   t.match(hashRecord(rec), /^[0-9a-f]{64}$/);
+  // The fields added later (eventTime, transforms, outcome, outcomeReason) sit in key order.
+  const later = {
+    ...rec,
+    decision: 'redact' as const,
+    eventTime: '2025-12-31T23:59:59.000Z',
+    transforms: [{ rule: 'cards', effect: 'redact', reason: 'No card numbers' }],
+    outcome: 'pending' as const,
+    outcomeReason: null,
+  };
+  t.equal(
+    canonicalRecord(later),
+    '{"category":"decision","content":{"body":"hi","mode":"full"},"decision":"redact","direction":"outbound","eventId":"e1","eventTime":"2025-12-31T23:59:59.000Z","from":"xmpp:alice@corp.example","fromNetwork":"xmpp","kind":"message","outcome":"pending","outcomeReason":null,"policyVersion":"1","prev":"0000000000000000000000000000000000000000000000000000000000000000","reason":null,"rule":"partners-talk","seq":1,"sourceAdapter":"corp","targetAdapter":"partner-sip","time":"2026-01-01T00:00:00.000Z","to":"sip:bob@partner.example","toNetwork":"sip","traceId":"t1","transforms":[{"effect":"redact","reason":"No card numbers","rule":"cards"}]}',
+  );
+});
+
+t.test('a record written before the optional fields existed keeps its hash', async (t) => {
+  // A record without the members added later (eventTime, transforms, outcome,
+  // outcomeReason), as the previous release wrote it: it must still verify.
+  const old = {
+    seq: 7,
+    prev: 'a'.repeat(64),
+    category: 'decision' as const,
+    time: '2026-11-25T10:00:00.000Z',
+    traceId: 't7',
+    eventId: 'e7',
+    kind: 'message',
+    from: 'xmpp:alice@corp.example',
+    to: 'matrix:u/bob:hs.example',
+    fromNetwork: 'xmpp',
+    toNetwork: 'matrix',
+    direction: 'outbound',
+    decision: 'deny' as const,
+    rule: 'consumer-im',
+    reason: 'Rate limit exceeded (30 per 60 s).',
+    policyVersion: '2026-11-25.1',
+    content: { mode: 'full' as const, body: 'three' },
+    sourceAdapter: 'corp',
+    targetAdapter: 'hs',
+  };
+  // The hash the previous release wrote for this record.
+  const hash = 'b8be42bace05a15c888c655471e96703da10d002c0c8cba4a371e80a68fe4b2a';
+  t.equal(hashRecord({ ...old, hash }), hash, 'the fast path');
+  t.equal(hashRecord({ ...old, hash, details: undefined }), hash, 'an undefined member is no member');
+  const [again] = chainEntries({ seq: 6, hash: old.prev }, [
+    { ...old, seq: undefined, prev: undefined } as unknown as AuditEntry,
+  ]);
+  t.equal(again?.hash, hash, 'the writer encodes an entry without the new fields as before');
+  t.notOk(again && 'outcome' in again, 'no outcome member is added');
 });
 
 t.test('chainEntries links records after a head', async (t) => {
@@ -119,8 +167,9 @@ t.test("the writer's direct encoding equals the canonical encoding of the record
   const text = fc.string({ unit: 'binary', maxLength: 40 });
   const arbEntry: fc.Arbitrary<AuditEntry> = fc.record(
     {
-      category: fc.constantFrom('decision' as const, 'admin' as const),
+      category: fc.constantFrom('decision' as const, 'outcome' as const, 'admin' as const),
       time: text,
+      eventTime: text,
       traceId: text,
       eventId: text,
       kind: text,
@@ -142,6 +191,16 @@ t.test("the writer's direct encoding equals the canonical encoding of the record
       targetAdapter: fc.option(text, { nil: null }),
       actor: text,
       details: fc.dictionary(text, fc.jsonValue(), { maxKeys: 4 }),
+      transforms: fc.array(fc.record({ rule: text, effect: text, reason: fc.option(text, { nil: null }) }), {
+        maxLength: 3,
+      }),
+      outcome: fc.constantFrom(
+        'delivered' as const,
+        'pending' as const,
+        'refused' as const,
+        'rate-limited' as const,
+      ),
+      outcomeReason: fc.option(text, { nil: null }),
     },
     {
       requiredKeys: [

@@ -27,6 +27,31 @@ rules:
   t.same([d3.decision, d3.rule], ['deny', null], 'default decision names no rule');
 });
 
+t.test("an allow decision's reason is the rule's reason, else its description", async (t) => {
+  const p = policy(`${ZONES}defaults: { decision: deny }
+rules:
+  - { id: a1, description: Partners may talk., match: { to: { zone: partner } }, effect: allow }
+  - { id: a2, description: Ignored., reason: Enterprise users talk., match: { to: { zone: enterprise } }, effect: allow }
+  - { id: a3, match: { to: { zone: consumer } }, effect: allow }
+`);
+  t.equal(p.evaluate(msg('xmpp:a@corp.test', 'xmpp:b@partner.test')).reason, 'Partners may talk.');
+  t.equal(p.evaluate(msg('xmpp:a@partner.test', 'xmpp:b@corp.test')).reason, 'Enterprise users talk.');
+  t.equal(p.evaluate(msg('xmpp:a@corp.test', 'xmpp:b@hs.test')).reason, null, 'neither: null');
+});
+
+t.test('a disclaimer text two rules share is one transform, by the first rule', async (t) => {
+  const p = policy(`${ZONES}defaults: { decision: deny }
+rules:
+  - { id: a1, match: { to: { zone: partner } }, effect: allow, obligations: { disclaimer: Archived. } }
+  - { id: a2, match: { kind: message }, effect: allow, obligations: { disclaimer: Archived. } }
+`);
+  const d = p.evaluate(msg('xmpp:a@corp.test', 'xmpp:b@partner.test'));
+  t.same(d.transforms, [{ rule: 'a1', effect: 'disclaimer', reason: null }]);
+  t.equal(d.obligations.disclaimer, 'Archived.');
+  const pres = p.evaluate(ev({ kind: 'presence', from: 'xmpp:a@corp.test', to: 'xmpp:b@partner.test' }));
+  t.same(pres.transforms, [], 'presence carries no disclaimer');
+});
+
 t.test('zone specificity: exact > *.suffix (subdomains only) > *', async (t) => {
   const p = policy(`${ZONES}defaults: { decision: allow }
 rules: []
@@ -131,11 +156,13 @@ rules:
     effect: allow
     obligations: { disclaimer: "A", rateLimit: 60/min }
   - id: cards
+    description: No card numbers leave.
     match: { content: { pattern: '\\d{4}-\\d{4}' } }
     effect: redact
   - id: secret
     match: { content: { pattern: '(?i)secret' } }
     effect: redact
+    reason: Secrets are masked.
     replacement: "***"
     obligations: { disclaimer: "B", rateLimit: 2/s, presence: basic }
   - { id: long, match: { content: { longerThan: 20 } }, effect: deny }
@@ -156,9 +183,13 @@ rules:
   t.equal(r.redacted, true);
   t.equal(r.event.kind === 'message' && r.event.body, '[redacted] ***');
   t.equal(r.event.kind === 'message' && r.event.html, '<i>***</i>');
+  // Every rule that changed the event, each with its reason (else its description); the
+  // disclaimer of each rule that adds one (the pipeline adds them to a first message only).
   t.same(r.transforms, [
-    { rule: 'cards', effect: 'redact' },
-    { rule: 'secret', effect: 'redact' },
+    { rule: 'partner', effect: 'disclaimer', reason: null },
+    { rule: 'cards', effect: 'redact', reason: 'No card numbers leave.' },
+    { rule: 'secret', effect: 'disclaimer', reason: 'Secrets are masked.' },
+    { rule: 'secret', effect: 'redact', reason: 'Secrets are masked.' },
   ]);
   t.same(r.obligations, { disclaimer: 'A\nB', rateLimit: '60/min', presence: 'basic' });
   t.same(r.rateLimits, [
@@ -193,7 +224,7 @@ rules:
   t.equal(pr.decision, 'allow');
   t.notOk('status' in pr.event);
   t.notOk('activity' in pr.event);
-  t.same(pr.transforms, [{ rule: 'pres', effect: 'presence-basic' }]);
+  t.same(pr.transforms, [{ rule: 'pres', effect: 'presence-basic', reason: null }]);
   const call = p.evaluate(ev({ kind: 'call', from: 'xmpp:a@corp.test', to: 'xmpp:b@partner.test' }));
   t.same([call.decision, call.rule], ['allow', 'partner'], 'content/attachment clauses never match a call');
 });
