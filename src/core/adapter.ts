@@ -121,6 +121,12 @@ export const pointerToPath = (pointer: string): (string | number)[] =>
 export interface AdapterContext {
   /** Hand an event received from the network to the pipeline. */
   submit(event: CanonicalEvent): Promise<SubmitOutcome>;
+  /**
+   * Refuse an event because its network asserted an identity this link may not speak for
+   * (a forged sender): the pipeline denies it without a rule, with `reason`, and audits
+   * it like every refusal; it is never routed or delivered.
+   */
+  reject(event: CanonicalEvent, reason: string): Promise<SubmitOutcome>;
   /** The shared store (adapters keep their state under their own key prefix). */
   store: Store;
   logger: Logger;

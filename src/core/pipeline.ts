@@ -119,6 +119,7 @@ export class Pipeline {
     const log = this.#opts.logger.child({ adapter: adapter.name });
     return {
       submit: (event) => this.submit(adapter, event),
+      reject: (event, reason) => this.submit(adapter, event, reason),
       store: this.#opts.store,
       logger: log,
       networkOf: (domain) => this.routes.lookup(domain)?.network ?? null,
@@ -168,13 +169,14 @@ export class Pipeline {
     return this.#inFlight;
   }
 
-  async submit(source: Adapter, event: CanonicalEvent): Promise<SubmitOutcome> {
+  /** `forged`: the adapter refuses the event (AdapterContext.reject) with this reason. */
+  async submit(source: Adapter, event: CanonicalEvent, forged?: string): Promise<SubmitOutcome> {
     if (!this.#accepting) {
       return this.#fail(source, event, 'shutdown', 'The gateway is shutting down; try again shortly.');
     }
     this.#inFlight++;
     try {
-      return await this.#process(source, event);
+      return await this.#process(source, event, forged);
     } catch (err) {
       // A bug or a broken adapter must not lose the event silently.
       this.#opts.logger.error({ err, eventId: event?.id }, 'pipeline error');
@@ -184,7 +186,7 @@ export class Pipeline {
     }
   }
 
-  async #process(source: Adapter, event: CanonicalEvent): Promise<SubmitOutcome> {
+  async #process(source: Adapter, event: CanonicalEvent, forged?: string): Promise<SubmitOutcome> {
     const started = performance.now();
     const o = this.#opts;
     if (!checkEvent.Check(event)) {
@@ -213,6 +215,8 @@ export class Pipeline {
     const policy = o.policy();
     const t0 = performance.now();
     let decision = policy.evaluate(event, o.now());
+    // AdapterContext.reject: denied without a rule, and audited as every refusal is (0003).
+    if (forged !== undefined) decision = { ...decision, decision: 'deny', rule: null, reason: forged };
     const decisionSeconds = (performance.now() - t0) / 1e3;
     const target = this.routes.lookup(to.domain);
     const c: Step = {

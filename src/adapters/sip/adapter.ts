@@ -24,7 +24,7 @@ import { newTraceId } from '../../core/pipeline.js';
 import { type AuthVerdict, DigestAuth } from './auth.js';
 import { CallManager } from './calls.js';
 import { TransactionClaims } from './claims.js';
-import type { ResolvedSipConfig } from './config.js';
+import { domainServed, type ResolvedSipConfig } from './config.js';
 import { isComposingXml, readBody } from './content.js';
 import { SipResolver } from './dns.js';
 import {
@@ -58,7 +58,7 @@ import {
   viewNameAddr,
 } from './message.js';
 import { defaultTransport, Router } from './nexthop.js';
-import { PresenceManager } from './presence.js';
+import { PresenceManager, pidfToPresence } from './presence.js';
 import { randomHex } from './random.js';
 import { ownVia, type ServerTransaction, TransactionLayer } from './transaction.js';
 import { type Endpoint, SipTransport, stampVia, type TransportName } from './transport.js';
@@ -118,6 +118,13 @@ export function makeResponse(
   return { kind: 'response', status, reason: phrase(reason), headers, body: Buffer.alloc(0) };
 }
 
+/** An address and family as net.BlockList checks them (IPv4-mapped IPv6 as IPv4). */
+const aclForm = (address: string): [string, 'ipv4' | 'ipv6'] => {
+  const mapped = address.startsWith('::ffff:') && /^::ffff:\d+\./.test(address);
+  if (mapped) return [address.slice(7), 'ipv4'];
+  return [address, net.isIPv6(address) ? 'ipv6' : 'ipv4'];
+};
+
 export class SipAdapter implements Adapter {
   readonly network = 'sip' as const;
   readonly domains: readonly string[];
@@ -131,6 +138,8 @@ export class SipAdapter implements Adapter {
   #ctx: AdapterContext | null = null;
   #state: LinkStatus = { state: 'starting', since: new Date().toISOString() };
   readonly #acl = new net.BlockList();
+  /** Each peers entry's addresses and the domains it may assert identities in. */
+  readonly #peerLists: { list: net.BlockList; domains: readonly string[] }[] = [];
   readonly #auth: DigestAuth | null;
   /** The route's transport, else the transport of the first listener (Via/Contact before retargeting). */
   readonly #transportDefault: TransportName;
@@ -150,7 +159,12 @@ export class SipAdapter implements Adapter {
     this.domains = config.domains;
     this.#transportDefault = defaultTransport(config);
     this.capabilities = sipCapabilities(this.#transportDefault);
-    for (const p of config.peers) this.#acl.addSubnet(p.address, p.prefix, p.family);
+    for (const p of config.peers) {
+      this.#acl.addSubnet(p.address, p.prefix, p.family);
+      const list = new net.BlockList();
+      list.addSubnet(p.address, p.prefix, p.family);
+      this.#peerLists.push({ list, domains: p.domains });
+    }
     this.#auth = config.auth ? new DigestAuth(config.auth) : null;
     this.transport = new SipTransport(
       config.listen,
@@ -163,8 +177,10 @@ export class SipAdapter implements Adapter {
         maxBody: config.maxBodyBytes,
         udpReceiveBuffer: config.udpReceiveBufferBytes,
         udpThread: config.udpThread,
+        tcp: config.tcp,
       },
       config.tls,
+      (address) => this.permitted(address),
     );
     this.layer = new TransactionLayer(this.transport, config.timers, logger);
     this.#claims = new TransactionClaims({
@@ -274,12 +290,154 @@ export class SipAdapter implements Adapter {
   /** True when the source address is one of the configured peers. */
   permitted(address: string): boolean {
     return this.#permittedMemo.get(address, () => {
-      const family = net.isIPv6(address) ? 'ipv6' : 'ipv4';
-      return this.#acl.check(
-        address.replace(/^::ffff:(?=\d+\.)/, ''),
-        family === 'ipv6' && address.startsWith('::ffff:') ? 'ipv4' : family,
-      );
+      const [a, family] = aclForm(address);
+      return this.#acl.check(a, family);
     });
+  }
+
+  readonly #speaksForMemo = new Memo<readonly string[]>(4096);
+
+  /**
+   * The domains a peer address may assert identities in: those of every peers entry that
+   * holds it (an entry without `domains` stands for all of the link's).
+   */
+  speaksFor(address: string): readonly string[] {
+    return this.#speaksForMemo.get(address, () => {
+      const [a, family] = aclForm(address);
+      const out = new Set<string>();
+      for (const p of this.#peerLists) if (p.list.check(a, family)) for (const d of p.domains) out.add(d);
+      return [...out];
+    });
+  }
+
+  /**
+   * Why a request asserts an identity its sender may not speak for (null when it may): the
+   * From of a MESSAGE, a new INVITE or SUBSCRIBE, and the From and To (the presentity) of a
+   * PUBLISH must be in a domain the peer serves, and with digest authentication be the
+   * authenticated user@domain itself. Requests inside a dialog were checked when it began;
+   * what does not parse is left to the handler (400).
+   */
+  #identityProblem(req: SipRequest, source: Endpoint, verdict: AuthVerdict | null): string | null {
+    const inDialog = tagOf(getHeader(req, 'To')) !== undefined;
+    let headers: ('From' | 'To')[];
+    switch (req.method) {
+      case 'MESSAGE':
+        headers = ['From'];
+        break;
+      case 'INVITE':
+      case 'SUBSCRIBE':
+        headers = inDialog ? [] : ['From'];
+        break;
+      case 'PUBLISH':
+        headers = ['From', 'To'];
+        break;
+      default:
+        headers = [];
+    }
+    for (const name of headers) {
+      let uri: NameAddrView['uri'];
+      try {
+        uri = viewNameAddr(getHeader(req, name) ?? '', name).uri;
+      } catch {
+        continue;
+      }
+      if (!isSipUri(uri) || uri.user === undefined) continue;
+      const host = uri.host.replace(/^\[|\]$/g, '').toLowerCase();
+      if (!domainServed(host, this.speaksFor(source.address)))
+        return `${name} domain not served by this peer`;
+      const auth = this.#auth;
+      if (verdict?.ok && auth && (uri.user !== verdict.user || host !== auth.config.domain))
+        return `${name} is not the authenticated user ${verdict.user}@${auth.config.domain}`;
+    }
+    return null;
+  }
+
+  /**
+   * A request with an identity its sender may not assert: 403 with the reason, logged, and
+   * audited through the pipeline (AdapterContext.reject) as the event it would have been.
+   */
+  async #refuseIdentity(
+    req: SipRequest,
+    source: Endpoint,
+    why: string,
+    reply: (status: number, reason: string, extra?: Header[]) => void,
+  ): Promise<void> {
+    this.logger.warn(
+      { method: req.method, source, from: getHeader(req, 'From'), reason: why },
+      'SIP request refused: an identity this peer may not assert',
+    );
+    const event = this.#attemptedEvent(req);
+    if (event && this.#ctx) {
+      this.#answering.set(event.id, true); // answered here: no bounce MESSAGE to the forged sender
+      try {
+        await this.#ctx.reject(this.#recipientOnItsNetwork(event), why);
+      } finally {
+        this.#answering.delete(event.id);
+        this.#refusals.delete(event.id);
+      }
+    }
+    reply(403, why, [{ name: 'Warning', value: `399 parley "${phrase(why)}"` }]);
+  }
+
+  /**
+   * The canonical event a refused request would have become, for its audit record: the
+   * message or chat state of a MESSAGE, the call invite of an INVITE, the presence of a
+   * PUBLISH (to the presentity). A SUBSCRIBE asks for presence to come later and carries
+   * none: it is refused and logged, not audited; so is what has no sip: From and To.
+   */
+  #attemptedEvent(req: SipRequest): CanonicalEvent | null {
+    const addr = (name: 'From' | 'To') => {
+      try {
+        const u = viewNameAddr(getHeader(req, name) ?? '', name).uri;
+        if (!isSipUri(u) || u.user === undefined) return null;
+        const a = tryParseAddress(formatAddress({ network: 'sip', user: u.user, domain: u.host }));
+        return a ? formatAddress(a) : null;
+      } catch {
+        return null;
+      }
+    };
+    const from = addr('From');
+    const to = addr('To');
+    if (!from || !to) return null;
+    const cseq = getHeader(req, 'CSeq') ?? '';
+    const base = {
+      id: `${getHeader(req, 'Call-ID')}:${cseq}`.slice(0, 512),
+      time: new Date().toISOString(),
+      from,
+      to,
+      adapter: this.name,
+      traceId: newTraceId(),
+    };
+    switch (req.method) {
+      case 'MESSAGE': {
+        let content: ReturnType<typeof readBody> | null;
+        try {
+          content = readBody(req);
+        } catch {
+          content = null;
+        }
+        if (content?.kind === 'composing') return { kind: 'chatstate', ...base, state: content.state };
+        return { kind: 'message', ...base, body: content?.kind === 'text' ? content.text : '' };
+      }
+      case 'INVITE':
+        return {
+          kind: 'call',
+          ...base,
+          action: 'invite',
+          callId: (getHeader(req, 'Call-ID') ?? 'x').slice(0, 256),
+        };
+      case 'PUBLISH': {
+        const state = req.body.length ? pidfToPresence(req.body.toString('utf8')) : null;
+        return {
+          kind: 'presence',
+          ...base,
+          show: state?.show ?? 'offline',
+          ...(state?.status ? { status: state.status } : {}),
+        };
+      }
+      default:
+        return null;
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -391,12 +549,12 @@ export class SipAdapter implements Adapter {
       return;
     }
     if (!verdict) {
-      this.#handle(msg, tx, toTag, reply);
+      this.#vouchAndHandle(msg, tx, null, toTag, reply);
       return;
     }
     this.#firstUse(verdict.once).then(
       (first) => {
-        if (first) return this.#handle(msg, tx, toTag, reply);
+        if (first) return this.#vouchAndHandle(msg, tx, verdict, toTag, reply);
         const again = this.#auth!.replayed();
         this.logger.warn({ method: msg.method, user: verdict.user }, 'SIP digest credentials used twice');
         if (!again.ok) reply(again.status, again.reason, again.headers);
@@ -407,6 +565,24 @@ export class SipAdapter implements Adapter {
         reply(500, 'Server Internal Error', [{ name: 'Retry-After', value: '5' }]);
       },
     );
+  }
+
+  #vouchAndHandle(
+    msg: SipRequest,
+    tx: ServerTransaction,
+    verdict: AuthVerdict | null,
+    toTag: string,
+    reply: (status: number, reason: string, extra?: Header[]) => void,
+  ): void {
+    const why = this.#identityProblem(msg, tx.source, verdict);
+    if (!why) {
+      this.#handle(msg, tx, toTag, reply);
+      return;
+    }
+    this.#refuseIdentity(msg, tx.source, why, reply).catch((err: unknown) => {
+      this.logger.error({ err }, 'SIP identity refusal failed');
+      reply(403, why);
+    });
   }
 
   /** True the first time these credentials are seen (in every replica sharing the store). */

@@ -3,7 +3,7 @@
 // Nonces are stateless: a timestamp and random bytes sealed with an HMAC, so every replica
 // that shares the secret accepts every other replica's nonce and none keeps state.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { type Header, ParseError, parseNameAddr, type SipRequest, splitOutside } from './message.js';
+import { type Header, ParseError, type SipRequest, splitOutside } from './message.js';
 
 export type DigestAlgorithm = 'MD5' | 'MD5-sess' | 'SHA-256' | 'SHA-256-sess';
 export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['MD5', 'MD5-sess', 'SHA-256', 'SHA-256-sess'];
@@ -96,6 +96,11 @@ export class NonceMint {
 
 export interface DigestAuthConfig {
   realm: string;
+  /**
+   * The domain of every user (lower case): an authenticated user is `user@domain` and may
+   * assert only that identity (the adapter checks From; config.ts picks the domain).
+   */
+  domain: string;
   /** user -> password. */
   users: Record<string, string>;
   /** Offered in this order (one challenge header each). */
@@ -204,16 +209,8 @@ export class DigestAuth {
     if (a.length !== b.length || !timingSafeEqual(a, b)) return this.#forbidden('Wrong credentials');
     // Right password, old nonce: ask again without bothering the user (RFC 7616 §3.3).
     if (state === 'stale') return this.#challenge('Unauthorized', true);
-    // The authenticated user speaks only for themselves.
-    const from = req.headers.find((x) => x.name === 'From')?.value;
-    let fromUser: string | undefined;
-    try {
-      const u = from ? parseNameAddr(from, 'From').uri : undefined;
-      fromUser = u && 'user' in u ? u.user : undefined;
-    } catch {
-      fromUser = undefined;
-    }
-    if (fromUser !== username) return this.#forbidden(`From is not the authenticated user ${username}`);
+    // The authenticated user speaks only for themselves: the adapter compares From (user
+    // and domain) with `user@domain` and audits a mismatch.
     const once = qop
       ? `${nonce}|${creds.get('nc')!.toLowerCase()}|${creds.get('cnonce')}`
       : `${nonce}|${response}`;

@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AdapterConfigError } from '../../core/adapter.js';
+import { unknownKeyProblem } from '../../core/config-problem.js';
 import { DIGEST_ALGORITHMS, type DigestAuthConfig } from './auth.js';
 import type { DnsSettings } from './dns.js';
 import { isSipUri, ParseError, parseUri } from './message.js';
@@ -49,8 +50,44 @@ export const SipAdapterConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    /** Who may send SIP requests to Parley (CIDRs); everyone else gets 403. */
-    peers: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    /**
+     * Who may send SIP requests to Parley; everyone else gets 403 (UDP) or is refused at
+     * connect (TCP/TLS). A CIDR, or `{ address: CIDR, domains: [...] }` to let that peer
+     * assert identities (From) in some of the link's domains only; a bare CIDR may assert
+     * every domain in `domains`.
+     */
+    peers: Type.Array(
+      Type.Union([
+        Type.String({ minLength: 1 }),
+        Type.Object(
+          {
+            address: Type.String({ minLength: 1 }),
+            domains: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1 }),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+      { minItems: 1 },
+    ),
+    /** Inbound TCP/TLS connections (peers only): limits that keep one peer from locking out the others. */
+    tcp: Type.Optional(
+      Type.Object(
+        {
+          /** Open inbound connections at once, all peers together (default 1024). */
+          maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536 })),
+          /** Open inbound connections from one remote address (default 16). */
+          maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536 })),
+          /**
+           * Seconds a connection has to complete its TLS handshake and first message, and
+           * then each message once its first byte came (default 30).
+           */
+          messageTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+          /** Seconds a connection may stay open without traffic (default 600). */
+          idleTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Host to put in Via/Contact when listening on a wildcard address. */
     advertise: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
     /** RFC 3261 timers in ms (T1 short in tests keeps Timer F = 64*T1 short). */
@@ -143,13 +180,27 @@ export function parseCidr(s: string): Cidr | null {
   return { address, prefix, family: v4 ? 'ipv4' : 'ipv6' };
 }
 
+/** A peer: its addresses, and the domains it may assert identities in (lower case). */
+export interface SipPeer extends Cidr {
+  domains: readonly string[];
+}
+
+/** Inbound TCP/TLS limits (ms for times). */
+export interface TcpLimits {
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  messageTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
 export interface ResolvedSipConfig {
   listen: ListenAddr[];
   domains: string[];
   /** The outbound proxy; absent: RFC 3263 with `dns`. */
   route?: { transport: TransportName; host: string; port: number };
   dns?: DnsSettings;
-  peers: Cidr[];
+  peers: SipPeer[];
+  tcp: TcpLimits;
   advertise?: string;
   timers: { t1: number; t2: number; t4: number };
   maxBodyBytes: number;
@@ -165,6 +216,9 @@ export function resolveSipConfig(
   opts: { configDir?: string } = {},
 ): ResolvedSipConfig {
   if (!check.Check(raw)) {
+    // A misspelt key first: it is also why the key it meant is "missing".
+    const unknown = unknownKeyProblem(SipAdapterConfig, raw);
+    if (unknown) throw new SipConfigError(unknown.path, unknown.message);
     const first = check.Errors(raw).First();
     const path = (first?.path ?? '').split('/').filter(Boolean);
     throw new SipConfigError(
@@ -188,26 +242,44 @@ export function resolveSipConfig(
   if (route && cfg.dns)
     throw new SipConfigError(['dns'], 'dns applies only without a route (RFC 3263 finds the next hop)');
   const dns = route ? undefined : resolveDns(cfg.dns);
-  const peers = cfg.peers.map((p, i) => {
-    const c = parseCidr(p);
-    if (!c)
-      throw new SipConfigError(['peers', i], `"${p}" is not a CIDR (e.g. 192.0.2.0/24 or 127.0.0.1/32)`);
-    return c;
+  const domains = cfg.domains.map((d) => d.toLowerCase());
+  const peers = cfg.peers.map((p, i): SipPeer => {
+    const address = typeof p === 'string' ? p : p.address;
+    const where = typeof p === 'string' ? ['peers', i] : ['peers', i, 'address'];
+    const c = parseCidr(address);
+    if (!c) throw new SipConfigError(where, `"${address}" is not a CIDR (e.g. 192.0.2.0/24 or 127.0.0.1/32)`);
+    if (typeof p === 'string') return { ...c, domains };
+    const own = p.domains.map((d, j) => {
+      const lower = d.toLowerCase();
+      if (!domainServed(lower, domains))
+        throw new SipConfigError(
+          ['peers', i, 'domains', j],
+          `"${d}" is not one of this link's domains (${domains.join(', ')}): a peer speaks only for domains the link serves`,
+        );
+      return lower;
+    });
+    return { ...c, domains: own };
   });
   const t1 = cfg.timers?.t1 ?? 500;
   const out: ResolvedSipConfig = {
     listen,
-    domains: cfg.domains.map((d) => d.toLowerCase()),
+    domains,
     ...(route ? { route } : {}),
     ...(dns ? { dns } : {}),
     peers,
+    tcp: {
+      maxConnections: cfg.tcp?.maxConnections ?? 1024,
+      maxConnectionsPerAddress: cfg.tcp?.maxConnectionsPerAddress ?? 16,
+      messageTimeoutMs: (cfg.tcp?.messageTimeoutS ?? 30) * 1000,
+      idleTimeoutMs: (cfg.tcp?.idleTimeoutS ?? 600) * 1000,
+    },
     timers: { t1, t2: cfg.timers?.t2 ?? Math.max(4000, t1), t4: cfg.timers?.t4 ?? 5000 },
     maxBodyBytes: cfg.maxBodyBytes ?? 1024 * 1024,
     udpReceiveBufferBytes: cfg.udpReceiveBufferBytes ?? DEFAULT_UDP_RECEIVE_BUFFER,
     udpThread: cfg.udpThread ?? true,
   };
   if (cfg.advertise) out.advertise = cfg.advertise;
-  if (cfg.auth) out.auth = resolveAuth(cfg.auth);
+  if (cfg.auth) out.auth = resolveAuth(cfg.auth, domains);
   if (cfg.tls) out.tls = loadTls(cfg.tls, opts.configDir ?? '.');
   return out;
 }
@@ -285,7 +357,19 @@ function resolveDns(d: SipAdapterConfig['dns']): DnsSettings {
   };
 }
 
-function resolveAuth(a: NonNullable<SipAdapterConfig['auth']>): DigestAuthConfig {
+/**
+ * True when a (lower-case) domain is one of `domains`, exactly or under a `*.suffix` entry
+ * (as the routing table matches them).
+ */
+export function domainServed(domain: string, domains: readonly string[]): boolean {
+  for (const d of domains) {
+    if (d === domain) return true;
+    if (d.startsWith('*.') && domain.endsWith(d.slice(1)) && domain.length > d.length - 1) return true;
+  }
+  return false;
+}
+
+function resolveAuth(a: NonNullable<SipAdapterConfig['auth']>, domains: readonly string[]): DigestAuthConfig {
   const users = Object.entries(a.users);
   if (users.length === 0)
     throw new SipConfigError(['auth', 'users'], 'auth.users needs at least one user: password');
@@ -297,8 +381,19 @@ function resolveAuth(a: NonNullable<SipAdapterConfig['auth']>): DigestAuthConfig
   const algorithms = a.algorithms ?? ['SHA-256', 'MD5'];
   if (new Set(algorithms).size !== algorithms.length)
     throw new SipConfigError(['auth', 'algorithms'], 'an algorithm is listed twice');
+  // An authenticated user is user@domain: the realm when the link serves it, else the
+  // link's only domain. With several domains the realm must say which.
+  const realm = a.realm.toLowerCase();
+  const only = domains.length === 1 && !domains[0]!.startsWith('*.') ? domains[0] : undefined;
+  const domain = domains.includes(realm) ? realm : only;
+  if (!domain)
+    throw new SipConfigError(
+      ['auth', 'realm'],
+      `"${a.realm}" is not one of this link's domains (${domains.join(', ')}): an authenticated user is user@realm, so name the domain the users belong to`,
+    );
   return {
     realm: a.realm,
+    domain,
     users: Object.fromEntries(users),
     algorithms,
     // Without a shared secret each process mints its own: fine for one replica only.

@@ -55,14 +55,57 @@ export interface TransportHandlers {
 
 const key = (e: { transport: TransportName; address: string; port: number }) =>
   `${e.transport}|${e.address}|${e.port}`;
-/** Inbound TCP connections accepted at once, and how long an idle one stays open. */
-const MAX_TCP_CONNECTIONS = 1024;
-const TCP_IDLE_MS = 10 * 60_000;
+/** Inbound TCP/TLS limits (config `tcp`, in ms). */
+export interface StreamLimits {
+  /** Open inbound connections at once (all peers). */
+  maxConnections: number;
+  /** Open inbound connections from one remote address. */
+  maxConnectionsPerAddress: number;
+  /** From accept to the first complete message (TLS handshake included), then per message. */
+  messageTimeoutMs: number;
+  /** Open without traffic. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 16,
+  messageTimeoutMs: 30_000,
+  idleTimeoutMs: 10 * 60_000,
+};
+
+/**
+ * One timer per connection: armed while a message is incomplete (and, inbound, from
+ * accept until the first message), never pushed back by more bytes of the same message,
+ * so a peer that trickles a message (or never completes a handshake) is closed.
+ */
+class MessageDeadline {
+  #timer: NodeJS.Timeout | null = null;
+  constructor(
+    readonly ms: number,
+    readonly onLate: () => void,
+  ) {}
+  arm(): void {
+    if (!this.#timer) this.#timer = setTimeout(this.onLate, this.ms);
+  }
+  disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
 
 export class SipTransport {
   readonly #udp: { sock: UdpSocket; addr: ListenAddr }[] = [];
   readonly #tcpServers: { srv: net.Server; addr: ListenAddr }[] = [];
   readonly #tls: TlsMaterial | undefined;
+  /** For inbound TLS, made once (each accepted socket is wrapped after the peer check). */
+  #serverContext: tls.SecureContext | undefined;
+  /** Whether a remote address may connect (the adapter's peers); absent: everyone. */
+  readonly #accept: ((address: string) => boolean) | undefined;
+  /** Open inbound connections by remote address. */
+  readonly #perAddress = new Map<string, number>();
+  /** When a refused stranger was last logged, by address (one line a minute each). */
+  readonly #refusedLogged = new Map<string, number>();
   /** Open TCP connections by remote address (inbound and outbound). */
   readonly #conns = new Map<string, net.Socket>();
   readonly #pending = new Map<string, Promise<net.Socket>>();
@@ -84,10 +127,17 @@ export class SipTransport {
       udpReceiveBuffer?: number;
       /** Run the UDP sockets in the process's UDP thread (udp-thread.ts) rather than this one. */
       udpThread?: boolean;
+      tcp?: StreamLimits;
     } = { maxBody: 1024 * 1024 },
     tlsMaterial?: TlsMaterial,
+    accept?: (address: string) => boolean,
   ) {
     this.#tls = tlsMaterial;
+    this.#accept = accept;
+  }
+
+  get #streams(): StreamLimits {
+    return this.limits.tcp ?? DEFAULT_STREAM_LIMITS;
   }
 
   async start(): Promise<void> {
@@ -116,17 +166,18 @@ export class SipTransport {
         this.#bound = null;
       } else {
         const transport = addr.transport;
-        let srv: net.Server;
         if (transport === 'tls') {
           if (!this.#tls) throw new Error(`${addr.host}:${addr.port}: a tls listener needs a certificate`);
-          srv = tls.createServer({ cert: this.#tls.cert, key: this.#tls.key, minVersion: 'TLSv1.2' }, (s) =>
-            this.#adopt(s, 'tls'),
-          );
-          srv.on('tlsClientError', (err) =>
-            this.logger.debug({ err: err.message, listen: addr }, 'SIP TLS handshake failed'),
-          );
-        } else srv = net.createServer((s) => this.#adopt(s, 'tcp'));
-        srv.maxConnections = MAX_TCP_CONNECTIONS;
+          this.#serverContext ??= tls.createSecureContext({
+            cert: this.#tls.cert,
+            key: this.#tls.key,
+            minVersion: 'TLSv1.2',
+          });
+        }
+        // A plain TCP server for TLS too: the peer check comes before the handshake, so a
+        // stranger costs no TLS work and no memory beyond its socket (closed at once).
+        const srv = net.createServer((s) => this.#accepted(s, transport));
+        srv.maxConnections = this.#streams.maxConnections;
         srv.on('error', (err) => this.logger.error({ err, listen: addr }, `SIP ${transport} server error`));
         await new Promise<void>((resolve, reject) => {
           srv.once('error', reject);
@@ -207,32 +258,107 @@ export class SipTransport {
     }
   }
 
-  #adopt(s: net.Socket, transport: 'tcp' | 'tls'): void {
+  /**
+   * An inbound connection: strangers (not in peers) and connections over the per-address
+   * limit are closed before anything is read (before the TLS handshake); the others get
+   * `messageTimeoutMs` for the handshake and first message.
+   */
+  #accepted(raw: net.Socket, transport: 'tcp' | 'tls'): void {
+    const address = raw.remoteAddress ?? '';
+    const remote = { transport, address, port: raw.remotePort ?? 0 };
+    if (this.#stopped) {
+      raw.destroy();
+      return;
+    }
+    if (this.#accept && !this.#accept(address)) {
+      raw.destroy();
+      const now = Date.now();
+      if ((this.#refusedLogged.get(address) ?? 0) < now - 60_000) {
+        if (this.#refusedLogged.size > 4096) this.#refusedLogged.clear();
+        this.#refusedLogged.set(address, now);
+        this.logger.warn(
+          { remote },
+          `SIP ${transport} connection refused: the address is not a permitted peer`,
+        );
+      }
+      return;
+    }
+    const open = this.#perAddress.get(address) ?? 0;
+    const max = this.#streams.maxConnectionsPerAddress;
+    if (open >= max) {
+      raw.destroy();
+      this.logger.warn(
+        { remote, open, max },
+        `SIP ${transport} connection refused: ${max} connections from this address are open (tcp.maxConnectionsPerAddress)`,
+      );
+      return;
+    }
+    this.#perAddress.set(address, open + 1);
+    raw.once('close', () => {
+      const n = (this.#perAddress.get(address) ?? 1) - 1;
+      if (n > 0) this.#perAddress.set(address, n);
+      else this.#perAddress.delete(address);
+    });
+    const deadline = this.#deadline(raw, remote);
+    deadline.arm();
+    raw.on('error', (err) =>
+      this.logger.debug({ err: err.message, remote }, `SIP ${transport} connection error`),
+    );
+    if (transport === 'tcp') {
+      this.#adopt(raw, 'tcp', deadline);
+      return;
+    }
+    const s = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#serverContext! });
+    s.once('secure', () => this.#adopt(s, 'tls', deadline));
+    s.on('error', (err) => {
+      this.logger.debug({ err: err.message, remote }, 'SIP TLS handshake failed');
+      s.destroy();
+    });
+  }
+
+  #deadline(s: net.Socket, remote: Omit<Endpoint, 'tlsName'>): MessageDeadline {
+    const ms = this.#streams.messageTimeoutMs;
+    return new MessageDeadline(ms, () => {
+      this.logger.warn(
+        { remote, timeoutS: ms / 1000 },
+        `SIP ${remote.transport} connection closed: no complete message within ${ms / 1000} s (tcp.messageTimeoutS)`,
+      );
+      s.destroy();
+    });
+  }
+
+  #adopt(s: net.Socket, transport: 'tcp' | 'tls', deadline?: MessageDeadline): void {
     const remote: Endpoint = { transport, address: s.remoteAddress ?? '', port: s.remotePort ?? 0 };
     const k = key(remote);
     this.#conns.set(k, s);
     const framer = new StreamFramer({ maxBody: this.limits.maxBody });
+    const late = deadline ?? this.#deadline(s, remote);
     s.setNoDelay(true);
-    s.setTimeout(TCP_IDLE_MS, () => s.destroy());
-    s.on('data', (chunk) => {
+    s.setTimeout(this.#streams.idleTimeoutMs, () => s.destroy());
+    s.on('data', (chunk: Buffer) => {
       let msgs: Buffer[];
       try {
         msgs = framer.push(chunk);
       } catch (err) {
-        // The stream cannot be resynchronised: log, close.
+        // The stream cannot be resynchronised (and what is buffered is capped by the
+        // framer's limits): log, close.
         this.logger.warn(
           { source: remote, reason: (err as Error).message },
-          'SIP stream framing error; closing',
+          `SIP ${transport} connection closed: ${(err as Error).message}`,
         );
+        late.disarm();
         s.destroy();
         return;
       }
+      if (msgs.length) late.disarm();
+      if (framer.buffered > 0) late.arm();
       for (const m of msgs) this.#deliver(m, remote);
     });
     s.on('error', (err) =>
       this.logger.debug({ err: err.message, remote }, `SIP ${transport} connection error`),
     );
     s.on('close', () => {
+      late.disarm();
       if (this.#conns.get(k) === s) this.#conns.delete(k);
     });
   }

@@ -136,6 +136,7 @@ t.test('stateless nonces: shared by replicas, stale after the TTL, tamper-eviden
 
 const CFG: DigestAuthConfig = {
   realm: 'partner.test',
+  domain: 'partner.test',
   users: { bob: 'bob-pw' },
   algorithms: ['SHA-256', 'MD5'],
   secret: 'shared-secret-0123456789',
@@ -233,10 +234,11 @@ t.test('DigestAuth verdicts', async (t) => {
   t.match(auth.verify(request([answer(challenges[0]!.value, { user: 'mallory' })], 'mallory')), {
     status: 403,
   });
-  t.match(auth.verify(request([answer(challenges[0]!.value)], 'carol')), {
-    status: 403,
-    reason: 'From is not the authenticated user bob',
-  });
+  t.match(
+    auth.verify(request([answer(challenges[0]!.value)], 'carol')),
+    { ok: true, user: 'bob' },
+    'From is not looked at here: the adapter compares it with user@domain and audits a mismatch',
+  );
   t.match(
     auth.verify(request([answer(challenges[0]!.value, { uri: 'sip:127.0.0.1:5060' })])),
     { ok: true, user: 'bob' },
@@ -319,4 +321,22 @@ t.test('config: auth block', async (t) => {
   t.match(err({ realm: 'r', users: { a: 'x' }, algorithms: ['SHA-1'] }), ['auth.algorithms.0', /./]);
   t.match(err({ realm: 'r', users: { a: 'x' }, nonceSecret: 'short' }), ['auth.nonceSecret', /./]);
   t.match(err({ realm: 'r', users: { a: 'x' }, color: 'red' }), ['auth', /./]);
+  t.equal(c.auth?.domain, 'partner.test', 'users are user@realm when the link serves the realm');
+  t.equal(
+    resolveSipConfig({ ...base, auth: { realm: 'Parley', users: { a: 'x' } } }).auth?.domain,
+    'partner.test',
+    "else the link's only domain",
+  );
+  t.match(
+    (() => {
+      try {
+        resolveSipConfig({ ...base, domains: ['a.test', 'b.test'], auth: { realm: 'r', users: { a: 'x' } } });
+        return null;
+      } catch (e) {
+        return e instanceof SipConfigError ? [e.path.join('.'), e.message] : String(e);
+      }
+    })(),
+    ['auth.realm', /not one of this link's domains \(a\.test, b\.test\)/],
+    "several domains: the realm must name the users' domain",
+  );
 });
