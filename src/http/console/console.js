@@ -445,10 +445,11 @@ async function applyFilters(ev) {
   try {
     await loadTraffic();
     // The count is in the label under the table (the rows shown), not repeated here.
-    say(state.filter.q ? `Searched the content for “${state.filter.q}” (this search is recorded).` : '');
+    if (state.view === 'traffic')
+      say(state.filter.q ? `Searched the content for “${state.filter.q}” (this search is recorded).` : '');
     if ($('#live').checked) startLive();
   } catch (e) {
-    fail(e);
+    failIn('traffic')(e);
   }
 }
 
