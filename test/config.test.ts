@@ -1,6 +1,8 @@
 import t from 'tap';
 import { DEFAULT_CONFIG_FILE, loadConfig, parseConfig } from '../src/config.js';
+import { silentLogger } from '../src/core/logger.js';
 import { SourceError } from '../src/core/yaml-source.js';
+import { createAdapters } from '../src/gateway.js';
 
 const problemsOf = (text: string, env: Record<string, string> = {}) => {
   try {
@@ -76,4 +78,62 @@ t.test('a missing config file is a clear error', async (t) => {
 t.test('relative paths resolve against the config file', async (t) => {
   const c = parseConfig('policy: { file: ../policies/x.yaml }\n', '/opt/parley/config/parley.yaml', {});
   t.equal(c.policyFile, '/opt/parley/policies/x.yaml');
+});
+
+t.test('a misspelt key in an adapter block is named with the key it meant, at its line', async (t) => {
+  const blocks: [string, string, string, string][] = [
+    [
+      'xmpp',
+      'type: xmpp\n    service: "xmpp://127.0.0.1:5347"\n    componnet: gw.corp.test\n    secret: s3cret\n    domains: [corp.test]',
+      'componnet',
+      'component',
+    ],
+    [
+      'matrix',
+      'type: matrix\n    homeserver: "http://127.0.0.1:8008"\n    serverName: hs.test\n    registraton: reg.yaml\n    listen: "127.0.0.1:9000"\n    domains: [hs.test]',
+      'registraton',
+      'registration',
+    ],
+    [
+      'sip',
+      'type: sip\n    lisen: ["udp://127.0.0.1:0"]\n    domains: [partner.test]\n    peers: ["127.0.0.1/32"]',
+      'lisen',
+      'listen',
+    ],
+  ];
+  for (const [type, block, wrong, meant] of blocks) {
+    const text = `policy: { file: p.yaml }\nadapters:\n  link:\n    ${block}\n`;
+    const line = text.split('\n').findIndex((l) => l.trim().startsWith(`${wrong}:`)) + 1;
+    const loaded = parseConfig(text, '/etc/parley.yaml', {});
+    const err = t.throws(() => createAdapters(loaded, silentLogger), type) as unknown;
+    t.ok(err instanceof SourceError, `${type}: a SourceError`);
+    if (!(err instanceof SourceError)) continue;
+    t.match(
+      err.problems[0],
+      {
+        file: '/etc/parley.yaml',
+        line,
+        path: `adapters.link.${wrong}`,
+        message: new RegExp(
+          `^unknown key "${wrong}": did you mean "${meant}"\\? \\(allowed: .*\\b${meant}\\b`,
+        ),
+      },
+      type,
+    );
+    t.match(
+      err.message,
+      new RegExp(`^/etc/parley\\.yaml:${line}:5: adapters\\.link\\.${wrong}: unknown key`),
+      type,
+    );
+    t.notMatch(err.message, /missing required key/, `${type}: the misspelling, not its consequence`);
+  }
+});
+
+t.test('an unknown key with no valid key near it lists the allowed ones', async (t) => {
+  const text =
+    'policy: { file: p.yaml }\nadapters:\n  link:\n    type: sip\n    listen: ["udp://127.0.0.1:0"]\n    domains: [partner.test]\n    peers: ["127.0.0.1/32"]\n    colour: blue\n';
+  const err = t.throws(() => createAdapters(parseConfig(text, '/etc/parley.yaml', {}), silentLogger));
+  t.match(err, {
+    problems: [{ line: 8, message: /^unknown key "colour" \(allowed: type, listen, domains/ }],
+  });
 });

@@ -7,6 +7,7 @@ import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { AdapterConfigError, pointerToPath } from '../../core/adapter.js';
+import { unknownKeyProblem } from '../../core/config-problem.js';
 
 const HostPort = Type.String({
   pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
@@ -87,6 +88,9 @@ export class MatrixConfigProblem extends AdapterConfigError {
 }
 
 function firstProblem(schema: TSchema, value: unknown): MatrixConfigProblem | null {
+  // A misspelt key first: it is also why the key it meant is "missing".
+  const unknown = unknownKeyProblem(schema, value);
+  if (unknown) return new MatrixConfigProblem(unknown.path, unknown.message);
   const first = Value.Errors(schema, value).First();
   if (!first) return null;
   const path = pointerToPath(first.path);

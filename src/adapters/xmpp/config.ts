@@ -3,6 +3,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { AdapterConfigError, pointerToPath } from '../../core/adapter.js';
+import { unknownKeyProblem } from '../../core/config-problem.js';
 
 const DomainName = Type.String({
   minLength: 1,
@@ -95,6 +96,9 @@ const HINTS: Record<string, string> = {
 };
 
 function firstProblem(schema: TSchema, value: unknown): XmppConfigError | null {
+  // A misspelt key first: it is also why the key it meant is "missing".
+  const unknown = unknownKeyProblem(schema, value);
+  if (unknown) return new XmppConfigError(unknown.path, unknown.message);
   const first = Value.Errors(schema, value).First();
   if (!first) return null;
   const path = pointerToPath(first.path);
