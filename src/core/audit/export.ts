@@ -1,7 +1,8 @@
 // Audit exports, streamed chunk by chunk:
 //  - jsonl: one record per line, every field (a JSONL export verifies like the log itself);
 //  - csv: RFC 4180 (CRLF line ends, quoted fields), a header row, and cells that a
-//    spreadsheet would run as a formula (starting with = + - @ tab or CR) prefixed with ';
+//    spreadsheet would run as a formula (= + - @ as the first character after any leading
+//    blanks, or a leading tab or CR) prefixed with ';
 //  - eml: one RFC 5322 message per conversation (the unordered pair of parties), the
 //    conversation's records listed in order in a text/plain body (quoted-printable,
 //    UTF-8). The messages are concatenated as an mboxrd stream: each starts with a
@@ -81,6 +82,9 @@ export const CSV_COLUMNS = [
   'decision',
   'rule',
   'reason',
+  'transforms',
+  'outcome',
+  'outcomeReason',
   'policyVersion',
   'contentMode',
   'content',
@@ -89,16 +93,24 @@ export const CSV_COLUMNS = [
   'actor',
   'details',
   'eventId',
+  'eventTime',
   'traceId',
   'prev',
   'hash',
 ] as const;
 
+/**
+ * Text a spreadsheet would evaluate: a formula sign as the first character that is not a
+ * blank (spreadsheets skip leading spaces, so ` =1+2` is a formula too), or a leading tab
+ * or CR. Blanks: every Unicode space (\s) and the zero-width space.
+ */
+const FORMULA = /^(?:[\t\r]|[\s\u200b]*[=+\-@])/;
+
 /** One CSV cell: formula-injection safe, quoted when needed (RFC 4180). */
 export function csvCell(value: string | number | null | undefined): string {
   if (value === null || value === undefined) return '';
   let s = String(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  if (typeof value === 'string' && FORMULA.test(s)) s = `'${s}`;
   if (/[",\r\n]/.test(s)) return `"${s.replace(/"/g, '""')}"`;
   return s;
 }
@@ -119,6 +131,9 @@ function csvRow(r: AuditRecord): string {
     r.decision,
     r.rule,
     r.reason,
+    r.transforms === undefined ? undefined : JSON.stringify(r.transforms),
+    r.outcome,
+    r.outcomeReason,
     r.policyVersion,
     r.content.mode,
     content,
@@ -127,6 +142,7 @@ function csvRow(r: AuditRecord): string {
     r.actor,
     r.details === undefined ? undefined : JSON.stringify(r.details),
     r.eventId,
+    r.eventTime,
     r.traceId,
     r.prev,
     r.hash,
@@ -218,6 +234,8 @@ export function mboxrdQuote(message: string): string {
 
 interface ConvLine {
   seq: number;
+  /** The last record folded into this line (its outcome record), for X-Parley-Seq. */
+  lastSeq: number;
   time: string;
   from: string;
   to: string;
@@ -225,6 +243,10 @@ interface ConvLine {
   decision: string;
   rule: string | null;
   reason: string | null;
+  transforms: AuditRecord['transforms'];
+  outcome: { seq: number; outcome: string; reason: string | null } | null;
+  /** An outcome record whose decision record is not in the export: no content line. */
+  outcomeOnly: boolean;
   text: string;
 }
 
@@ -232,6 +254,8 @@ interface Conversation {
   a: string;
   b: string;
   lines: ConvLine[];
+  /** Lines of decision records by event id, waiting for their outcome record. */
+  byEvent: Map<string, ConvLine>;
 }
 
 function describe(r: AuditRecord): string {
@@ -257,8 +281,17 @@ function renderConversation(c: Conversation): string {
   for (const l of c.lines) {
     const rule = l.rule ? `, rule ${l.rule}` : '';
     const reason = l.reason ? ` (${l.reason})` : '';
-    body.push(`[${l.time}] #${l.seq} ${l.from} -> ${l.to} ${l.kind} ${l.decision}${rule}${reason}`);
-    for (const t of l.text.split(/\r\n|\r|\n/)) body.push(`    ${t}`);
+    const changed = (l.transforms ?? [])
+      .map((t) => `; ${t.effect} by rule ${t.rule}${t.reason ? ` (${t.reason})` : ''}`)
+      .join('');
+    const o = l.outcome;
+    const outcome = o
+      ? `; outcome ${o.outcome}${o.reason ? ` (${o.reason})` : ''}${o.seq !== l.seq ? ` #${o.seq}` : ''}`
+      : '';
+    body.push(
+      `[${l.time}] #${l.seq} ${l.from} -> ${l.to} ${l.kind} ${l.decision}${rule}${reason}${changed}${outcome}`,
+    );
+    if (!l.outcomeOnly) for (const t of l.text.split(/\r\n|\r|\n/)) body.push(`    ${t}`);
     body.push('');
   }
   const headers = [
@@ -270,7 +303,7 @@ function renderConversation(c: Conversation): string {
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=utf-8',
     'Content-Transfer-Encoding: quoted-printable',
-    `X-Parley-Seq: ${first.seq}-${last.seq}`,
+    `X-Parley-Seq: ${first.seq}-${Math.max(...c.lines.map((l) => l.lastSeq))}`,
     `X-Parley-Records: ${c.lines.length}`,
     `X-Parley-Last-Date: ${rfc5322Date(toDate(last.time))}`,
   ];
@@ -281,25 +314,44 @@ function renderConversation(c: Conversation): string {
 export async function* exportEml(records: Source): AsyncGenerator<string> {
   const convs = new Map<string, Conversation>();
   for await (const r of records as AsyncIterable<AuditRecord>) {
-    if (r.category !== 'decision') continue;
+    if (r.category !== 'decision' && r.category !== 'outcome') continue;
     const [a, b] = r.from <= r.to ? [r.from, r.to] : [r.to, r.from];
     const key = `${a}\u0000${b}`;
     let c = convs.get(key);
     if (!c) {
-      c = { a, b, lines: [] };
+      c = { a, b, lines: [], byEvent: new Map() };
       convs.set(key, c);
     }
-    c.lines.push({
+    const outcome =
+      r.outcome === undefined ? null : { seq: r.seq, outcome: r.outcome, reason: r.outcomeReason ?? null };
+    if (r.category === 'outcome') {
+      // An outcome completes the line of its event's decision record.
+      const decided = c.byEvent.get(r.eventId);
+      if (decided) {
+        decided.outcome = outcome;
+        decided.lastSeq = r.seq;
+        c.byEvent.delete(r.eventId);
+        continue;
+      }
+    }
+    const line: ConvLine = {
       seq: r.seq,
-      time: r.time,
+      lastSeq: r.seq,
+      // The event's own time where the record has it.
+      time: r.eventTime ?? r.time,
       from: r.from,
       to: r.to,
       kind: r.kind,
       decision: r.decision,
       rule: r.rule,
       reason: r.reason,
+      transforms: r.transforms,
+      outcome,
+      outcomeOnly: r.category === 'outcome',
       text: describe(r),
-    });
+    };
+    c.lines.push(line);
+    if (r.category === 'decision' && r.outcome === 'pending') c.byEvent.set(r.eventId, line);
   }
   for (const c of convs.values()) yield renderConversation(c);
 }

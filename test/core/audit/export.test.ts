@@ -76,6 +76,22 @@ t.test('csv cells', async (t) => {
   t.equal(csvCell(null), '');
 });
 
+t.test('csv cells: a formula after leading blanks is neutralised too', async (t) => {
+  // Spreadsheets skip leading spaces: " =1+2" is a formula as much as "=1+2" (issue 15.8).
+  t.equal(csvCell(' =1+2'), "' =1+2");
+  t.equal(csvCell('   +1'), "'   +1");
+  t.equal(csvCell(' -1'), "' -1");
+  t.equal(csvCell(' @SUM(A1)'), "' @SUM(A1)");
+  t.equal(csvCell('\u00a0=cmd|calc'), "'\u00a0=cmd|calc", 'a no-break space is a blank');
+  t.equal(csvCell('\u200b\u3000=1'), "'\u200b\u3000=1", 'zero-width and ideographic spaces too');
+  t.equal(csvCell(' \t=1'), "' \t=1");
+  t.equal(csvCell('\r\n=1'), `"'\r\n=1"`, 'a leading CR (and the quoting it needs)');
+  t.equal(csvCell(' =HYPERLINK("x")'), '"\' =HYPERLINK(""x"")"');
+  t.equal(csvCell('a =1'), 'a =1', 'a formula sign later in the text is data');
+  t.equal(csvCell('   '), '   ', 'blanks alone are data');
+  t.equal(csvCell(' hello'), ' hello');
+});
+
 t.test('csv export: header, RFC 4180 quoting, formula injection neutralised', async (t) => {
   const text = await collect(recs, 'csv');
   t.ok(text.endsWith('\r\n'));
@@ -96,6 +112,83 @@ t.test('csv export: header, RFC 4180 quoting, formula injection neutralised', as
   t.equal(rows[5]?.[col('content')], 'ab'.repeat(32));
   t.equal(rows[5]?.[col('hash')], recs[4]?.hash);
   for (const r of rows) t.equal(r.length, header.length);
+});
+
+const outcomeRecs = chainEntries(null, [
+  entry({
+    eventId: 'ev-red',
+    decision: 'redact',
+    rule: 'partners-talk',
+    reason: 'Partners may talk.',
+    transforms: [{ rule: 'cards', effect: 'redact', reason: 'No card numbers leave.' }],
+    outcome: 'pending',
+    eventTime: '2026-01-01T09:59:59.000Z',
+    time: '2026-01-01T10:00:00.000Z',
+    content: { mode: 'full', body: 'card [redacted]' },
+  }),
+  entry({
+    eventId: 'ev-red',
+    category: 'outcome',
+    decision: 'redact',
+    rule: 'partners-talk',
+    reason: 'Partners may talk.',
+    outcome: 'refused',
+    outcomeReason: '480 Temporarily Unavailable',
+    eventTime: '2026-01-01T09:59:59.000Z',
+    time: '2026-01-01T10:00:01.000Z',
+    content: { mode: 'none' },
+  }),
+  entry({
+    eventId: 'ev-rl',
+    rule: 'consumer-im',
+    outcome: 'rate-limited',
+    outcomeReason: 'Rate limit of rule consumer-im exceeded: 30 per 60 s per sender.',
+    eventTime: '2026-01-01T10:00:02.000Z',
+    time: '2026-01-01T10:00:02.500Z',
+    content: { mode: 'full', body: 'too many' },
+  }),
+]);
+
+t.test('exports carry transforms, outcome, its reason and the event time', async (t) => {
+  const rows = parseCsv(await collect(outcomeRecs, 'csv'));
+  const header = rows[0] as string[];
+  const col = (name: string) => header.indexOf(name);
+  for (const name of ['transforms', 'outcome', 'outcomeReason', 'eventTime'])
+    t.ok(col(name) > 0, `a ${name} column`);
+  t.equal(rows[1]?.[col('rule')], 'partners-talk', 'the rule that allowed it');
+  t.same(JSON.parse(rows[1]?.[col('transforms')] ?? ''), [
+    { rule: 'cards', effect: 'redact', reason: 'No card numbers leave.' },
+  ]);
+  t.equal(rows[1]?.[col('outcome')], 'pending');
+  t.equal(rows[1]?.[col('eventTime')], '2026-01-01T09:59:59.000Z');
+  t.equal(rows[2]?.[col('category')], 'outcome');
+  t.equal(rows[2]?.[col('outcome')], 'refused');
+  t.equal(rows[2]?.[col('outcomeReason')], '480 Temporarily Unavailable');
+  t.equal(rows[2]?.[col('transforms')], '', 'no transforms: empty');
+  t.equal(rows[3]?.[col('outcome')], 'rate-limited');
+  t.match(rows[3]?.[col('outcomeReason')], /consumer-im exceeded: 30 per 60 s/);
+
+  const jsonl = (await collect(outcomeRecs, 'jsonl')).trim().split('\n');
+  const back = jsonl.map((l) => JSON.parse(l) as AuditRecord);
+  t.same(back, outcomeRecs);
+  t.match(back[0], { transforms: [{ rule: 'cards' }], outcome: 'pending', eventTime: /^2026/ });
+  t.match(await verifyRecords(back, null), { ok: true, records: 3 });
+
+  const eml = await collect(outcomeRecs, 'eml');
+  const decoded = eml
+    .replace(/=\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+  t.match(
+    decoded,
+    /\[2026-01-01T09:59:59\.000Z\] #1 \S+ -> \S+ message redact, rule partners-talk \(Partners may talk\.\); redact by rule cards \(No card numbers leave\.\); outcome refused \(480 Temporarily Unavailable\) #2\n {4}card \[redacted\]/,
+    'the outcome record completes its decision line',
+  );
+  t.match(
+    decoded,
+    /#3 .* message allow, rule consumer-im; outcome rate-limited \(Rate limit of rule consumer-im exceeded: 30 per 60 s per sender\.\)\n {4}too many/,
+  );
+  t.notMatch(decoded, /#2 \S+ -> /, 'no separate line for the folded outcome record');
+  t.match(eml, /^X-Parley-Seq: 1-3$/m);
 });
 
 t.test('jsonl export round-trips and still verifies', async (t) => {
