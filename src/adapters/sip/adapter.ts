@@ -963,6 +963,8 @@ export class SipAdapter implements Adapter {
     return {
       ok: false,
       retryable: [408, 480, 500, 503, 504].includes(status),
+      // A final response is the network's answer (audited as refused), even a retryable one.
+      refused: true,
       reason: `${status} ${reason}${warning ? ` (${warning})` : ''}`,
     };
   }
