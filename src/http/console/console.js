@@ -965,26 +965,36 @@ async function loadPolicy() {
   });
 }
 
+const CHANGE_WORDS = {
+  start: 'in force at start',
+  watch: 'file edited, reloaded',
+  api: 'reloaded through the API',
+};
+
+/** A policy record's details in words: how it changed, from which version to which. */
+function policyChangeWords(d) {
+  const hash = (x) => (typeof x === 'string' ? ` (sha256 ${x.slice(0, 12)}…)` : '');
+  if (d.ok) {
+    const how = CHANGE_WORDS[d.trigger] ?? 'reloaded';
+    const from = d.previousVersion ? `version ${d.previousVersion} → ` : '';
+    return `${how}: ${from}version ${d.version}${hash(d.sha256)}`;
+  }
+  const how = d.trigger === 'watch' ? 'file edit refused' : 'reload refused';
+  const kept = d.keptVersion ? `; version ${d.keptVersion} stays in force` : '';
+  return `${how} (${d.first ?? 'invalid policy'})${kept}`;
+}
+
 async function loadHistory(p) {
   const page = await api(`/audit?${query({ category: 'admin', kind: 'policy.reload', limit: 50 })}`);
   const items = page.records.map((r) =>
-    h(
-      'li',
-      {},
-      timeEl(r.time),
-      ': ',
-      r.details?.ok
-        ? `reloaded, version ${r.details.version}`
-        : `reload refused (${r.details?.first ?? 'invalid policy'})`,
-      ` by ${r.actor ?? r.from}`,
-    ),
+    h('li', {}, timeEl(r.time), ': ', policyChangeWords(r.details ?? {}), ` by ${r.actor ?? r.from}`),
   );
   fill(
     $('#policy-history'),
     h('p', {}, `In force: version ${p.version}, loaded `, timeEl(p.loadedAt), '.'),
     items.length
       ? h('ul', {}, ...items)
-      : h('p', { className: 'muted' }, 'No reloads recorded since the audit trail began.'),
+      : h('p', { className: 'muted' }, 'No policy changes recorded since the audit trail began.'),
   );
 }
 
