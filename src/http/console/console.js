@@ -14,6 +14,7 @@ import {
   OUTCOME_WORDS,
   offsetName,
   outcomeOf,
+  PRESENCE_WORDS,
   reasonText,
   sortRows,
   transformsOf,
@@ -1024,7 +1025,7 @@ async function whatIf(ev) {
     const ob = d.obligations ?? {};
     const obligations = [
       ob.disclaimer ? `disclaimer “${ob.disclaimer}”` : null,
-      ob.presence ? 'presence reduced to online/offline' : null,
+      ob.presence ? (PRESENCE_WORDS[ob.presence] ?? `presence: ${ob.presence}`) : null,
       ob.rateLimit ? `rate limit ${ob.rateLimit}` : null,
     ].filter(Boolean);
     // The deciding rule (`rule`) is the one that allowed or denied the event; the rules

@@ -149,8 +149,16 @@ export function transformsOf(r, describe = () => null) {
 
 export const EFFECT_WORDS = {
   redact: 'Redacted',
-  'presence-basic': 'Presence reduced',
+  'presence-basic': 'Presence reduced to online/offline',
+  'presence-coarse': 'Presence reduced to online/away/busy/offline',
   disclaimer: 'Disclaimer added',
+};
+
+/** An `obligations.presence` level in words (docs/policy.md, "Presence levels"). */
+export const PRESENCE_WORDS = {
+  basic: 'presence reduced to online/offline (no away or busy, status text or idle time)',
+  coarse: 'presence reduced to online, away, busy or offline (no status text or idle time)',
+  full: 'presence shared in full',
 };
 
 // ---------------------------------------------------------------------------------------
