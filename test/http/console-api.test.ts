@@ -251,22 +251,86 @@ t.test('a sign-in the trail cannot record fails (503)', async (t) => {
   t.equal(r.json().error, 'audit_unavailable');
 });
 
-t.test('a search in content is recorded (first page only); 503 when it cannot be', async (t) => {
+t.test('every search in content is recorded, through every route; 503 when it cannot be', async (t) => {
   const c = consoleServices();
   const app = await build(c);
+  const searches = () => c.fake.adminCalls.filter((a) => a.action === 'audit.search');
   t.equal((await app.inject({ url: '/api/v1/audit?q=contract' })).statusCode, 401);
+  t.same(c.fake.adminCalls, [], 'a refused request records nothing');
+
+  // The list: the first page, and every later page (the client decides which is "first").
   const r = await app.inject({ url: '/api/v1/audit?q=contract&decision=allow', headers: asAuditor });
   t.equal(r.statusCode, 200);
   t.same(c.fake.adminCalls, [
     { action: 'audit.search', actor: 'auditor', details: { filter: { q: 'contract', decision: 'allow' } } },
   ]);
-  await app.inject({ url: '/api/v1/audit?q=contract&before=3', headers: asAuditor });
+  const paged = await app.inject({ url: '/api/v1/audit?q=contract&before=3', headers: asAuditor });
+  t.equal(paged.statusCode, 200);
+  t.same(searches()[1], {
+    action: 'audit.search',
+    actor: 'auditor',
+    details: { filter: { q: 'contract' }, before: 3 },
+  });
+  const skipped = await app.inject({ url: '/api/v1/audit?q=secret&before=999999999', headers: asAdmin });
+  t.equal(skipped.statusCode, 200);
+  t.same(searches()[2], {
+    action: 'audit.search',
+    actor: 'admin',
+    details: { filter: { q: 'secret' }, before: 999999999 },
+  });
   await app.inject({ url: '/api/v1/audit?decision=deny', headers: asAuditor });
-  t.equal(c.fake.adminCalls.length, 1, 'paging and filtering without q are not recorded');
-  const failing = await build(consoleServices({ recordAdminFails: true }));
-  const f = await failing.inject({ url: '/api/v1/audit?q=contract', headers: asAuditor });
-  t.equal(f.statusCode, 503);
-  t.equal(f.json().error, 'audit_unavailable');
+  t.equal(searches().length, 3, 'filtering without q is not a content search');
+
+  // The export: recorded with its filter, q included.
+  const exp = await app.inject({ url: '/api/v1/audit/export?format=csv&q=contract', headers: asAuditor });
+  t.equal(exp.statusCode, 200);
+  t.same(c.fake.adminCalls.at(-1), {
+    action: 'audit.export',
+    actor: 'auditor',
+    details: { format: 'csv', filter: { q: 'contract' } },
+  });
+
+  // The live stream (the console's live view): recorded before it opens.
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const ac = new AbortController();
+  const live = await fetch(`${base}/api/v1/audit/stream?q=contract&decision=deny`, {
+    headers: { ...asAuditor, 'x-parley-client': 'console' },
+    signal: ac.signal,
+  });
+  t.equal(live.status, 200);
+  t.same(searches().at(-1), {
+    action: 'audit.search',
+    actor: 'auditor',
+    details: { filter: { q: 'contract', decision: 'deny' }, live: true, after: null },
+  });
+  ac.abort();
+  const before = c.fake.adminCalls.length;
+  const plain = new AbortController();
+  const unsearched = await fetch(`${base}/api/v1/audit/stream?decision=deny`, {
+    headers: asAuditor,
+    signal: plain.signal,
+  });
+  t.equal(unsearched.status, 200);
+  t.equal(c.fake.adminCalls.length, before, 'a stream without q is not a content search');
+  plain.abort();
+
+  // Nothing is searched when the trail cannot record the search.
+  const fc = consoleServices({ recordAdminFails: true });
+  const failing = await build(fc);
+  for (const url of ['/api/v1/audit?q=contract', '/api/v1/audit?q=contract&before=3']) {
+    const f = await failing.inject({ url, headers: asAuditor });
+    t.equal(f.statusCode, 503, url);
+    t.equal(f.json().error, 'audit_unavailable');
+  }
+  const fx = await failing.inject({
+    url: '/api/v1/audit/export?format=jsonl&q=contract',
+    headers: asAuditor,
+  });
+  t.equal(fx.statusCode, 503, 'export');
+  const fs = await failing.inject({ url: '/api/v1/audit/stream?q=contract', headers: asAuditor });
+  t.equal(fs.statusCode, 503, 'stream');
+  t.equal(fs.json().error, 'audit_unavailable');
+  t.same(fc.follows, [], 'the stream was not opened');
 });
 
 t.test('policy/explain: every rule’s verdict, any role', async (t) => {
