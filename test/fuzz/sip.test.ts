@@ -1,0 +1,5 @@
+// Fuzz (CI size; `npm run fuzz` runs the same properties longer): see targets.ts.
+import t from 'tap';
+import { ciTests } from './run.js';
+
+ciTests(t, ['sip-parser', 'sip-framer-whole', 'sip-framer-noise']);
