@@ -86,7 +86,9 @@ t.test('an event that was never delivered cannot be bounced, whatever it claims'
 t.test('a queued delivery read back from the store can be bounced by its target only, once', async (t) => {
   const { corp, hs, sip } = await setup();
   hs.answer = () => ({ ok: true, queued: true });
-  const out = await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'later', { id: 'q-1' }));
+  const out = await corp.submit(
+    message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'later', { id: 'q-1' }),
+  );
   t.match(out, { status: 'queued' });
   // What a queue in the store gives back: a new object, possibly in another replica.
   const copy = JSON.parse(JSON.stringify(hs.delivered[0]!.event)) as CanonicalEvent;
