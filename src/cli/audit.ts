@@ -10,17 +10,67 @@ import { readLog, verifyLog } from '../core/audit/verify.js';
 import type { AuditHead, Store } from '../core/store.js';
 import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK } from './io.js';
 
+const CONFIG_OPTION = `  -c, --config FILE      the gateway's config file: the trail is read from its store
+                         (default: the embedded config, whose in-memory store lives only
+                         inside a running gateway)`;
+
 export const AUDIT_HELP = `Usage:
-  parley audit verify [--known-head SEQ:HASH] [--json]
+  parley audit verify [-c FILE] [--known-head SEQ:HASH] [--json]
       Recompute the hash chain. Exit 0 when intact, 1 when broken (naming the first bad record).
-  parley audit export --format jsonl|csv|eml [--from ISO] [--to ISO] [--user U] [--domain D]
+  parley audit export [-c FILE] --format jsonl|csv|eml [--from ISO] [--to ISO] [--user U] [--domain D]
                       [--decision allow|redact|deny] [--kind K] [--rule R] [--category decision|admin]
                       [--out FILE]
       Stream the matching records (oldest first) to stdout or FILE. eml: an mboxrd stream with one
       message per conversation.
-  parley audit tail [-n N] [--follow] [--interval MS]
+  parley audit tail [-c FILE] [-n N] [--follow] [--interval MS]
       Print the last N records (default 10); --follow keeps printing new ones until interrupted.
+
+${CONFIG_OPTION}
+Run "parley audit <command> --help" for the options of a command.
 `;
+
+/** Help of each audit command: its usage with -c and every option. */
+export const AUDIT_COMMAND_HELP: Record<string, string> = {
+  verify: `Usage: parley audit verify [-c FILE] [--known-head SEQ:HASH] [--json]
+
+Recomputes the hash chain of the audit trail. Exit 0 when intact, 1 when broken (naming
+the first bad record), 2 on bad input.
+
+Options:
+${CONFIG_OPTION}
+  --known-head SEQ:HASH  also check that the chain still contains this head (e.g. one kept
+                         offline): a truncated or rewritten trail fails
+  --json                 print the result as JSON
+  -h, --help             this help
+`,
+  export: `Usage: parley audit export [-c FILE] --format jsonl|csv|eml [filters] [--out FILE]
+
+Streams the matching records (oldest first) to standard output or FILE. eml: an mboxrd
+stream with one message per conversation.
+
+Options:
+${CONFIG_OPTION}
+  -f, --format F         jsonl (default), csv or eml
+  --from ISO, --to ISO   time range
+  --user U, --domain D, --network N, --kind K, --rule R, --q TEXT
+  --decision D           allow, redact or deny
+  --category C           decision or admin
+  -o, --out FILE         write to FILE instead of standard output
+  -h, --help             this help
+`,
+  tail: `Usage: parley audit tail [-c FILE] [-n N] [--follow] [--interval MS]
+
+Prints the last N records, one line each; with --follow, keeps printing new ones until
+interrupted (Ctrl-C).
+
+Options:
+${CONFIG_OPTION}
+  -n N                   how many records (default 10)
+  -f, --follow           keep printing new records
+  --interval MS          how often --follow looks for new records (default 1000, at least 10)
+  -h, --help             this help
+`,
+};
 
 export interface AuditCommandOptions {
   /** Stops `tail --follow` (default: SIGINT). */
@@ -224,7 +274,7 @@ export async function auditCommand(
   const [sub, ...rest] = argv;
   try {
     if (rest.includes('--help') || rest.includes('-h')) {
-      io.stdout(AUDIT_HELP);
+      io.stdout(AUDIT_COMMAND_HELP[sub ?? ''] ?? AUDIT_HELP);
       return EXIT_OK;
     }
     switch (sub) {
