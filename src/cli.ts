@@ -31,6 +31,31 @@ Exit codes: 0 success, 1 a check failed, 2 bad input.
 Log levels: ${LOG_LEVELS.join(', ')}. Docs: docs/ in the package.
 `;
 
+const START_HELP = `Usage: parley start [-c FILE] [--log-level LEVEL]
+
+Runs the gateway: the links to XMPP, Matrix and SIP, the policy, the audit trail, the admin
+API and the compliance console, until SIGINT or SIGTERM (a graceful stop that finishes the
+audit writes). Prints "parley listening on URL" on standard error when ready; logs are JSON
+lines on standard output.
+
+Options:
+  -c, --config FILE    the configuration file (default: the embedded config/parley.yaml:
+                       in-memory store, policies/default.yaml, no adapters, 127.0.0.1:8080)
+  --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default: log.level in the config, else info)
+  -h, --help           this help
+
+Environment (read by the embedded config; a config file may use any variable as \${NAME}
+or \${NAME:-default}):
+  PARLEY_ADMIN_TOKEN     bearer token of the admin role (the admin API: reload, holds, ...)
+  PARLEY_AUDITOR_TOKEN   bearer token of the auditor role (read-only: audit, exports, console)
+  PARLEY_HTTP_LISTEN     address of the admin API and console (default 127.0.0.1:8080)
+  Without PARLEY_ADMIN_TOKEN and PARLEY_AUDITOR_TOKEN no one can sign in to the admin API.
+
+The config file is YAML; relative paths in it resolve against its folder. Reference:
+docs/operations.md. Exit codes: 0 stopped cleanly, 2 bad configuration or policy, or the
+address cannot be used.
+`;
+
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 function version(): string {
@@ -75,7 +100,7 @@ async function start(argv: string[], io: CliIO): Promise<number> {
     strict: true,
   });
   if (values.help) {
-    io.stdout('Usage: parley start [-c FILE] [--log-level LEVEL]\n');
+    io.stdout(START_HELP);
     return EXIT_OK;
   }
   const level = values['log-level'];
