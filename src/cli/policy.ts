@@ -48,7 +48,8 @@ Options:
 
 Runs the YAML test suites in DIR (default: policies/tests) and prints each case as ok or
 FAIL with what differed. Exit 0 when all pass, 1 when a case fails, 2 when a suite or its
-policy is invalid. The suite format is described in docs/policy.md.
+policy is invalid. A policy file in DIR (top level "kind: Policy", name not *.test.yaml)
+is not a suite: it is skipped with a note. The suite format is described in docs/policy.md.
 `,
   explain: `Usage: parley policy explain --policy FILE --event JSON|@FILE|- [--now ISO] [--json]
 
@@ -232,13 +233,28 @@ async function cmdTest(argv: string[], io: CliIO): Promise<number> {
     }
     throw err;
   }
-  if (results.length === 0)
-    throw new CliError(`parley policy test: no suite files (*.yaml) in ${displayPath(io, target)}`);
+  const skipped = results.filter((r) => 'skipped' in r);
+  const suiteCount = results.length - skipped.length;
+  if (suiteCount === 0) {
+    const shown = displayPath(io, target);
+    throw new CliError(
+      skipped.length > 0 && positionals[0] !== undefined && skipped[0]!.file === target
+        ? `parley policy test: ${shown} is a policy, not a test suite: give a suite file or a directory of suites (a suite names its policy with "policy:"; see docs/policy.md)`
+        : `parley policy test: no suite files (*.yaml) in ${shown}${skipped.length > 0 ? ` (only the policy file${skipped.length === 1 ? '' : 's'} ${skipped.map((r) => displayPath(io, r.file)).join(', ')})` : ''}`,
+    );
+  }
   let passed = 0;
   let failed = 0;
   let broken = 0;
   for (const r of results) {
     const file = displayPath(io, r.file);
+    if ('skipped' in r) {
+      const by = r.testedBy.map((f) => displayPath(io, f));
+      io.stdout(
+        `note ${file}: a policy, not a suite; skipped${by.length > 0 ? ` (the policy under test of ${by.join(', ')})` : ''}\n`,
+      );
+      continue;
+    }
     if ('error' in r) {
       broken++;
       io.stderr(`BAD  ${file}\n`);
@@ -257,7 +273,7 @@ async function cmdTest(argv: string[], io: CliIO): Promise<number> {
       }
     }
   }
-  const suites = results.length;
+  const suites = suiteCount;
   io.stdout(
     `\n${passed} passed, ${failed} failed${broken ? `, ${broken} suite${broken === 1 ? '' : 's'} invalid` : ''} (${suites} suite${suites === 1 ? '' : 's'})\n`,
   );

@@ -1,9 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { CliIO } from '../../src/cli/io.js';
 import { policyCommand } from '../../src/cli/policy.js';
+import { aliasBomb, withDuplicates } from '../fixtures/policy-bombs.js';
 
 async function run(argv: string[], cwd = process.cwd(), stdin?: string) {
   let out = '';
@@ -140,3 +141,59 @@ t.test('explain: human and JSON', async (t) => {
   t.equal(h.code, 0);
   t.match(h.out, /Usage: parley policy explain/);
 });
+
+t.test('validate: the alias bomb of issue 15 gets the limit error, exit 2', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-cli-'));
+  writeFileSync(join(dir, 'bomb.yaml'), aliasBomb(5000, 500));
+  const r = await run(['validate', 'bomb.yaml'], dir);
+  t.equal(r.code, 2);
+  t.match(r.err, /^bomb\.yaml:\d+:\d+: the document is too large: alias \*z expands to 5003 values/);
+  t.equal(r.err.trim().split('\n').length, 1, 'one line, not one per expanded domain');
+  writeFileSync(join(dir, 'aliases.yaml'), aliasBomb(10, 500));
+  const a = await run(['validate', 'aliases.yaml'], dir);
+  t.equal(a.code, 2);
+  t.match(a.err, /^aliases\.yaml:117:\d+: too many aliases/);
+  writeFileSync(join(dir, 'dupes.yaml'), withDuplicates(4000, 2000).text);
+  const d = await run(['validate', 'dupes.yaml'], dir);
+  t.equal(d.code, 2);
+  const lines = d.err.trim().split('\n');
+  t.equal(lines.length, 101, 'the first 100 problems and a count');
+  t.match(lines[100], /^dupes\.yaml:\d+:\d+: and 1900 more problems/);
+});
+
+t.test(
+  'test DIR: a policy file beside the suites is the policy under test, not a broken suite',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-cli-'));
+    writeFileSync(join(dir, 'policy.yaml'), readFileSync('policies/default.yaml', 'utf8'));
+    writeFileSync(
+      join(dir, 'calls.yaml'),
+      'policy: policy.yaml\ncases:\n  - name: no consumer calls\n    event: { kind: call, from: "xmpp:a@corp.test", to: "sip:b@x.org" }\n    expect: { decision: deny, rule: no-consumer-calls }\n',
+    );
+    const r = await run(['test', dir]);
+    t.equal(r.code, 0, r.out + r.err);
+    t.equal(r.err, '', 'no BAD line');
+    t.match(
+      r.out,
+      /note .*policy\.yaml: a policy, not a suite; skipped \(the policy under test of .*calls\.yaml\)/,
+    );
+    t.match(r.out, /1 passed, 0 failed \(1 suite\)/);
+
+    // A policy nobody names is skipped too; a broken suite is still reported as one.
+    writeFileSync(
+      join(dir, 'other-policy.yaml'),
+      readFileSync('policies/examples/open-federation.yaml', 'utf8'),
+    );
+    writeFileSync(join(dir, 'typo.yaml'), 'policy: policy.yaml\ncase: []\n');
+    const b = await run(['test', dir]);
+    t.equal(b.code, 2);
+    t.match(b.out, /note .*other-policy\.yaml: a policy, not a suite; skipped\n/);
+    t.match(b.err, /BAD .*typo\.yaml/);
+    t.notMatch(b.err, /BAD .*policy\.yaml/);
+
+    // Given a policy file itself: say what to give instead.
+    const p = await run(['test', join(dir, 'policy.yaml')]);
+    t.equal(p.code, 2);
+    t.match(p.err, /policy\.yaml is a policy, not a test suite: give a suite file or a directory/);
+  },
+);

@@ -187,16 +187,55 @@ export function suiteFiles(path: string): string[] {
     .map((f) => join(path, f));
 }
 
-/** Run every suite under `path`; a bad suite is reported as `error` instead of results. */
-export function runSuites(
-  path: string,
-): ({ file: string; result: SuiteResult } | { file: string; error: SourceError })[] {
-  return suiteFiles(path).map((file) => {
-    try {
-      return { file, result: runSuiteFile(file) };
-    } catch (err) {
-      if (err instanceof SourceError) return { file, error: err };
-      throw err;
+/**
+ * Whether `file` is a policy rather than a suite: a policy often sits beside its suites
+ * (`policy: policy.yaml`). A `*.test.yaml` file is always a suite; any other YAML file is a
+ * policy when its top level says `kind: Policy` and has no `cases`. Everything else is run
+ * as a suite, so a broken suite is reported, never skipped.
+ */
+export function isPolicyFile(file: string): boolean {
+  if (/\.test\.ya?ml$/.test(file)) return false;
+  let value: unknown;
+  try {
+    value = parseYamlSource(readFileSync(file, 'utf8'), file).value;
+  } catch {
+    return false;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const doc = value as Record<string, unknown>;
+  return doc.kind === 'Policy' && !('cases' in doc);
+}
+
+export type SuiteRun =
+  | { file: string; result: SuiteResult }
+  | { file: string; error: SourceError }
+  /** A policy file found among the suites: not run; `testedBy` lists the suites that name it. */
+  | { file: string; skipped: 'policy'; testedBy: string[] };
+
+/**
+ * Run every suite under `path`; a bad suite is reported as `error` instead of results, a
+ * policy file beside the suites as `skipped`.
+ */
+export function runSuites(path: string): SuiteRun[] {
+  const runs: SuiteRun[] = [];
+  const policies: string[] = [];
+  for (const file of suiteFiles(path)) {
+    if (isPolicyFile(file)) {
+      policies.push(file);
+      continue;
     }
-  });
+    try {
+      runs.push({ file, result: runSuiteFile(file) });
+    } catch (err) {
+      if (err instanceof SourceError) runs.push({ file, error: err });
+      else throw err;
+    }
+  }
+  for (const file of policies) {
+    const testedBy = runs.flatMap((r) =>
+      'result' in r && resolve(r.result.policyFile) === resolve(file) ? [r.file] : [],
+    );
+    runs.push({ file, skipped: 'policy', testedBy });
+  }
+  return runs.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
 }
