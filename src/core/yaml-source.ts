@@ -46,7 +46,7 @@ export const MAX_PROBLEMS = 100;
 
 /**
  * Limits on a YAML document, well above any real policy or config (the shipped policies
- * use no alias, under 250 values and 6 levels; docs/policy.md "Limits" has the figures).
+ * use no alias, at most 291 values and 6 levels; docs/policy.md "Limits" has the figures).
  */
 export interface YamlLimits {
   /** Alias uses (`*name`) once expanded: an alias inside an aliased node counts per use. */
