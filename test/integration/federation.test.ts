@@ -39,8 +39,10 @@ interface Cell {
   applicable: boolean;
   latencyMs: number | null;
   note: string;
+  /** What the audit trail says happened to the cell's events: `decision -> outcome` each. */
+  recorded?: string;
 }
-type Outcome = Omit<Cell, 'from' | 'to' | 'kind' | 'applicable'>;
+type Outcome = Omit<Cell, 'from' | 'to' | 'kind' | 'applicable' | 'recorded'>;
 
 const REPORT = resolve(dirname(fileURLToPath(import.meta.url)), '../../reports/federation.json');
 const JINGLE = 'urn:xmpp:jingle:1';
@@ -76,11 +78,109 @@ const stopwatch = () => {
   return () => Math.round(performance.now() - t0);
 };
 
-/** One cell of the matrix: its body checks what the receiving client got and says how it went. */
-function cell(from: Network, to: Network, kind: CellKind, body: (t: Test) => Promise<Outcome>): void {
+/** What a cell's events must be recorded as: every one of them, decision and final outcome. */
+interface Recorded {
+  decision: AuditRecord['decision'];
+  rule?: string;
+  outcome: NonNullable<AuditRecord['outcome']>;
+  /** Where the cell's records start when its events were sent before it (default: its start). */
+  since?: () => number;
+}
+const DELIVERED: Recorded = { decision: 'allow', outcome: 'delivered' };
+const DENIED: Recorded = { decision: 'deny', rule: 'no-top-secrets', outcome: 'denied' };
+
+/** The last record's seq now (pending records written first): a cell's events come after it. */
+async function auditMark(): Promise<number> {
+  await f.gw.audit.flush();
+  return (await f.gw.store.audit.head())?.seq ?? 0;
+}
+
+interface EventFate {
+  eventId: string;
+  decision: string;
+  rule: string | null;
+  outcome: string;
+  outcomeReason: string | null;
+}
+
+/**
+ * What the trail says happened to each event from `from` to `to` of `kind` recorded after
+ * `since`: its decision and final outcome — the outcome record's, or the decision record's
+ * own when the outcome was known at decision time. Waits until no event is still pending
+ * (outcome records are written after the delivery, without holding it up).
+ */
+async function recordedFates(since: number, from: Network, to: Network, kind: string): Promise<EventFate[]> {
+  let last: EventFate[] = [];
+  try {
+    return await until(
+      async () => {
+        await f.gw.audit.flush();
+        const records = await f.gw.store.audit.range(since + 1, 100_000);
+        last = records
+          .filter(
+            (r) =>
+              r.category === 'decision' && r.fromNetwork === from && r.toNetwork === to && r.kind === kind,
+          )
+          .map((d) => {
+            const o =
+              d.outcome === 'pending'
+                ? records.find(
+                    (r) => r.category === 'outcome' && r.eventId === d.eventId && r.traceId === d.traceId,
+                  )
+                : d;
+            return {
+              eventId: d.eventId,
+              decision: d.decision,
+              rule: d.rule,
+              outcome: o?.outcome ?? 'pending',
+              outcomeReason: o?.outcomeReason ?? null,
+            };
+          });
+        return last.length > 0 && last.every((e) => e.outcome !== 'pending') ? last : null;
+      },
+      `the audit records of ${from} -> ${to} ${kind}`,
+      10_000,
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; recorded: ${JSON.stringify(last)}`);
+  }
+}
+
+const describeFates = (fates: EventFate[]): string => {
+  const counts = new Map<string, number>();
+  for (const e of fates) {
+    const k = `${e.decision}${e.rule ? ` (${e.rule})` : ''} -> ${e.outcome}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} x${n}`).join('; ');
+};
+
+/**
+ * One cell of the matrix: its body checks what the receiving client got and says how it
+ * went; then the audit trail must say the same (every event of the cell recorded as
+ * `expect`: delivered, or denied by the policy).
+ */
+function cell(
+  from: Network,
+  to: Network,
+  kind: CellKind,
+  body: (t: Test) => Promise<Outcome>,
+  expect: Recorded = kind === 'denied' ? DENIED : DELIVERED,
+): void {
   t.test(`${from} -> ${to}: ${kind}`, async (t) => {
     try {
-      cells.push({ from, to, kind, applicable: true, ...(await body(t)) });
+      const since = await auditMark();
+      const seen = await body(t);
+      const eventKind = kind === 'edit' || kind === 'denied' ? 'message' : kind;
+      const fates = await recordedFates(expect.since?.() ?? since, from, to, eventKind);
+      const want = (e: EventFate) =>
+        (e.decision === expect.decision || (expect.decision === 'allow' && e.decision === 'redact')) &&
+        (expect.rule === undefined || e.rule === expect.rule) &&
+        e.outcome === expect.outcome;
+      const wrong = fates.filter((e) => !want(e));
+      t.same(wrong, [], `every ${eventKind} event recorded as ${expect.decision} -> ${expect.outcome}`);
+      const recorded = describeFates(fates);
+      cells.push({ from, to, kind, applicable: true, ...seen, ok: seen.ok && wrong.length === 0, recorded });
     } catch (err) {
       const note = `failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
       cells.push({ from, to, kind, ok: false, degraded: false, applicable: true, latencyMs: null, note });
@@ -861,12 +961,15 @@ cell('matrix', 'sip', 'presence', async (t) => {
 // One PUBLISH from bob reaches both of his watchers (alice and carol sent him presence above).
 let publish: Promise<{ code: number | null; messages: string }> | null = null;
 let publishClock: () => number = () => 0;
-const publishOnce = () => {
+/** The audit head before the PUBLISH: both cells' presence events come after it. */
+let publishMark = 0;
+const publishOnce = async () => {
   if (!publish) {
+    publishMark = await auditMark();
     publishClock = stopwatch();
     publish = f.bob('publish-uac.xml', { from_user: 'bob', from_domain: 'partner.test', note: 'fed s2any' });
   }
-  return publish;
+  return publish as Promise<{ code: number | null; messages: string }>;
 };
 
 cell('sip', 'xmpp', 'presence', async (t) => {
@@ -889,17 +992,23 @@ cell('sip', 'xmpp', 'presence', async (t) => {
   };
 });
 
-cell('sip', 'matrix', 'presence', async (t) => {
-  const r = await publishOnce();
-  t.equal(r.code, 0);
-  await matrixPresence(G.matrix.bob, 'unavailable', 'fed s2any');
-  return {
-    ok: true,
-    degraded: false,
-    latencyMs: publishClock(),
-    note: 'PUBLISH (PIDF) -> ghost presence unavailable + status_msg (latency counted from the PUBLISH)',
-  };
-});
+cell(
+  'sip',
+  'matrix',
+  'presence',
+  async (t) => {
+    const r = await publishOnce();
+    t.equal(r.code, 0);
+    await matrixPresence(G.matrix.bob, 'unavailable', 'fed s2any');
+    return {
+      ok: true,
+      degraded: false,
+      latencyMs: publishClock(),
+      note: 'PUBLISH (PIDF) -> ghost presence unavailable + status_msg (latency counted from the PUBLISH)',
+    };
+  },
+  { ...DELIVERED, since: () => publishMark },
+);
 
 // ============================== call ==============================
 
@@ -1264,6 +1373,40 @@ cell('sip', 'matrix', 'denied', async (t) => {
   };
 });
 
+// ============================== refused by the network ==============================
+
+t.test('a SIP call to an enterprise user with no online resource: 480, recorded as refused', async (t) => {
+  // dave@corp.test has no XMPP resource the gateway knows of: the XMPP side cannot ring
+  // anyone, so the call is refused after the policy allowed it (issue 24.3).
+  const since = await auditMark();
+  const r = await f.bob('../federation-sipp/invite-uac-480.xml', sipKeys('dave@corp.test'));
+  t.equal(r.code, 0, r.code === 0 ? 'SIPp got its 480' : r.messages.slice(-2000));
+  t.match(r.messages, /SIP\/2\.0 480 .*no online XMPP resource/);
+  const [fate, ...more] = await recordedFates(since, 'sip', 'xmpp', 'call');
+  t.equal(more.length, 0, 'one call event');
+  t.match(fate, {
+    decision: 'allow',
+    rule: 'enterprise-partner',
+    outcome: 'refused',
+    outcomeReason: /dave@corp\.test has no online XMPP resource/,
+  });
+  const records = (await f.gw.store.audit.range(since + 1, 1000)).filter((x) => x.eventId === fate?.eventId);
+  t.same(
+    records.map((x) => [x.category, x.outcome]),
+    [
+      ['decision', 'pending'],
+      ['outcome', 'refused'],
+    ],
+    'the decision record, durable before the delivery, then the outcome',
+  );
+  t.match(records[0], {
+    kind: 'call',
+    from: 'sip:bob@partner.test',
+    to: 'xmpp:dave@corp.test',
+    eventTime: /^20/,
+  });
+});
+
 // ============================== audit ==============================
 
 t.test('the audit trail of the whole run verifies', async (t) => {
@@ -1295,6 +1438,17 @@ t.test('the audit trail of the whole run verifies', async (t) => {
       `${from} -> ${to}: the denial is audited with its rule`,
     );
   }
+  const decided = records.filter((r) => r.category === 'decision');
+  t.ok(decided.length > 0);
+  t.ok(
+    decided.every((r) => r.outcome !== undefined && typeof r.eventTime === 'string'),
+    'every decision record has an outcome and the event time',
+  );
+  const outcomes = new Set(
+    records.filter((r) => r.category === 'outcome').map((r) => `${r.eventId} ${r.traceId}`),
+  );
+  const open = decided.filter((r) => r.outcome === 'pending' && !outcomes.has(`${r.eventId} ${r.traceId}`));
+  t.same(open, [], 'every event handed to a network has an outcome record');
   t.equal(cells.length, 42, 'every cell of the matrix has an entry');
   const applicable = cells.filter((c) => c.applicable);
   t.comment(
