@@ -48,6 +48,12 @@ export const Config = Type.Object(
             ),
           ),
           bodyLimit: Type.Optional(Type.Integer({ minimum: 1024 })),
+          // Slow clients are cut off and connections capped (defaults in src/http/app.ts).
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+          maxConnections: Type.Optional(Type.Integer({ minimum: 1 })),
         },
         { additionalProperties: false },
       ),

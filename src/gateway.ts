@@ -192,6 +192,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
         tokens: Object.fromEntries(Object.entries(cfg.http?.tokens ?? {}).filter(([, v]) => Boolean(v))),
         logger: logger.child({ component: 'http' }),
         ...(cfg.http?.bodyLimit ? { bodyLimit: cfg.http.bodyLimit } : {}),
+        limits: cfg.http ?? {},
       });
       url = await http.listen({ host: loaded.listen.host, port: loaded.listen.port });
     }
