@@ -35,7 +35,8 @@ t.test('fail-closed audit on Redis: refuse while down, recover after', async (t)
     first.every((o) => o.status === 'delivered'),
     'delivered while Redis is up',
   );
-  t.equal(await store.audit.length(), 3);
+  await writer.flush();
+  t.equal(await store.audit.length(), 6, 'a decision and an outcome record for each');
 
   await redis.kill();
   const during = await Promise.all([send('d'), send('e')]);
