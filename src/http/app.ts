@@ -116,7 +116,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   if (!opts.tokens.admin && !opts.tokens.auditor) {
     app.log.warn(
-      'no admin or auditor token is configured: every /api/v1 request will be refused (401); set http.tokens.admin and/or http.tokens.auditor',
+      'no admin or auditor token is configured: every /api/v1 request will be refused (401); set PARLEY_ADMIN_TOKEN (and PARLEY_AUDITOR_TOKEN for read-only access), which the embedded config and the Helm chart read into http.tokens.admin and http.tokens.auditor',
     );
   } else {
     for (const role of ['admin', 'auditor'] as const) {
