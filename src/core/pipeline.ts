@@ -74,12 +74,11 @@ interface BounceRight {
 }
 
 /**
- * How long the store remembers, for a delivery answered `queued`, that its target may
- * bounce it: the queued copy is read back from the store (possibly by another replica),
- * so the object identity below is lost. Longer than the XMPP outbox's default wait (5 min)
- * and the time a sent message's error takes to come back.
+ * How long the store remembers that an event was bounced (so that it is bounced once, in
+ * every replica): longer than any queue may hold an event (the XMPP outbox waits at most
+ * 7 days).
  */
-const QUEUED_BOUNCE_TTL_MS = 3600_000;
+const BOUNCED_TTL_MS = 8 * 24 * 3600_000;
 
 /** True only for deliveries this pipeline issued after a decision (adapters may assert it). */
 export const isIssuedDelivery = (d: Delivery): boolean => issued.has(d);
@@ -332,14 +331,6 @@ export class Pipeline {
     } catch (err) {
       result = { ok: false, retryable: false, reason: err instanceof Error ? err.message : String(err) };
     }
-    if (result.ok && result.queued) {
-      // The queued copy comes back from the store as a new object: remember the right there.
-      await o.store
-        .set(bounceKey(target.name, delivered.id), source.name, QUEUED_BOUNCE_TTL_MS)
-        .catch((err: unknown) =>
-          o.logger.error({ err, eventId: event.id }, 'could not record who may bounce a queued event'),
-        );
-    }
     if (!result.ok) {
       // The network's answer (a SIP 404, a homeserver's 403, no online XMPP resource) is a
       // refusal; a link that failed or timed out is a failure.
@@ -513,30 +504,35 @@ export class Pipeline {
   }
 
   /**
-   * The adapter to tell of a bounce by `by`, or null when `by` may not bounce this event:
-   * it was not delivered to `by` (by this process, or queued for it through the store), or
-   * it was bounced already.
+   * The adapter to tell of a bounce by `by`, or null when `by` may not bounce this event.
+   * The Delivery's own event object (this process delivered it) names its target exactly.
+   * A queued event comes back from the store as a new object, maybe in another replica:
+   * then `by` must be the adapter its recipient's domain routes to, and the source it
+   * names must be on the sender's network and not another adapter's domain — no adapter can
+   * bounce an event addressed to another's users, or tell another adapter's senders. (That
+   * `by` received this very event is not checked for a copy: remembering every queued
+   * delivery in the store would cost a write per event on the busiest path, an XMPP
+   * standby's.) Once only: the first bounce takes a mark in the store, in every replica.
    */
   async #bounceSource(by: Adapter, event: CanonicalEvent): Promise<Adapter | null> {
-    if (typeof event !== 'object' || event === null || typeof event.id !== 'string') return null;
+    if (typeof event !== 'object' || event === null || !checkEvent.Check(event)) return null;
     let source: Adapter | undefined;
     const right = this.#bounceRights.get(event);
     if (right) {
       if (right.target !== by) return null;
       source = right.source;
     } else {
-      const name = await this.#opts.store.get(bounceKey(by.name, event.id));
-      // The stored copy names its source too; both must agree (the copy may be tampered with).
-      if (name === null || name !== event.adapter) return null;
-      source = this.routes.byName(name);
+      const from = tryParseAddress(event.from);
+      const to = tryParseAddress(event.to);
+      if (!from || !to || this.routes.lookup(to.domain) !== by) return null;
+      source = this.routes.byName(event.adapter);
+      // The sender is on the source's network, and in a domain the source serves or one no
+      // adapter serves (a user of another homeserver that federates with ours, say).
+      const served = this.routes.lookup(from.domain);
+      if (!source || source.network !== from.network || (served && served !== source)) return null;
     }
-    if (!source || source === by) return null;
-    // Once: the first bounce takes the mark, in every replica.
-    const first = await this.#opts.store.setIfAbsent(
-      `bounced:${by.name}:${event.id}`,
-      '1',
-      QUEUED_BOUNCE_TTL_MS,
-    );
+    if (source === by) return null;
+    const first = await this.#opts.store.setIfAbsent(`bounced:${by.name}:${event.id}`, '1', BOUNCED_TTL_MS);
     if (!first) return null;
     this.#bounceRights.delete(event);
     return source;
@@ -658,9 +654,6 @@ export function fitToCapabilities(event: CanonicalEvent, caps: Capabilities): Fi
     ? { ok: true, event: e, degraded: notes.join('; '), changes }
     : { ok: true, event: e, changes };
 }
-
-/** Where the store keeps that `target` may bounce the queued event `eventId` (and to whom). */
-const bounceKey = (target: string, eventId: string): string => `bounce:${target}:${eventId}`;
 
 /** A fresh trace id (adapters use it when the network gives none). */
 export const newTraceId = (): string => randomUUID();

@@ -67,20 +67,41 @@ t.test('a third adapter cannot bounce an event delivered to another; the target 
   t.equal(bouncesTold(corp).length, 1, 'still told once');
 });
 
-t.test('an event that was never delivered cannot be bounced, whatever it claims', async (t) => {
+t.test('a copy of an event is bounced only by the adapter its recipient routes to', async (t) => {
   const { corp, hs, sip } = await setup();
-  // A forged event naming corp as its source: the bounce would tell alice, in corp's name,
-  // that a message she never sent was refused.
+  // An event for a Matrix user, from corp's user: only hs (which serves hs.test) may bounce
+  // a copy of it (a queued event read back from the store), and only to corp.
   const forged: CanonicalEvent = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'x', {
     id: 'never-sent',
     adapter: 'corp',
   });
-  t.equal(await hs.ctx!.bounce(forged, REFUSAL), false);
-  t.equal(await sip.ctx!.bounce(forged, REFUSAL), false);
-  // A delivered event's copy handed to another adapter (not queued): no right in the store.
+  t.equal(await sip.ctx!.bounce(forged, REFUSAL), false, 'sip does not serve hs.test');
+  t.equal(await corp.ctx!.bounce(forged, REFUSAL), false, 'nor does its source');
+  t.equal(
+    await hs.ctx!.bounce({ ...forged, adapter: 'sip' } as CanonicalEvent, REFUSAL),
+    false,
+    "a copy may not tell an adapter that is not the sender's (sip is not on XMPP)",
+  );
+  t.equal(
+    await hs.ctx!.bounce({ ...forged, from: 'xmpp:mallory@partner.test' } as CanonicalEvent, REFUSAL),
+    false,
+    "nor a sender in another adapter's domain",
+  );
+  t.equal(
+    await hs.ctx!.bounce({ ...forged, to: 'sip:bob@partner.test' } as CanonicalEvent, REFUSAL),
+    false,
+    'nor an event for a domain hs does not serve',
+  );
+  t.equal(
+    await hs.ctx!.bounce({ kind: 'nonsense' } as unknown as CanonicalEvent, REFUSAL),
+    false,
+    'nor junk',
+  );
+  // A delivered event's copy handed to another adapter (not queued).
   await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hi', { id: 'sent-1' }));
   t.equal(await sip.ctx!.bounce({ ...hs.delivered[0]!.event }, REFUSAL), false);
-  t.same(bouncesTold(corp), []);
+  t.same(bouncesTold(corp), [], 'no sender was told anything');
+  t.same(bouncesTold(sip), []);
 });
 
 t.test('a queued delivery read back from the store can be bounced by its target only, once', async (t) => {
@@ -99,6 +120,7 @@ t.test('a queued delivery read back from the store can be bounced by its target 
     false,
     'a copy that names another source is refused',
   );
+  t.same(bouncesTold(sip), [], 'and that source was told nothing');
   t.equal(await hs.ctx!.bounce(copy, REFUSAL), true, 'the target may');
   t.equal(await hs.ctx!.bounce(copy, REFUSAL), false, 'once');
   t.equal(await hs.ctx!.bounce(hs.delivered[0]!.event, REFUSAL), false, 'once, whichever copy');
