@@ -140,8 +140,9 @@ export interface AdapterContext {
    * after all (e.g. the link stayed down too long): the pipeline hands the refusal to the
    * adapter the event came from. `event` is the `event` of the Delivery this adapter was
    * issued, or — for a queued delivery — its copy read back from the store. Only the
-   * adapter an event was delivered to may bounce it, and only once: otherwise the bounce
-   * is refused (logged; nothing is sent) and this resolves false.
+   * adapter an event was delivered to (for a copy: the adapter its recipient's domain
+   * routes to) may bounce it, and only once: otherwise the bounce is refused (logged;
+   * nothing is sent) and this resolves false.
    */
   bounce(event: CanonicalEvent, refusal: Refusal): Promise<boolean>;
 }
