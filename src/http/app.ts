@@ -87,7 +87,12 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   const { services } = opts;
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const loggerInstance = opts.logger === false ? undefined : httpLogger(opts.logger);
-  const limits = { ...DEFAULT_LIMITS, ...definedOnly(opts.limits ?? {}) };
+  const limits = { ...DEFAULT_LIMITS };
+  // Only the known keys: the gateway passes its whole `http` config section.
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof HttpLimits)[]) {
+    const v = opts.limits?.[key];
+    if (v !== undefined) limits[key] = v;
+  }
   const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
 
   const app: FastifyInstance = Fastify({
@@ -194,7 +199,6 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     recordAdmin,
     bodyLimit,
     streamHeartbeatMs: opts.streamHeartbeatMs ?? 15_000,
-    root: app,
   };
 
   await healthRoutes(app, ctx);
@@ -221,8 +225,4 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   );
 
   return app;
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

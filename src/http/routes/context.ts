@@ -1,5 +1,5 @@
 // What every route module is given: the gateway's services and the shared helpers of the app.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { ApiAuth } from '../plugins/auth.js';
 import type { AdminServices } from '../services.js';
 
@@ -18,8 +18,6 @@ export interface RouteContext {
   bodyLimit: number;
   /** Comment lines sent on an idle live stream, ms. */
   streamHeartbeatMs: number;
-  /** The root app (for app-wide hooks such as preClose). */
-  root: FastifyInstance;
 }
 
 export function errorMessage(e: unknown): string {
