@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildHttpApp } from '../../src/http/app.js';
-import { FakeServices } from '../fixtures/fake-services.js';
+import type { AdminServices, LegalHold, LegalHoldInput, TrimReport } from '../../src/http/services.js';
+import { FakeServices, RECORDS } from '../fixtures/fake-services.js';
 import { type FuzzTarget, must } from './targets.js';
 
 const ADMIN = 'adm-5f1c9e0b7a2d4c68b3e1';
@@ -117,17 +118,74 @@ const body = fc.oneof(
   fc.string({ maxLength: 100 }),
 );
 
+/**
+ * The fake services with every optional part (explain, the live stream, retention), so that
+ * every route is registered, the console's and the holds' included.
+ */
+function allServices(): AdminServices {
+  const fake = new FakeServices();
+  const holds = new Map<string, LegalHold>();
+  let n = 0;
+  return {
+    ...fake,
+    policy: {
+      ...fake.policy,
+      explain: (event: unknown) => ({
+        classification: { fromZone: 'enterprise', toZone: 'partner', direction: 'outbound' as const },
+        rules: [],
+        decision: fake.policy.evaluate(event),
+      }),
+    },
+    audit: {
+      ...fake.audit,
+      follow: () =>
+        (async function* () {
+          yield* [];
+        })(),
+    },
+    retention: {
+      retentionDays: () => 30,
+      listHolds: async () => [...holds.values()],
+      setHold: async (input: LegalHoldInput, actor: string): Promise<LegalHold> => {
+        if (!input.user && !input.domain && !input.from && !input.to) {
+          throw new RangeError('a hold needs at least one of user, domain, from or to');
+        }
+        const hold: LegalHold = {
+          id: `h${++n}`,
+          ...input,
+          createdAt: '2026-11-26T00:00:00.000Z',
+          createdBy: actor,
+        };
+        if (holds.size < 100) holds.set(hold.id, hold);
+        return hold;
+      },
+      releaseHold: async (id: string) => {
+        const h = holds.get(id) ?? null;
+        holds.delete(id);
+        return h;
+      },
+      trim: async (): Promise<TrimReport> => ({
+        retentionDays: 30,
+        cutoff: '2026-10-27T00:00:00.000Z',
+        removed: 0,
+        held: 0,
+        anchor: { seq: 2, hash: RECORDS[1]!.hash },
+      }),
+    },
+  };
+}
+
 export const httpRoutes: FuzzTarget = {
   name: 'http-routes',
   ciRuns: 400,
   prepare: async () => {
     const app = await buildHttpApp({
-      services: new FakeServices(),
+      services: allServices(),
       tokens: { admin: ADMIN, auditor: AUDITOR },
       logger: false,
     });
     const routes = await routesOf(app);
-    must(routes.length > 5, `only ${routes.length} routes found in the OpenAPI document`);
+    must(routes.length > 15, `only ${routes.length} routes found in the OpenAPI document`);
     const arb = fc.record({
       route: fc.constantFrom(...routes),
       param: fc.oneof(
