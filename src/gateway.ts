@@ -46,8 +46,12 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** How far back start looks for the last recorded policy (records, newest first). */
-const POLICY_LOOKBACK = 200_000;
+/**
+ * How far back start looks for the last policy record (records, newest first, read 1000 a
+ * round trip): a bounded start-up cost on a busy trail. Beyond it the newest record's
+ * policy version stands in (a changed text under an unchanged version then goes unseen).
+ */
+const POLICY_LOOKBACK = 50_000;
 
 /**
  * The policy the trail last says was in force: the details of the last policy record that
@@ -60,11 +64,14 @@ async function lastPolicyInTrail(log: Store['audit']): Promise<Record<string, un
   if (!head) return null;
   const filter = { category: 'admin' as const, kind: POLICY_RECORD_KIND };
   let before: number | null = null;
-  for (let scanned = 0; scanned < POLICY_LOOKBACK; scanned += 50_000) {
-    const page = await queryLog(log, filter, before, 20, { maxScan: 50_000 });
+  let scanned = 0;
+  while (scanned < POLICY_LOOKBACK) {
+    const page = await queryLog(log, filter, before, 20, { maxScan: POLICY_LOOKBACK, pageSize: 1000 });
     const found = page.records.find((r) => r.details?.ok === true);
     if (found?.details) return found.details;
-    if (page.next === null) break;
+    if (page.next === null || (before !== null && page.next >= before)) break;
+    // Twenty refused edits in a row: look further back, within the same budget.
+    scanned += (before ?? head.seq + 1) - page.next;
     before = page.next;
   }
   const [newest] = await log.reverseRange(head.seq, 1);
