@@ -47,6 +47,8 @@ export interface AppserviceOptions {
   claimTtlMs?: number;
   /** How long a request waits for another replica's claim before answering 503 (default 10 s). */
   claimWaitMs?: number;
+  /** A request (headers and body) not received in full by then is answered 408 and closed (default 60 s). */
+  requestTimeoutMs?: number;
 }
 
 const DONE = 'done';
@@ -83,7 +85,20 @@ function fingerprint(events: unknown[], ephemeral: unknown[]): string {
 }
 
 export function buildAppserviceApp(opts: AppserviceOptions): FastifyInstance {
-  const app = Fastify({ bodyLimit: opts.bodyLimit, logger: false, return503OnClosing: true });
+  const requestTimeout = opts.requestTimeoutMs ?? 60_000;
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit,
+    logger: false,
+    return503OnClosing: true,
+    // Without a request timeout (fastify's default is none) a client that trickles its
+    // request would hold a connection forever.
+    requestTimeout,
+    http: {
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(requestTimeout / 4))),
+    },
+  });
   const log = opts.logger;
   const txnTtl = opts.txnTtlMs ?? 7 * 24 * 3600_000;
   const claimTtl = opts.claimTtlMs ?? 120_000;

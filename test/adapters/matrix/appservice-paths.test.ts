@@ -4,6 +4,7 @@
 // running Matrix adapter, wired to a pipeline and an audit trail.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -211,3 +212,52 @@ t.test('every appservice route refuses every spelling of its path without the to
   }
   t.same(seen, [], 'no handler ran');
 });
+
+t.test(
+  'a request trickled to the appservice listener is cut off (408), the handler never runs',
+  async (t) => {
+    const seen: string[] = [];
+    const app = buildAppserviceApp({
+      hsToken: 'hs-token-0123456789abcdef',
+      store: new MemoryStore(),
+      keyPrefix: 'matrix:hs:',
+      bodyLimit: 65536,
+      logger: silentLogger,
+      requestTimeoutMs: 400,
+      handlers: {
+        onTransaction: async (txn) => {
+          seen.push(txn.txnId);
+        },
+        onUserQuery: async () => true,
+      },
+    });
+    const base = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+    t.teardown(() => app.close());
+    const socket = connect({ host: '127.0.0.1', port: Number(base.port) });
+    await new Promise((r) => socket.once('connect', r));
+    let received = '';
+    let closed = false;
+    socket.on('data', (d) => {
+      received += d.toString('latin1');
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      closed = true;
+    });
+    const body = JSON.stringify({ events: [{ type: 'm.room.message', pad: 'x'.repeat(200) }] });
+    socket.write(
+      'PUT /_matrix/app/v1/transactions/slow HTTP/1.1\r\nHost: x\r\n' +
+        'Authorization: Bearer hs-token-0123456789abcdef\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${body.length}\r\n\r\n`,
+    );
+    // One byte per 50 ms: the body would take over 10 s, far past the 400 ms allowed.
+    for (const ch of body) {
+      if (closed) break;
+      socket.write(ch);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.ok(closed, 'the listener closed the connection');
+    t.match(received, /^HTTP\/1\.1 408 /);
+    t.same(seen, [], 'the transaction was not processed');
+  },
+);
