@@ -1,6 +1,7 @@
 // The schemas the admin API shares between routes (request and response); the OpenAPI
 // document is generated from these, and they validate every request and response.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import type { AuditOutcome } from '../core/audit/record.js';
 import { type ExportFormat, PolicyProblemSchema } from './services.js';
 
 export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string } = {}) =>
@@ -26,13 +27,33 @@ export const PolicyRejectedSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const AUDIT_OUTCOMES = [
+  'delivered',
+  'queued',
+  'pending',
+  'refused',
+  'failed',
+  'denied',
+  'rate-limited',
+  'unroutable',
+  'unsupported',
+  'invalid',
+  'bounced',
+  'expired',
+] as const satisfies readonly AuditOutcome[];
+
 export const DateTime = (description: string) => Type.String({ format: 'date-time', description });
 
 export const FilterProperties = {
   from: Type.Optional(DateTime('Records at or after this ISO 8601 instant.')),
   to: Type.Optional(DateTime('Records before this ISO 8601 instant (exclusive).')),
   user: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 3071, description: 'Either party: a URI or `user@domain`.' }),
+    Type.String({
+      minLength: 1,
+      maxLength: 3071,
+      description:
+        'Either party, in any address form: `carol@hs.test`, `@carol:hs.test`, `sip:carol@hs.test`, `xmpp:carol@hs.test` or `matrix:u/carol:hs.test` all find the same person on every network.',
+    }),
   ),
   domain: Type.Optional(
     Type.String({ minLength: 1, maxLength: 255, description: "Either party's domain (exact)." }),
@@ -51,8 +72,15 @@ export const FilterProperties = {
     }),
   ),
   category: Type.Optional(
-    StringEnum(['decision', 'admin'] as const, {
-      description: '`decision`: an event crossing the boundary; `admin`: an administrative action.',
+    StringEnum(['decision', 'outcome', 'admin'] as const, {
+      description:
+        '`decision`: an event crossing the boundary; `outcome`: what later happened to an allowed event (same eventId); `admin`: an administrative action.',
+    }),
+  ),
+  outcome: Type.Optional(
+    StringEnum(AUDIT_OUTCOMES, {
+      description:
+        'What happened to the event: delivered, queued, pending, refused (by the target network), failed, denied (by policy), rate-limited, unroutable, unsupported, invalid, bounced, expired.',
     }),
   ),
 };
