@@ -1,6 +1,7 @@
 // The pipeline: the only way an event crosses the boundary.
 //   adapter.submit -> validate -> route -> classify + decide (policy) -> obligations
-//   -> capabilities -> audit (durable first when failClosed) -> deliver | refuse
+//   -> capabilities -> audit the decision (durable first when failClosed)
+//   -> deliver -> audit the outcome | refuse (the outcome in the decision record)
 // Adapters never see each other; they receive Deliveries, which only this module issues.
 import { randomUUID } from 'node:crypto';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -41,6 +42,8 @@ export interface DecidingPolicy {
 /** What the pipeline needs of the audit trail (AuditWriter satisfies it). */
 export interface AuditSink {
   write(entry: AuditEntry): Promise<{ seq: number; hash: string }>;
+  /** Write without waiting (failures logged by the sink); `write` is used when absent. */
+  post?(entry: AuditEntry): void;
 }
 
 export interface PipelineOptions {
@@ -393,11 +396,13 @@ export class Pipeline {
       outcome,
       outcomeReason,
     };
-    o.audit
-      .write(e)
-      .catch((err: unknown) =>
-        o.logger.error({ err, eventId: e.eventId, outcome }, 'audit write failed for an outcome record'),
-      );
+    if (o.audit.post) o.audit.post(e);
+    else
+      o.audit
+        .write(e)
+        .catch((err: unknown) =>
+          o.logger.error({ err, eventId: e.eventId, outcome }, 'audit write failed for an outcome record'),
+        );
   }
 
   /**

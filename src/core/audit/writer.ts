@@ -43,6 +43,8 @@ export class AuditWriteError extends Error {
   }
 }
 
+const ignore = (): void => {};
+
 interface Pending {
   entry: AuditEntry;
   resolve(r: WrittenRecord): void;
@@ -84,6 +86,20 @@ export class AuditWriter {
       this.observer.auditLag(this.queue.length);
       this.schedule();
     });
+  }
+
+  /**
+   * Chain and append one entry without waiting for it: for records nothing waits on (an
+   * event's outcome after its delivery). A failed append is logged with its batch.
+   */
+  post(entry: AuditEntry): void {
+    if (this.closed) {
+      this.logger.error({ eventId: entry.eventId }, 'audit record posted after close: not written');
+      return;
+    }
+    this.queue.push({ entry, resolve: ignore, reject: ignore });
+    this.observer.auditLag(this.queue.length);
+    this.schedule();
   }
 
   /** Resolves when every entry written before the call is durable (or has failed). */

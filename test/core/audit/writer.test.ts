@@ -177,3 +177,29 @@ t.test('flush and close', async (t) => {
   await writer.close();
   await t.rejects(writer.write(entry()), AuditWriterClosedError);
 });
+
+t.test(
+  'post: chained in order with written entries, nothing to await, a failure does not throw',
+  async (t) => {
+    const { store, spy, writer } = setup();
+    const written = writer.write(entry({ eventId: 'decided' }));
+    writer.post(entry({ eventId: 'outcome', category: 'outcome', outcome: 'delivered' }));
+    await written;
+    await writer.flush();
+    t.same(
+      (await store.audit.range(1, 10)).map((r) => [r.seq, r.eventId]),
+      [
+        [1, 'decided'],
+        [2, 'outcome'],
+      ],
+    );
+    spy.failNext = 1;
+    writer.post(entry({ eventId: 'lost' }));
+    await writer.flush();
+    t.equal(await store.audit.length(), 2, 'the failed batch was not written, and nothing threw');
+    writer.post(entry({ eventId: 'after' }));
+    await writer.close();
+    writer.post(entry({ eventId: 'closed' }));
+    t.match(await verifyLog(store.audit), { ok: true, records: 3 });
+  },
+);
