@@ -20,6 +20,7 @@ function parley(args: string[], cwd = root): { code: number | null; out: string;
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+// Each run loads the whole CLI: few runs keep the file quick on a busy machine.
 for (const sub of ['verify', 'tail', 'export']) {
   t.test(`audit ${sub} --help: that command's usage, with -c`, async (t) => {
     const r = parley(['audit', sub, '--help']);
@@ -27,10 +28,12 @@ for (const sub of ['verify', 'tail', 'export']) {
     t.match(r.out, new RegExp(`^Usage: parley audit ${sub} \\[-c FILE\\]`));
     t.match(r.out, /-c, --config FILE +the gateway's config file/);
     t.notMatch(r.out, new RegExp(`parley audit (?!${sub})\\w+`), 'not the other commands');
-    // -c before the command word too.
-    const c = parley(['audit', '-c', 'config/parley.yaml', sub, '-h']);
-    t.equal(c.code, 0, c.err);
-    t.equal(c.out, r.out);
+    if (sub === 'verify') {
+      // -c before the command word too.
+      const c = parley(['audit', '-c', 'config/parley.yaml', sub, '-h']);
+      t.equal(c.code, 0, c.err);
+      t.equal(c.out, r.out);
+    }
   });
 }
 
@@ -57,14 +60,13 @@ t.test('start --help: options, environment, config file', async (t) => {
 t.test('policy validate: the alias bomb is refused with the limit error, exit 2', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'parley-bin-'));
   writeFileSync(join(dir, 'bomb.yaml'), aliasBomb(5000, 500));
-  const r = parley(['policy', 'validate', 'bomb.yaml'], dir);
-  t.equal(r.code, 2);
-  t.match(r.err, /^bomb\.yaml:\d+:\d+: the document is too large: alias \*z expands to 5003 values/);
-  t.equal(r.err.trim().split('\n').length, 1);
   writeFileSync(join(dir, 'aliases.yaml'), aliasBomb(10, 500));
-  const a = parley(['policy', 'validate', 'aliases.yaml'], dir);
-  t.equal(a.code, 2);
-  t.match(a.err, /^aliases\.yaml:117:\d+: too many aliases/);
+  const r = parley(['policy', 'validate', 'bomb.yaml', 'aliases.yaml'], dir);
+  t.equal(r.code, 2);
+  const lines = r.err.trim().split('\n');
+  t.equal(lines.length, 2, 'one line per file');
+  t.match(lines[0], /^bomb\.yaml:\d+:\d+: the document is too large: alias \*z expands to 5003 values/);
+  t.match(lines[1], /^aliases\.yaml:117:\d+: too many aliases/);
 });
 
 t.test('policy test DIR: policy.yaml beside the suites is skipped with a note', async (t) => {
