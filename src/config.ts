@@ -24,6 +24,9 @@ const HostPort = Type.String({
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const LogLevel = Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)));
 
+/** An adapter's name (the key of its block under `adapters`). */
+const ADAPTER_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
 export const AdapterConfig = Type.Object(
   {
     type: Type.Union([Type.Literal('xmpp'), Type.Literal('matrix'), Type.Literal('sip')]),
@@ -80,7 +83,12 @@ export const Config = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    adapters: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$' }), AdapterConfig)),
+    // Names outside the pattern are refused, not skipped (a skipped entry was never checked).
+    adapters: Type.Optional(
+      Type.Record(Type.String({ pattern: ADAPTER_NAME.source }), AdapterConfig, {
+        additionalProperties: false,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -151,7 +159,23 @@ export function parseConfig(
       `environment variable ${m.name} is not set (set it, or write \${${m.name}:-default})`,
     ),
   );
-  problems.push(...schemaProblems(Config, value, source));
+  // An adapter's name is a key: say what a name may be rather than "unknown key".
+  const adapters = (value as { adapters?: unknown }).adapters;
+  const badNames = new Set<string>();
+  if (adapters && typeof adapters === 'object' && !Array.isArray(adapters)) {
+    for (const name of Object.keys(adapters)) {
+      if (ADAPTER_NAME.test(name)) continue;
+      badNames.add(`adapters.${name}`);
+      problems.push(
+        problemAt(
+          source,
+          ['adapters', name],
+          `adapter name "${name}" is not valid: use lower-case letters, digits and "-", starting with a letter (e.g. "corp")`,
+        ),
+      );
+    }
+  }
+  problems.push(...schemaProblems(Config, value, source).filter((p) => !badNames.has(p.path)));
   if (problems.length) throw new SourceError(problems);
   const config = Value.Cast(Config, value) as Config;
 
