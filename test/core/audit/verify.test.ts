@@ -5,7 +5,7 @@ import type { AuditRecord } from '../../../src/core/audit/record.js';
 import { verifyLog, verifyRecords } from '../../../src/core/audit/verify.js';
 import type { AppendResult, AuditHead, AuditLog } from '../../../src/core/store.js';
 import { MemoryStore } from '../../../src/store/memory.js';
-import { entries } from './fixtures.js';
+import { entries, entry } from './fixtures.js';
 
 /** A log over a plain array whose head is kept apart from the records, as the stores do. */
 class ArrayLog implements AuditLog {
@@ -207,4 +207,31 @@ t.test('verify runs in constant memory over an async stream', async (t) => {
   }
   const v = await verifyRecords(gen(), null);
   t.match(v, { ok: true, records: 10_000 });
+});
+
+t.test('a chain of records written before the new fields, then with them, verifies', async (t) => {
+  // Records of the previous release have no eventTime, transforms, outcome, outcomeReason.
+  const old = chainEntries(null, entries(3));
+  t.notOk(old.some((r) => 'outcome' in r || 'eventTime' in r || 'transforms' in r));
+  const last = old[2] as AuditRecord;
+  const later = chainEntries({ seq: last.seq, hash: last.hash }, [
+    entry({
+      eventId: 'e',
+      eventTime: '2026-12-01T10:00:00.000Z',
+      decision: 'redact',
+      transforms: [{ rule: 'cards', effect: 'redact', reason: null }],
+      outcome: 'pending',
+    }),
+    entry({ eventId: 'e', category: 'outcome', outcome: 'refused', outcomeReason: '404 Not Found' }),
+  ]);
+  const all = [...old, ...later];
+  t.match(await verifyRecords(all, null), { ok: true, records: 5 });
+  const edited = all.map((r) => (r.seq === 5 ? { ...r, outcome: 'delivered' as const } : r));
+  t.match(await verifyRecords(edited, null), { ok: false, firstBad: 5 }, 'an edited outcome shows');
+  const stripped = all.map((r) => {
+    if (r.seq !== 4) return r;
+    const { transforms: _t, ...rest } = r;
+    return rest;
+  });
+  t.match(await verifyRecords(stripped, null), { ok: false, firstBad: 4 }, 'removed transforms show');
 });
