@@ -93,7 +93,16 @@ export interface Delivery {
  * that is not `retryable` counts as a refusal.
  */
 export type DeliveryResult =
-  | { ok: true; queued?: boolean }
+  | {
+      ok: true;
+      queued?: boolean;
+      /**
+       * The adapter took the event and, by design, sent nothing — why (e.g. a receipt the
+       * SIP user did not ask for, RFC 5438 §7). Audited as `unsupported`; the sender is
+       * not told.
+       */
+      notSent?: string;
+    }
   | { ok: false; retryable: boolean; reason: string; refused?: boolean };
 
 /**

@@ -348,7 +348,8 @@ export class Pipeline {
       });
       return { status: 'failed', code: 'delivery', reason: result.reason };
     }
-    this.#outcome(entry, result.queued ? 'queued' : 'delivered', null);
+    if (result.notSent !== undefined) this.#outcome(entry, 'unsupported', result.notSent);
+    else this.#outcome(entry, result.queued ? 'queued' : 'delivered', null);
     this.#observe(c, auditDecision);
     if (fitted.changes.length) this.#noticeLater(source, event, target.network, to, fitted.changes);
     const status = result.queued ? 'queued' : 'delivered';

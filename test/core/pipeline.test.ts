@@ -131,6 +131,23 @@ t.test('the decision record says pending; an outcome record says what happened',
   t.match(outcome2, { category: 'outcome', eventId: queued.id, outcome: 'queued' });
 });
 
+t.test(
+  'an event the target adapter takes but, by design, does not send: unsupported, sender not told',
+  async (t) => {
+    const { xmpp, matrix, records } = await setup();
+    matrix.answer = () => ({ ok: true, notSent: 'the recipient did not ask for this notification' });
+    const out = await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hi'));
+    t.match(out, { status: 'delivered' });
+    t.equal(xmpp.refused.length, 0, 'the sender is not told');
+    const [, outcome] = await records();
+    t.match(outcome, {
+      category: 'outcome',
+      outcome: 'unsupported',
+      outcomeReason: 'the recipient did not ask for this notification',
+    });
+  },
+);
+
 t.test('a delivery the target network refuses: an outcome record with its reason', async (t) => {
   const { xmpp, matrix, records } = await setup();
   matrix.answer = () => ({ ok: false, retryable: false, reason: 'M_FORBIDDEN: bob is not in the room' });

@@ -85,6 +85,8 @@ interface Recorded {
   outcome: NonNullable<AuditRecord['outcome']>;
   /** Where the cell's records start when its events were sent before it (default: its start). */
   since?: () => number;
+  /** How many events end in each outcome, when not all end in `outcome`. */
+  outcomes?: Record<string, number>;
 }
 const DELIVERED: Recorded = { decision: 'allow', outcome: 'delivered' };
 const DENIED: Recorded = { decision: 'deny', rule: 'no-top-secrets', outcome: 'denied' };
@@ -176,9 +178,18 @@ function cell(
       const want = (e: EventFate) =>
         (e.decision === expect.decision || (expect.decision === 'allow' && e.decision === 'redact')) &&
         (expect.rule === undefined || e.rule === expect.rule) &&
-        e.outcome === expect.outcome;
+        (expect.outcomes ? e.outcome in expect.outcomes : e.outcome === expect.outcome);
       const wrong = fates.filter((e) => !want(e));
       t.same(wrong, [], `every ${eventKind} event recorded as ${expect.decision} -> ${expect.outcome}`);
+      if (expect.outcomes) {
+        const counts: Record<string, number> = {};
+        for (const e of fates) counts[e.outcome] = (counts[e.outcome] ?? 0) + 1;
+        t.same(counts, expect.outcomes, `${eventKind} events by outcome`);
+        const same =
+          Object.keys(counts).length === Object.keys(expect.outcomes).length &&
+          Object.entries(expect.outcomes).every(([k, n]) => counts[k] === n);
+        if (!same) wrong.push(...fates);
+      }
       const recorded = describeFates(fates);
       cells.push({ from, to, kind, applicable: true, ...seen, ok: seen.ok && wrong.length === 0, recorded });
     } catch (err) {
@@ -687,99 +698,113 @@ async function phoneGetsNothing(send: () => Promise<void>): Promise<boolean> {
 // client sends message/cpim with an imdn.Message-ID and imdn.Disposition-Notification;
 // receipts for his plain text/plain messages are not carried (docs/decisions/0006).
 
-cell('xmpp', 'sip', 'receipt', async (t) => {
-  const from = alice.received.length;
-  const r0 = await f.bob(
-    '../federation-sipp/message-imdn-uac.xml',
-    sipKeys('alice@corp.test', { message_id: 'fx-imdn-s2x', body: 'bob asks alice for receipts' }),
-  );
-  t.equal(r0.code, 0, r0.code === 0 ? 'SIPp got 200 for its CPIM MESSAGE' : r0.messages.slice(-2000));
-  const got = await xmppWait(
-    alice,
-    xmppMessage(G.xmpp.bob, (el) => el.getChildText('body')?.trim() === 'bob asks alice for receipts'),
-    from,
-  );
-  t.equal(got.attrs.id, 'fx-imdn-s2x', "bob's imdn.Message-ID is the id alice's client acknowledges");
-  t.ok(got.getChild('request', RECEIPTS), 'alice is asked for a receipt (XEP-0184)');
-  t.ok(got.getChild('markable', MARKERS), 'and for a displayed marker (XEP-0333)');
-  const phone = startSipp({ scenario: 'message-uas.xml', port: f.phonePort, calls: 2, timeoutS: 15 });
-  await sleep(300);
-  const sw = stopwatch();
-  await xmppSend(
-    `<message to="${G.xmpp.bob}" id="fx-rc-x2s-d"><received xmlns="${RECEIPTS}" id="fx-imdn-s2x"/></message>`,
-  );
-  await xmppSend(
-    `<message to="${G.xmpp.bob}" type="chat" id="fx-rc-x2s"><displayed xmlns="${MARKERS}" id="fx-imdn-s2x"/></message>`,
-  );
-  const r = await phone.done;
-  const ms = sw();
-  t.equal(r.code, 0, r.code === 0 ? 'the phone took two IMDNs' : r.messages.slice(-3000));
-  t.match(r.messages, /MESSAGE sip:bob@partner\.test[\s\S]*From: <sip:alice@corp\.test>/);
-  t.match(r.messages, /Content-Type: message\/cpim[\s\S]*Content-Type: message\/imdn\+xml/);
-  t.match(r.messages, /Content-Disposition: notification/);
-  t.match(
-    r.messages,
-    /<message-id>fx-imdn-s2x<\/message-id>[\s\S]*<delivery-notification><status><delivered\/>/,
-  );
-  t.match(r.messages, /<datetime>2026-12-01T08:00:00Z<\/datetime>/, "the original's DateTime is echoed");
-  t.match(
-    r.messages,
-    /<message-id>fx-imdn-s2x<\/message-id>[\s\S]*<display-notification><status><displayed\/>/,
-  );
-  // bob's earlier plain text/plain message asked for nothing: its receipt is not carried.
-  const quietFrom = alice.received.length;
-  const nothing = await phoneGetsNothing(() =>
-    xmppSend(
-      `<message to="${G.xmpp.bob}" type="chat" id="fx-rc-x2s-plain"><displayed xmlns="${MARKERS}" id="${escapeXml(ids.s2xXmppId ?? 'x')}"/></message>`,
-    ),
-  );
-  t.ok(nothing, 'no IMDN for a message that did not ask for one');
-  t.ok(await xmppNone((el) => xmppFrom(el, G.xmpp.bob), quietFrom, 300), 'alice is not told about it');
-  return {
-    ok: r.code === 0 && nothing,
-    degraded: false,
-    latencyMs: ms,
-    note: 'XEP-0184 <received/> and XEP-0333 <displayed/> -> IMDN (RFC 5438) positive-delivery and display in message/cpim, for a message that asked for them; a receipt for a plain text/plain message is not sent and alice is not told (decision 0006)',
-  };
-});
+cell(
+  'xmpp',
+  'sip',
+  'receipt',
+  async (t) => {
+    const from = alice.received.length;
+    const r0 = await f.bob(
+      '../federation-sipp/message-imdn-uac.xml',
+      sipKeys('alice@corp.test', { message_id: 'fx-imdn-s2x', body: 'bob asks alice for receipts' }),
+    );
+    t.equal(r0.code, 0, r0.code === 0 ? 'SIPp got 200 for its CPIM MESSAGE' : r0.messages.slice(-2000));
+    const got = await xmppWait(
+      alice,
+      xmppMessage(G.xmpp.bob, (el) => el.getChildText('body')?.trim() === 'bob asks alice for receipts'),
+      from,
+    );
+    t.equal(got.attrs.id, 'fx-imdn-s2x', "bob's imdn.Message-ID is the id alice's client acknowledges");
+    t.ok(got.getChild('request', RECEIPTS), 'alice is asked for a receipt (XEP-0184)');
+    t.ok(got.getChild('markable', MARKERS), 'and for a displayed marker (XEP-0333)');
+    const phone = startSipp({ scenario: 'message-uas.xml', port: f.phonePort, calls: 2, timeoutS: 15 });
+    await sleep(300);
+    const sw = stopwatch();
+    await xmppSend(
+      `<message to="${G.xmpp.bob}" id="fx-rc-x2s-d"><received xmlns="${RECEIPTS}" id="fx-imdn-s2x"/></message>`,
+    );
+    await xmppSend(
+      `<message to="${G.xmpp.bob}" type="chat" id="fx-rc-x2s"><displayed xmlns="${MARKERS}" id="fx-imdn-s2x"/></message>`,
+    );
+    const r = await phone.done;
+    const ms = sw();
+    t.equal(r.code, 0, r.code === 0 ? 'the phone took two IMDNs' : r.messages.slice(-3000));
+    t.match(r.messages, /MESSAGE sip:bob@partner\.test[\s\S]*From: <sip:alice@corp\.test>/);
+    t.match(r.messages, /Content-Type: message\/cpim[\s\S]*Content-Type: message\/imdn\+xml/);
+    t.match(r.messages, /Content-Disposition: notification/);
+    t.match(
+      r.messages,
+      /<message-id>fx-imdn-s2x<\/message-id>[\s\S]*<delivery-notification><status><delivered\/>/,
+    );
+    t.match(r.messages, /<datetime>2026-12-01T08:00:00Z<\/datetime>/, "the original's DateTime is echoed");
+    t.match(
+      r.messages,
+      /<message-id>fx-imdn-s2x<\/message-id>[\s\S]*<display-notification><status><displayed\/>/,
+    );
+    // bob's earlier plain text/plain message asked for nothing: its receipt is not carried.
+    const quietFrom = alice.received.length;
+    const nothing = await phoneGetsNothing(() =>
+      xmppSend(
+        `<message to="${G.xmpp.bob}" type="chat" id="fx-rc-x2s-plain"><displayed xmlns="${MARKERS}" id="${escapeXml(ids.s2xXmppId ?? 'x')}"/></message>`,
+      ),
+    );
+    t.ok(nothing, 'no IMDN for a message that did not ask for one');
+    t.ok(await xmppNone((el) => xmppFrom(el, G.xmpp.bob), quietFrom, 300), 'alice is not told about it');
+    return {
+      ok: r.code === 0 && nothing,
+      degraded: false,
+      latencyMs: ms,
+      note: 'XEP-0184 <received/> and XEP-0333 <displayed/> -> IMDN (RFC 5438) positive-delivery and display in message/cpim, for a message that asked for them; a receipt for a plain text/plain message is not sent and alice is not told (decision 0006)',
+    };
+  },
+  // The receipt for a message that asked for none is recorded as not sent (unsupported).
+  { ...DELIVERED, outcomes: { delivered: 2, unsupported: 1 } },
+);
 
-cell('matrix', 'sip', 'receipt', async (t) => {
-  const r0 = await f.bob(
-    '../federation-sipp/message-imdn-uac.xml',
-    sipKeys('carol@hs.test', { message_id: 'fx-imdn-s2m', body: 'bob asks carol for receipts' }),
-  );
-  t.equal(r0.code, 0, r0.code === 0 ? 'SIPp got 200 for its CPIM MESSAGE' : r0.messages.slice(-2000));
-  const seen = await carol.waitFor(
-    inRoom(f.rooms.bob, G.matrix.bob, bodyIs('bob asks carol for receipts')),
-    "bob's CPIM message",
-  );
-  const seenBefore = carol.seen.length;
-  // bob's earlier plain message asked for nothing: carol's read receipt for it is not carried.
-  const nothing = await phoneGetsNothing(() => carol.readReceipt(f.rooms.bob, ids.s2m ?? ''));
-  t.ok(nothing, 'no IMDN for a message that did not ask for one');
-  const phone = await f.phone('message-uas.xml');
-  const sw = stopwatch();
-  await carol.readReceipt(f.rooms.bob, String(seen.event_id));
-  const r = await phone.done;
-  const ms = sw();
-  t.equal(r.code, 0, r.code === 0 ? 'the phone took the IMDN' : r.messages.slice(-3000));
-  t.match(r.messages, /From: <sip:carol@hs\.test>[\s\S]*Content-Type: message\/cpim/);
-  t.match(
-    r.messages,
-    /Content-Type: message\/imdn\+xml[\s\S]*<message-id>fx-imdn-s2m<\/message-id>[\s\S]*<display-notification><status><displayed\/>/,
-  );
-  await sleep(300);
-  const told = carol.seen
-    .slice(seenBefore)
-    .some((s) => s.roomId === f.rooms.bob && s.sender === G.matrix.bob && s.content.msgtype === 'm.notice');
-  t.notOk(told, 'carol is not told about the receipt that was not carried');
-  return {
-    ok: r.code === 0 && nothing && !told,
-    degraded: false,
-    latencyMs: ms,
-    note: 'm.read -> IMDN (RFC 5438) display in message/cpim, for a message that asked for it (Matrix has no delivery receipts); a receipt for a plain text/plain message is not sent and carol is not told (decision 0006)',
-  };
-});
+cell(
+  'matrix',
+  'sip',
+  'receipt',
+  async (t) => {
+    const r0 = await f.bob(
+      '../federation-sipp/message-imdn-uac.xml',
+      sipKeys('carol@hs.test', { message_id: 'fx-imdn-s2m', body: 'bob asks carol for receipts' }),
+    );
+    t.equal(r0.code, 0, r0.code === 0 ? 'SIPp got 200 for its CPIM MESSAGE' : r0.messages.slice(-2000));
+    const seen = await carol.waitFor(
+      inRoom(f.rooms.bob, G.matrix.bob, bodyIs('bob asks carol for receipts')),
+      "bob's CPIM message",
+    );
+    const seenBefore = carol.seen.length;
+    // bob's earlier plain message asked for nothing: carol's read receipt for it is not carried.
+    const nothing = await phoneGetsNothing(() => carol.readReceipt(f.rooms.bob, ids.s2m ?? ''));
+    t.ok(nothing, 'no IMDN for a message that did not ask for one');
+    const phone = await f.phone('message-uas.xml');
+    const sw = stopwatch();
+    await carol.readReceipt(f.rooms.bob, String(seen.event_id));
+    const r = await phone.done;
+    const ms = sw();
+    t.equal(r.code, 0, r.code === 0 ? 'the phone took the IMDN' : r.messages.slice(-3000));
+    t.match(r.messages, /From: <sip:carol@hs\.test>[\s\S]*Content-Type: message\/cpim/);
+    t.match(
+      r.messages,
+      /Content-Type: message\/imdn\+xml[\s\S]*<message-id>fx-imdn-s2m<\/message-id>[\s\S]*<display-notification><status><displayed\/>/,
+    );
+    await sleep(300);
+    const told = carol.seen
+      .slice(seenBefore)
+      .some((s) => s.roomId === f.rooms.bob && s.sender === G.matrix.bob && s.content.msgtype === 'm.notice');
+    t.notOk(told, 'carol is not told about the receipt that was not carried');
+    return {
+      ok: r.code === 0 && nothing && !told,
+      degraded: false,
+      latencyMs: ms,
+      note: 'm.read -> IMDN (RFC 5438) display in message/cpim, for a message that asked for it (Matrix has no delivery receipts); a receipt for a plain text/plain message is not sent and carol is not told (decision 0006)',
+    };
+  },
+  // The receipt for a message that asked for none is recorded as not sent (unsupported).
+  { ...DELIVERED, outcomes: { delivered: 1, unsupported: 1 } },
+);
 
 /**
  * The CPIM MESSAGE bob's phone got from Parley asks for the notifications the sender can

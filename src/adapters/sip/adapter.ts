@@ -897,9 +897,10 @@ export class SipAdapter implements Adapter {
     const asked = await state.askedOf(bareId(to), e.messageId);
     if (!asked?.dispositions.includes(d)) {
       this.logger.debug({ eventId: e.id, messageId: e.messageId, d }, 'receipt not asked for: not sent');
-      return { ok: true };
+      return { ok: true, notSent: 'the SIP user did not ask for this notification (RFC 5438 §7)' };
     }
-    if (!(await state.once(bareId(to), e.messageId, d))) return { ok: true };
+    if (!(await state.once(bareId(to), e.messageId, d)))
+      return { ok: true, notSent: 'this notification was sent for that message already' };
     const reader = formatAddress({ network: 'sip', user: from.user, domain: from.domain });
     const now = new Date().toISOString();
     const body = cpimBody({
