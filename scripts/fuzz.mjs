@@ -42,10 +42,11 @@ console.log(`fuzzing ${targets.length} target(s) for ${seconds} s (${share.toFix
 let findings = 0;
 for (const target of targets) {
   const started = Date.now();
-  // A replay runs the one counterexample; otherwise as many runs as fit in the share.
+  // A replay with FUZZ_PATH runs the one counterexample; with the seed alone, the same
+  // sequence of inputs again (for the time budget).
   const r = await runTarget(
     target,
-    seed !== undefined ? { seed, ...(path ? { path } : {}), numRuns: 1_000_000 } : { seconds: share },
+    seed === undefined ? { seconds: share } : path ? { seed, path, numRuns: 1 } : { seed, seconds: share },
   );
   const took = ((Date.now() - started) / 1000).toFixed(1);
   if (r.failed) {

@@ -5,6 +5,7 @@
 
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { eventFromInput } from '../../src/core/policy/event-input.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import type { AdminServices, LegalHold, LegalHoldInput, TrimReport } from '../../src/http/services.js';
 import { FakeServices, RECORDS } from '../fixtures/fake-services.js';
@@ -130,11 +131,20 @@ function allServices(): AdminServices {
     ...fake,
     policy: {
       ...fake.policy,
-      explain: (event: unknown) => ({
-        classification: { fromZone: 'enterprise', toZone: 'partner', direction: 'outbound' as const },
-        rules: [],
-        decision: fake.policy.evaluate(event),
-      }),
+      // As the gateway's services do: the request body is read as an event first (a bad one
+      // is an EventInputError, 400); the fake alone would answer with any `from` it is given.
+      evaluate: (event: unknown) => {
+        eventFromInput(event, 'request body');
+        return fake.policy.evaluate(event);
+      },
+      explain: (event: unknown) => {
+        eventFromInput(event, 'request body');
+        return {
+          classification: { fromZone: 'enterprise', toZone: 'partner', direction: 'outbound' as const },
+          rules: [],
+          decision: fake.policy.evaluate(event),
+        };
+      },
     },
     audit: {
       ...fake.audit,

@@ -466,7 +466,9 @@ export function readPresence(el: Element): ResourcePresence {
     if (status) p.status = status.slice(0, 4096);
     return p;
   }
-  const show = SHOWS[childText(el, 'show')?.trim() ?? ''] ?? 'available';
+  // Own keys only: <show>valueOf</show> must not find Object.prototype.valueOf.
+  const shown = childText(el, 'show')?.trim() ?? '';
+  const show = Object.hasOwn(SHOWS, shown) ? (SHOWS[shown] as PresenceShow) : 'available';
   const prio = Number.parseInt(childText(el, 'priority') ?? '0', 10);
   const p: ResourcePresence = {
     show,
