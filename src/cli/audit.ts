@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EXPORT_MEDIA, exportRecords, iterateLog } from '../core/audit/export.js';
 import { compileFilter } from '../core/audit/query.js';
-import type { AuditRecord } from '../core/audit/record.js';
+import { AUDIT_OUTCOMES, type AuditRecord } from '../core/audit/record.js';
 import type { AuditFilter, ExportFormat } from '../core/audit/types.js';
 import { readLog, verifyLog } from '../core/audit/verify.js';
 import type { AuditHead, Store } from '../core/store.js';
@@ -18,8 +18,8 @@ export const AUDIT_HELP = `Usage:
   parley audit verify [-c FILE] [--known-head SEQ:HASH] [--json]
       Recompute the hash chain. Exit 0 when intact, 1 when broken (naming the first bad record).
   parley audit export [-c FILE] --format jsonl|csv|eml [--from ISO] [--to ISO] [--user U] [--domain D]
-                      [--decision allow|redact|deny] [--kind K] [--rule R] [--category decision|admin]
-                      [--out FILE]
+                      [--decision allow|redact|deny] [--outcome O] [--kind K] [--rule R]
+                      [--category decision|outcome|admin] [--out FILE]
       Stream the matching records (oldest first) to stdout or FILE. eml: an mboxrd stream with one
       message per conversation.
   parley audit tail [-c FILE] [-n N] [--follow] [--interval MS]
@@ -53,8 +53,10 @@ ${CONFIG_OPTION}
   -f, --format F         jsonl (default), csv or eml
   --from ISO, --to ISO   time range
   --user U, --domain D, --network N, --kind K, --rule R, --q TEXT
-  --decision D           allow, redact or deny
-  --category C           decision or admin
+  --decision D           allow, redact or deny (what the policy decided)
+  --outcome O            what happened: delivered, queued, pending, refused, failed, denied,
+                         rate-limited, unroutable, unsupported, invalid, bounced or expired
+  --category C           decision, outcome (a later record of what happened) or admin
   -o, --out FILE         write to FILE instead of standard output
   -h, --help             this help
 `,
@@ -79,15 +81,18 @@ export interface AuditCommandOptions {
 
 const FORMATS: readonly ExportFormat[] = ['jsonl', 'csv', 'eml'];
 const DECISIONS = ['allow', 'redact', 'deny'] as const;
-const CATEGORIES = ['decision', 'admin'] as const;
+const CATEGORIES = ['decision', 'outcome', 'admin'] as const;
 
 /** One line per record, for `tail`. */
 export function formatRecordLine(r: AuditRecord): string {
   const rule = r.rule ? ` rule=${r.rule}` : '';
   const reason = r.reason ? ` reason=${JSON.stringify(r.reason)}` : '';
   const actor = r.actor ? ` actor=${r.actor}` : '';
+  const outcome = r.outcome
+    ? ` outcome=${r.outcome}${r.outcomeReason ? ` (${JSON.stringify(r.outcomeReason)})` : ''}`
+    : '';
   const kind = r.category === 'admin' ? `admin:${r.kind}` : r.kind;
-  return `${r.seq} ${r.time} ${r.decision.padEnd(6)} ${kind} ${r.from} -> ${r.to}${rule}${reason}${actor} hash=${r.hash.slice(0, 12)}`;
+  return `${r.seq} ${r.time} ${r.decision.padEnd(6)} ${kind} ${r.from} -> ${r.to}${rule}${reason}${outcome}${actor} hash=${r.hash.slice(0, 12)}`;
 }
 
 function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
@@ -159,6 +164,7 @@ async function exportCmd(argv: string[], io: CliIO, store: () => Promise<Store>)
     rule: { type: 'string' },
     decision: { type: 'string' },
     category: { type: 'string' },
+    outcome: { type: 'string' },
     q: { type: 'string' },
     out: { type: 'string', short: 'o' },
   });
@@ -176,6 +182,8 @@ async function exportCmd(argv: string[], io: CliIO, store: () => Promise<Store>)
   if (decision) filter.decision = decision;
   const category = oneOf(values.category, CATEGORIES, 'category');
   if (category) filter.category = category;
+  const outcome = oneOf(values.outcome, AUDIT_OUTCOMES, 'outcome');
+  if (outcome) filter.outcome = outcome;
   compileFilter(filter);
 
   const outFile = str(values.out);

@@ -1,7 +1,7 @@
 // The schemas the admin API shares between routes (request and response); the OpenAPI
 // document is generated from these, and they validate every request and response.
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import type { AuditOutcome } from '../core/audit/record.js';
+import { AUDIT_OUTCOMES } from '../core/audit/record.js';
 import { type ExportFormat, PolicyProblemSchema } from './services.js';
 
 export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string } = {}) =>
@@ -26,21 +26,6 @@ export const PolicyRejectedSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-
-const AUDIT_OUTCOMES = [
-  'delivered',
-  'queued',
-  'pending',
-  'refused',
-  'failed',
-  'denied',
-  'rate-limited',
-  'unroutable',
-  'unsupported',
-  'invalid',
-  'bounced',
-  'expired',
-] as const satisfies readonly AuditOutcome[];
 
 export const DateTime = (description: string) => Type.String({ format: 'date-time', description });
 

@@ -174,3 +174,35 @@ t.test('a store failure is reported, not thrown', async (t) => {
   t.equal(code, 1);
   t.match(x.err(), /parley audit verify: redis store .*ECONNREFUSED/);
 });
+
+t.test('export --outcome and tail show what happened to each event', async (t) => {
+  const store = new MemoryStore();
+  const w = new AuditWriter(store.audit);
+  await w.write(entry({ eventId: 'e1', outcome: 'pending' }));
+  await w.write(
+    entry({
+      category: 'outcome',
+      eventId: 'e1',
+      outcome: 'refused',
+      outcomeReason: '480 Temporarily Unavailable',
+    }),
+  );
+  await w.write(
+    entry({ eventId: 'e2', outcome: 'rate-limited', outcomeReason: 'Rate limit of rule r exceeded' }),
+  );
+  const j = io();
+  t.equal(await auditCommand(['export', '--outcome', 'refused'], j.cli, keep(store)), 0);
+  const lines = j.out().trim().split('\n');
+  t.equal(lines.length, 1, 'only the refused outcome');
+  t.match(JSON.parse(lines[0] ?? '{}'), { eventId: 'e1', category: 'outcome', outcome: 'refused' });
+  const c = io();
+  t.equal(await auditCommand(['export', '--category', 'outcome'], c.cli, keep(store)), 0);
+  t.equal(c.out().trim().split('\n').length, 1, 'the outcome category');
+  const bad = io();
+  t.equal(await auditCommand(['export', '--outcome', 'vanished'], bad.cli, keep(store)), 2);
+  t.match(bad.err(), /--outcome must be one of .*rate-limited/);
+  const tail = io();
+  t.equal(await auditCommand(['tail', '-n', '3'], tail.cli, keep(store)), 0);
+  t.match(tail.out(), /outcome=refused \("480 Temporarily Unavailable"\)/);
+  t.match(tail.out(), /outcome=rate-limited/);
+});

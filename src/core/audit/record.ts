@@ -55,6 +55,8 @@ export const AuditOutcome = Type.Union([
   Type.Literal('expired'),
 ]);
 export type AuditOutcome = Static<typeof AuditOutcome>;
+/** Every outcome value, for option lists and request schemas. */
+export const AUDIT_OUTCOMES: readonly AuditOutcome[] = AuditOutcome.anyOf.map((s) => s.const);
 
 /** A rule that changed the event on its way (a redaction, a disclaimer, reduced presence). */
 export const AuditTransform = Type.Object(
