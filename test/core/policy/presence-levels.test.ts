@@ -4,8 +4,11 @@
 import t from 'tap';
 import { compilePolicySource } from '../../../src/core/policy/load.js';
 import { SourceError } from '../../../src/core/yaml-source.js';
-import { describeRule } from '../../../src/http/console/policy-words.js';
 import { ev, HEAD, policy } from '../../fixtures/policy-helpers.js';
+
+// A browser module (plain JS, no types): imported by a computed path, as test/console does.
+const wordsPath = '../../../src/http/console/policy-words.js';
+const { describeRule } = (await import(wordsPath)) as { describeRule(rule: Record<string, unknown>): string };
 
 const ZONES = `zones:
   enterprise: { domains: [corp.test] }
