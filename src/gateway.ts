@@ -30,6 +30,8 @@ export interface GatewayOptions {
   policyPollMs?: number;
   /** How long shutdown waits for in-flight events (default 10 s). */
   drainTimeoutMs?: number;
+  /** The clock of the trail and retention (tests age records with it; default the system's). */
+  now?: () => Date;
 }
 
 export interface Gateway {
@@ -124,6 +126,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
     auditContent: cfg.audit?.content ?? 'full',
     failClosed: cfg.audit?.failClosed ?? true,
     observer: metrics,
+    ...(opts.now ? { now: opts.now } : {}),
   });
   const recordAdmin = adminRecorder(audit, () => policy.current.version);
   policy.recordWith(recordAdmin);
@@ -132,6 +135,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
     retentionDays: cfg.audit?.retentionDays ?? null,
     record: recordAdmin,
     logger: logger.child({ component: 'retention' }),
+    ...(opts.now ? { now: opts.now } : {}),
   });
 
   const started: Adapter[] = [];

@@ -321,9 +321,13 @@ t.test('gateway: audit.retentionDays, holds through the API, trim keeps the chai
   );
   const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
   const partner = new MemoryAdapter('partner', 'matrix', ['partner.test']);
+  // Records are aged by the time they were written (not by the event's own time, which a
+  // network states): the trail's clock starts 60 days back and is set right before `recent`.
+  let clock = Date.now() - 60 * 86_400_000;
   const gw = await startGateway(loaded, {
     logger: createLogger({ level: 'silent' }),
     extraAdapters: [corp, partner],
+    now: () => new Date(clock),
   });
   t.teardown(() => gw.stop());
   const api = async (path: string, init: { method?: string; token?: string; body?: unknown } = {}) => {
@@ -343,6 +347,11 @@ t.test('gateway: audit.retentionDays, holds through the API, trim keeps the chai
   await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'old one', { time: old }));
   await corp.submit(message('xmpp:carol@corp.test', 'matrix:u/bob:partner.test', 'old, held', { time: old }));
   await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'old two', { time: old }));
+  // Each delivery's outcome record follows its decision record; let those be written too.
+  for (let i = 0; i < 100 && (await gw.store.audit.range(1, 100)).length < 6; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  clock = Date.now();
   await corp.submit(
     message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'recent', {
       time: new Date().toISOString(),
@@ -377,9 +386,14 @@ t.test('gateway: audit.retentionDays, holds through the API, trim keeps the chai
   t.match(listed, { status: 200, body: { retentionDays: 30, holds: [{ id: set.body?.id }] } });
 
   const trim = await api('/api/v1/audit/trim', { method: 'POST' });
-  t.match(trim, { status: 200, body: { retentionDays: 30, removed: 2, held: 1, anchor: { seq: 3 } } });
-  const kept = (await gw.store.audit.range(1, 100)).map((r) => r.content.mode === 'full' && r.content.body);
-  t.same(kept.slice(0, 3), ['old, held', 'recent', false], 'held record, recent record, then admin records');
+  // Each old message is a decision and an outcome record: two messages go, the held one stays.
+  t.match(trim, { status: 200, body: { retentionDays: 30, removed: 4, held: 2, anchor: { seq: Number } } });
+  const kept = (await gw.store.audit.range(1, 100)).filter((r) => r.category === 'decision');
+  t.same(
+    kept.map((r) => r.content.mode === 'full' && r.content.body),
+    ['old, held', 'recent'],
+    'the held message and the recent one',
+  );
   t.match(await api('/api/v1/audit/verify', { token: AUDITOR }), { status: 200, body: { ok: true } });
 
   const id = String(set.body?.id);
@@ -391,7 +405,7 @@ t.test('gateway: audit.retentionDays, holds through the API, trim keeps the chai
   });
   t.match(await api('/api/v1/audit/trim', { method: 'POST' }), {
     status: 200,
-    body: { removed: 1, held: 0 },
+    body: { removed: 2, held: 0 },
   });
   t.match(await api('/api/v1/audit/verify'), { status: 200, body: { ok: true } });
 
@@ -403,5 +417,5 @@ t.test('gateway: audit.retentionDays, holds through the API, trim keeps the chai
     ['hold.set', 'audit.trim', 'hold.release', 'audit.trim'],
   );
   const trimRecord = ((admin.body?.records ?? []) as AuditRecord[]).find((r) => r.kind === 'audit.trim');
-  t.match(trimRecord?.details as unknown as TrimReport, { removed: 1, retentionDays: 30 });
+  t.match(trimRecord?.details as unknown as TrimReport, { removed: 2, retentionDays: 30 });
 });
