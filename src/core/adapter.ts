@@ -151,10 +151,15 @@ export interface AdapterContext {
    * issued, or — for a queued delivery — its copy read back from the store. Only the
    * adapter an event was delivered to (for a copy: the adapter its recipient's domain
    * routes to) may bounce it, and only once: otherwise the bounce is refused (logged;
-   * nothing is sent) and this resolves false.
+   * nothing is sent) and this resolves false. An allowed bounce is an `outcome` audit
+   * record of the event: `bounced` (the network refused it after it was sent; the default),
+   * `expired` (it waited in a queue too long) or `failed` (it could not be sent at all).
    */
-  bounce(event: CanonicalEvent, refusal: Refusal): Promise<boolean>;
+  bounce(event: CanonicalEvent, refusal: Refusal, outcome?: BounceOutcome): Promise<boolean>;
 }
+
+/** What a bounce records as the event's outcome (see AdapterContext.bounce). */
+export type BounceOutcome = 'bounced' | 'expired' | 'failed';
 
 export interface Adapter {
   /** The link's name from the config (e.g. `corp`). */

@@ -74,6 +74,8 @@ const issued = new WeakSet<Delivery>();
 interface BounceRight {
   target: Adapter;
   source: Adapter;
+  /** The decision record, which a bounce's outcome record repeats. */
+  decided: AuditEntry;
 }
 
 /**
@@ -134,12 +136,12 @@ export class Pipeline {
         this.#status.set(adapter.name, s);
         log.info({ state, detail }, 'link status');
       },
-      bounce: async (event, refusal) => {
+      bounce: async (event, refusal, outcome = 'bounced') => {
         // Only the adapter the event was delivered to may bounce it, and only once: any
         // other bounce would put words of the gateway's choosing in front of a sender who
         // never sent that event (issue 15.9). Refused bounces are logged, never told.
-        const source = await this.#bounceSource(adapter, event);
-        if (!source) {
+        const right = await this.#bounceSource(adapter, event);
+        if (!right) {
           log.warn(
             { eventId: event?.id, claimedSource: event?.adapter, code: refusal?.code },
             'bounce refused: the event was not delivered to this adapter, or was bounced already',
@@ -150,7 +152,8 @@ export class Pipeline {
           { eventId: event.id, to: event.to, code: refusal.code },
           'queued event bounced to its sender',
         );
-        await this.#refuse(source, event, refusal);
+        this.#outcome(right.decided ?? this.#decidedCopy(event, adapter), outcome, refusal.reason);
+        await this.#refuse(right.source, event, refusal);
         return true;
       },
     };
@@ -327,7 +330,7 @@ export class Pipeline {
       ...(fitted.degraded ? { degraded: fitted.degraded } : {}),
     });
     issued.add(delivery);
-    this.#bounceRights.set(delivered, { target, source });
+    this.#bounceRights.set(delivered, { target, source, decided: entry });
     let result: Awaited<ReturnType<Adapter['deliver']>>;
     try {
       result = await target.deliver(delivery);
@@ -520,7 +523,10 @@ export class Pipeline {
    * delivery in the store would cost a write per event on the busiest path, an XMPP
    * standby's.) Once only: the first bounce takes a mark in the store, in every replica.
    */
-  async #bounceSource(by: Adapter, event: CanonicalEvent): Promise<Adapter | null> {
+  async #bounceSource(
+    by: Adapter,
+    event: CanonicalEvent,
+  ): Promise<{ source: Adapter; decided: AuditEntry | null } | null> {
     if (typeof event !== 'object' || event === null || !checkEvent.Check(event)) return null;
     let source: Adapter | undefined;
     const right = this.#bounceRights.get(event);
@@ -541,7 +547,38 @@ export class Pipeline {
     const first = await this.#opts.store.setIfAbsent(`bounced:${by.name}:${event.id}`, '1', BOUNCED_TTL_MS);
     if (!first) return null;
     this.#bounceRights.delete(event);
-    return source;
+    return { source, decided: right?.decided ?? null };
+  }
+
+  /**
+   * The decision a bounced copy read back from a queue (maybe another replica's) stands
+   * for: it was delivered, so the policy allowed it; the deciding rule is not in the copy,
+   * so the outcome record names none (its decision record, same eventId, does).
+   */
+  #decidedCopy(event: CanonicalEvent, target: Adapter): AuditEntry {
+    const policy = this.#opts.policy();
+    const from = tryParseAddress(event.from);
+    const to = tryParseAddress(event.to);
+    return {
+      category: 'decision',
+      time: '',
+      eventTime: event.time,
+      traceId: event.traceId,
+      eventId: event.id,
+      kind: event.kind,
+      from: event.from,
+      to: event.to,
+      fromNetwork: from?.network ?? '',
+      toNetwork: to?.network ?? target.network,
+      direction: policy.classify(event).direction,
+      decision: 'allow',
+      rule: null,
+      reason: null,
+      policyVersion: policy.version,
+      content: NO_CONTENT,
+      sourceAdapter: event.adapter,
+      targetAdapter: target.name,
+    };
   }
 
   async #refuse(source: Adapter, event: CanonicalEvent, refusal: Refusal): Promise<void> {

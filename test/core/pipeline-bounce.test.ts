@@ -140,3 +140,49 @@ t.test('a queued delivery is bounced by another replica of the target (shared st
   t.equal(bouncesTold(b.corp).length, 1, 'and the sender is told by its adapter in replica b');
   t.equal(await a.hs.ctx!.bounce(a.hs.delivered[0]!.event, REFUSAL), false, 'not again in replica a');
 });
+
+t.test('an allowed bounce is an outcome record of the event; a refused one writes none', async (t) => {
+  const { store, corp, hs, sip } = await setup();
+  hs.answer = () => ({ ok: true, queued: true });
+  await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'queued one'));
+  const delivered = hs.delivered[0]!.event;
+  const outcomes = async () =>
+    (await store.audit.range(1, 100)).filter((r) => r.category === 'outcome' && r.eventId === delivered.id);
+  // The writer batches: wait for the queued outcome record.
+  for (let i = 0; i < 100 && (await outcomes()).length < 1; i++) await new Promise((r) => setTimeout(r, 5));
+  t.same(
+    (await outcomes()).map((r) => r.outcome),
+    ['queued'],
+    'queued first',
+  );
+
+  t.equal(await sip.ctx!.bounce(delivered, REFUSAL, 'expired'), false);
+  await new Promise((r) => setTimeout(r, 30));
+  t.equal((await outcomes()).length, 1, 'a refused bounce records nothing');
+
+  t.equal(await hs.ctx!.bounce(delivered, REFUSAL, 'expired'), true);
+  for (let i = 0; i < 100 && (await outcomes()).length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  const [, expired] = await outcomes();
+  t.match(expired, {
+    category: 'outcome',
+    outcome: 'expired',
+    outcomeReason: REFUSAL.reason,
+    decision: 'allow',
+    rule: 'partners',
+    from: 'xmpp:alice@corp.test',
+    to: 'matrix:u/bob:hs.test',
+  });
+
+  // A copy read back from a queue (another replica): the outcome record names no rule.
+  const copy = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'x', {
+    id: 'copy-1',
+    adapter: 'corp',
+  });
+  t.equal(await hs.ctx!.bounce(copy, REFUSAL), true);
+  let rec: { outcome?: string; rule: string | null } | undefined;
+  for (let i = 0; i < 100 && !rec; i++) {
+    rec = (await store.audit.range(1, 100)).find((r) => r.eventId === 'copy-1');
+    if (!rec) await new Promise((r) => setTimeout(r, 5));
+  }
+  t.match(rec, { outcome: 'bounced', rule: null, decision: 'allow' }, 'bounced is the default');
+});

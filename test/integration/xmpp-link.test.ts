@@ -73,6 +73,17 @@ t.test('the link goes down with the server; a queued event that waits too long i
   const r = hs.refused.find((x) => x.event.id === 'q-expire');
   t.match(r?.refusal, { code: 'delivery', reason: /unreachable for longer than/ });
   t.equal(corp.queued, 0);
+  // The trail says what happened: queued, then expired with the reason the sender was told.
+  const outcomes = async () =>
+    (await gw.store.audit.range(1, 1000))
+      .filter((x) => x.eventId === 'q-expire' && x.category === 'outcome')
+      .map((x) => [x.outcome, x.outcomeReason]);
+  const deadline = Date.now() + 5000;
+  while ((await outcomes()).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.match(await outcomes(), [
+    ['queued', null],
+    ['expired', /unreachable for longer than/],
+  ]);
 });
 
 t.test('the queue is bounded: beyond it deliveries fail visibly', async (t) => {

@@ -9,6 +9,7 @@ import { xml } from '@xmpp/xml';
 import type {
   Adapter,
   AdapterContext,
+  BounceOutcome,
   Capabilities,
   Delivery,
   DeliveryResult,
@@ -343,7 +344,12 @@ export class XmppAdapter implements Adapter {
     // A memory store dies with the process: tell the senders now rather than never.
     if (this.#ctx && this.#outbox && this.#ctx.store.kind === 'memory') {
       for (const item of await this.#outbox.drainAll()) {
-        await this.#bounce(item, 'shutdown', 'The gateway stopped before the XMPP server came back.');
+        await this.#bounce(
+          item,
+          'shutdown',
+          'The gateway stopped before the XMPP server came back.',
+          'failed',
+        );
       }
     }
     this.#setStatus('stopped');
@@ -826,14 +832,14 @@ export class XmppAdapter implements Adapter {
               const built = await this.#build(event);
               if (!built.ok) {
                 this.#log.warn({ eventId: event.id, reason: built.reason }, 'queued event cannot be sent');
-                await this.#bounce({ event, at: 0 }, 'delivery', built.reason);
+                await this.#bounce({ event, at: 0 }, 'delivery', built.reason, 'failed');
                 return true;
               }
               const ok = await this.#send(built.stanza);
               if (ok) this.#remember(event, built.stanza);
               return ok;
             },
-            (item) => this.#bounce(item, 'delivery', this.#expiredReason()),
+            (item) => this.#bounce(item, 'delivery', this.#expiredReason(), 'expired'),
           );
           if (sent > 0) this.#log.info({ sent }, 'xmpp outbox flushed');
           if (outbox.size >= before) break;
@@ -857,13 +863,18 @@ export class XmppAdapter implements Adapter {
     // Only the link's holder consumes the shared outbox.
     if (!outbox || outbox.size === 0 || this.#flushing || !this.#ownership?.owner) return;
     try {
-      await outbox.sweep((item) => this.#bounce(item, 'delivery', this.#expiredReason()));
+      await outbox.sweep((item) => this.#bounce(item, 'delivery', this.#expiredReason(), 'expired'));
     } catch (err) {
       this.#log.error({ err }, 'xmpp outbox sweep failed');
     }
   }
 
-  async #bounce(item: OutboxItem, code: 'delivery' | 'shutdown', reason: string): Promise<void> {
+  async #bounce(
+    item: OutboxItem,
+    code: 'delivery' | 'shutdown',
+    reason: string,
+    outcome: BounceOutcome,
+  ): Promise<void> {
     if (item.refusal || item.notice) {
       this.#log.warn(
         { eventId: item.event.id },
@@ -873,7 +884,7 @@ export class XmppAdapter implements Adapter {
     }
     this.#log.warn({ eventId: item.event.id, code }, 'queued event bounced');
     try {
-      await this.#ctx?.bounce(item.event, { code, rule: null, reason });
+      await this.#ctx?.bounce(item.event, { code, rule: null, reason }, outcome);
     } catch (err) {
       this.#log.error({ err }, 'bounce failed');
     }

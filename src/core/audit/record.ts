@@ -38,7 +38,8 @@ export type AuditCategory = Static<typeof AuditCategory>;
  * - `denied`: by policy; `rate-limited`: a rule's rateLimit was exceeded; `unroutable`: no
  *   network here serves the recipient; `unsupported`: the target network cannot carry it;
  * - `invalid`: the event could not be expressed on the target network;
- * - `bounced`, `expired`: accepted (queued) earlier, then returned or dropped.
+ * - `bounced`, `expired`: accepted (queued) earlier, then returned by the network or
+ *   expired in the queue (written by AdapterContext.bounce).
  */
 export const AuditOutcome = Type.Union([
   Type.Literal('delivered'),
