@@ -83,12 +83,14 @@ t.test('many entries: the ring grows, every response stays intact, all expire, n
 });
 
 t.test('responses past several slabs; later ones stay intact while earlier slabs are dropped', async (t) => {
-  const r = new ExpiringResponses(100);
+  // The early responses expire before the late ones are written, and the late ones are read
+  // back at once: a TTL far longer than writing and reading them, even on a loaded machine
+  // (a short TTL with a short sleep let late ones expire before they were read).
+  const r = new ExpiringResponses(1000);
   // ~2.4 MB of 1,200-byte responses: three 1 MB slabs.
   for (let i = 0; i < 2000; i++) r.set(`early${i}`, response(i, 1200));
-  await sleep(60);
+  await sleep(1100); // the early ones expired, their slabs can go
   for (let i = 0; i < 2000; i++) r.set(`late${i}`, response(i + 7, 1200));
-  await sleep(60); // the early ones expired, their slabs can go
   t.equal(r.get('early0'), undefined);
   let intact = 0;
   for (let i = 0; i < 2000; i++) if (r.get(`late${i}`)?.bytes.equals(response(i + 7, 1200).bytes)) intact++;
