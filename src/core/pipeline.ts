@@ -231,22 +231,7 @@ export class Pipeline {
       started,
       decisionSeconds,
       decision,
-      base: {
-        category: 'decision',
-        time: '',
-        eventTime: event.time,
-        traceId: event.traceId,
-        eventId: event.id,
-        kind: event.kind,
-        from: event.from,
-        to: event.to,
-        fromNetwork: from.network,
-        toNetwork: to.network,
-        direction: policy.classify(event).direction,
-        policyVersion: policy.version,
-        sourceAdapter: source.name,
-        targetAdapter: target?.name ?? null,
-      },
+      base: baseEntry(event, policy, from.network, to.network, source.name, target?.name ?? null),
     };
 
     if (decision.decision === 'deny') {
@@ -556,29 +541,10 @@ export class Pipeline {
    * so the outcome record names none (its decision record, same eventId, does).
    */
   #decidedCopy(event: CanonicalEvent, target: Adapter): AuditEntry {
-    const policy = this.#opts.policy();
-    const from = tryParseAddress(event.from);
-    const to = tryParseAddress(event.to);
-    return {
-      category: 'decision',
-      time: '',
-      eventTime: event.time,
-      traceId: event.traceId,
-      eventId: event.id,
-      kind: event.kind,
-      from: event.from,
-      to: event.to,
-      fromNetwork: from?.network ?? '',
-      toNetwork: to?.network ?? target.network,
-      direction: policy.classify(event).direction,
-      decision: 'allow',
-      rule: null,
-      reason: null,
-      policyVersion: policy.version,
-      content: NO_CONTENT,
-      sourceAdapter: event.adapter,
-      targetAdapter: target.name,
-    };
+    const from = tryParseAddress(event.from)?.network ?? '';
+    const to = tryParseAddress(event.to)?.network ?? target.network;
+    const base = baseEntry(event, this.#opts.policy(), from, to, event.adapter, target.name);
+    return { ...base, decision: 'allow', rule: null, reason: null, content: NO_CONTENT };
   }
 
   async #refuse(source: Adapter, event: CanonicalEvent, refusal: Refusal): Promise<void> {
@@ -617,6 +583,33 @@ interface Step {
 }
 
 const NO_CONTENT: AuditEntry['content'] = Object.freeze({ mode: 'none' as const });
+
+/** What every record of an event says about it, before the decision and its outcome. */
+function baseEntry(
+  event: CanonicalEvent,
+  policy: DecidingPolicy,
+  fromNetwork: string,
+  toNetwork: string,
+  sourceAdapter: string,
+  targetAdapter: string | null,
+): Step['base'] {
+  return {
+    category: 'decision',
+    time: '',
+    eventTime: event.time,
+    traceId: event.traceId,
+    eventId: event.id,
+    kind: event.kind,
+    from: event.from,
+    to: event.to,
+    fromNetwork,
+    toNetwork,
+    direction: policy.classify(event).direction,
+    policyVersion: policy.version,
+    sourceAdapter,
+    targetAdapter,
+  };
+}
 
 /**
  * The transforms a record lists: every rule that changed the event, each with its reason.
