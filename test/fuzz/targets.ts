@@ -168,7 +168,7 @@ const mutatedSip = fc
       del: fc.nat({ max: 8 }),
       ins: fc.oneof(
         fc.string({ maxLength: 8 }),
-        fc.constantFrom('\r\n', '\n', ':', ';', '<', '>', '\0', ' ', '\t'),
+        fc.constantFrom('\r\n', '\r', '\n', ':', ';', '<', '>', '\0', ' ', '\t'),
       ),
     }),
     { minLength: 1, maxLength: 6 },
@@ -205,8 +205,21 @@ const headerEditedSip = fc
     return `${lines.join(CRLF)}${CRLF}${CRLF}${body}`;
   });
 
+/** A valid message with a stray CR, LF or NUL in one of its header lines (not at its end). */
+const strayControlSip = fc
+  .record({ line: fc.nat(), at: fc.nat(), ch: fc.constantFrom('\r', '\n', '\0') })
+  .map(({ line, at, ch }) => {
+    const [head, body] = VALID_SIP.split(`${CRLF}${CRLF}`) as [string, string];
+    const lines = head.split(CRLF);
+    const i = 1 + (line % (lines.length - 1));
+    const j = at % lines[i]!.length;
+    lines[i] = lines[i]!.slice(0, j) + ch + lines[i]!.slice(j);
+    return `${lines.join(CRLF)}${CRLF}${CRLF}${body}`;
+  });
+
 const sipBytes = fc.oneof(
   headerEditedSip.map((s) => Buffer.from(s, 'utf8')),
+  strayControlSip.map((s) => Buffer.from(s, 'utf8')),
   sipText.map((s) => Buffer.from(s, 'utf8')),
   mutatedSip.map((s) => Buffer.from(s, 'utf8')),
   fc.uint8Array({ maxLength: 600 }).map((a) => Buffer.from(a)),
@@ -233,12 +246,12 @@ const sipParser = target('sip-parser', 2000, sipBytes, (v) => {
     (e) => e instanceof ParseError,
     'validate',
   );
-  // serialize refuses (ParseError) a header value with a bare CR that the parser let
-  // through in a header it does not read (found by this target; reported): a refusal, not
-  // a crash. Whatever it writes may add a Content-Length and normalise names, never blow up.
+  // A message the parser accepted is one Parley can send on: serialize never throws (a
+  // bare CR the parser once let through in a header it does not read made it refuse).
+  // What it writes may add a Content-Length and normalise names.
   const out = onlyThrows(
     () => serialize(msg),
-    (e) => e instanceof ParseError && /CR or LF/.test(e.message),
+    () => false,
     'serialize',
   );
   must(

@@ -658,19 +658,62 @@ export function viewNameAddr(s: string, what: string): NameAddrView {
 export const SIP_VERSION = 'SIP/2.0';
 const MAX_HEAD = 64 * 1024;
 
-/** Split at LF, dropping a CR before it (what /\r?\n/ does, without the regex engine). */
+/**
+ * Split the header section at CRLF. A bare CR or bare LF (RFC 3261 §7: every line ends with
+ * CRLF, folding is CRLF then SP/HT), or a NUL outside a quoted-pair, is refused: a CR left
+ * in a value would make a message serialize cannot send, a stack that splits lines at a
+ * bare LF or CR would read other headers than we do, and a NUL ends a C string.
+ */
 function splitLines(head: string): string[] {
+  for (let nul = head.indexOf('\0'); nul >= 0; nul = head.indexOf('\0', nul + 1)) {
+    // A quoted-pair may escape a NUL (RFC 3261 §25.1; RFC 4475 intmeth): an odd run of
+    // backslashes before it.
+    let b = nul;
+    while (b > 0 && head.charCodeAt(b - 1) === 92) b--;
+    if ((nul - b) % 2 === 0) throw badLine(head, nul, 'a NUL');
+  }
   const lines: string[] = [];
   let from = 0;
+  // The next CR from `from`: on a good line it is the one just before the line's LF.
+  let cr = head.indexOf('\r');
   for (;;) {
     const lf = head.indexOf('\n', from);
     if (lf < 0) {
+      if (cr >= 0) throw badLine(head, cr, 'a bare CR');
       lines.push(head.slice(from));
       return lines;
     }
-    lines.push(head.slice(from, lf > from && head.charCodeAt(lf - 1) === 13 ? lf - 1 : lf));
+    if (cr >= 0 && cr < lf - 1) throw badLine(head, cr, 'a bare CR');
+    if (cr < 0 || cr !== lf - 1) throw badLine(head, lf, 'a bare LF');
+    lines.push(head.slice(from, cr));
     from = lf + 1;
+    cr = head.indexOf('\r', from);
   }
+}
+
+/** The error for a bad character at `at` in the header section: its line, number and text. */
+function badLine(head: string, at: number, what: string): ParseError {
+  const start = at === 0 ? 0 : head.lastIndexOf('\n', at - 1) + 1;
+  let n = 1;
+  for (let i = head.indexOf('\n'); i >= 0 && i < start; i = head.indexOf('\n', i + 1)) n++;
+  const end = head.indexOf('\r\n', at);
+  const text = head.slice(start, Math.min(start + 80, end < 0 ? head.length : end));
+  return new ParseError(
+    `${what} in line ${n} of the header section ("${escapeControls(text)}"): lines end with CRLF`,
+  );
+}
+
+/** Control characters as \r, \n, \xNN: the text goes into a log line and a reason phrase. */
+function escapeControls(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 13) out += '\\r';
+    else if (c === 10) out += '\\n';
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += s[i];
+  }
+  return out;
 }
 
 /** Decode the header block (everything before the empty line) into a start line and headers. */
@@ -864,6 +907,9 @@ export function parseMessage(buf: Buffer): SipMessage {
   const he = indexOfHeadEnd(buf, offset);
   if (!he) throw new ParseError('no empty line ends the header section');
   if (he.end - offset > MAX_HEAD) throw new ParseError('header section is too large', 413);
+  // A header section that ends at LF LF (not CRLF CRLF) has a bare LF: the same refusal as
+  // one inside it, with its line (splitLines throws on the text with its end).
+  if (he.sep === 2) splitLines(buf.subarray(offset, he.end + 2).toString('utf8'));
   const head = buf.subarray(offset, he.end).toString('utf8');
   const bodyStart = he.end + he.sep;
   const { start, headers } = parseHead(head);

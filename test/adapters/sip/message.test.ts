@@ -477,3 +477,101 @@ t.test('parseParams: the token fast path agrees with the general parser', async 
   t.throws(() => parseParams(';a=b=c', 'P'), /bad value for parameter a/);
   t.throws(() => parseParams(';a;;b', 'P'), /bad parameter name/);
 });
+
+// Header lines end with CRLF (RFC 3261 §7); a bare CR once stayed inside the value of a
+// header the parser does not read, and serialize refused the message when it was answered.
+const LINES = [
+  'MESSAGE sip:alice@corp.test SIP/2.0',
+  'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKcrlf',
+  'From: <sip:bob@partner.test>;tag=f1',
+  'To: <sip:alice@corp.test>',
+  'Call-ID: crlf-1',
+  'CSeq: 1 MESSAGE',
+  'Content-Type: text/plain',
+  'Content-Length: 2',
+];
+const withLines = (lines: string[], sep = '\r\n') => Buffer.from(`${lines.join(sep)}${sep}${sep}hi`);
+const refusal = (buf: Buffer): string => {
+  try {
+    parseMessage(buf);
+  } catch (err) {
+    if (err instanceof ParseError) return `${err.status} ${err.message}`;
+    return `not a ParseError: ${String(err)}`;
+  }
+  return 'accepted';
+};
+
+t.test('a bare CR, a bare LF or a NUL in the header section is refused with its line', async (t) => {
+  t.equal(refusal(withLines(LINES)), 'accepted', 'the message without them parses');
+  // The fuzz find: a CR without its LF inside the CSeq line, the rest of it in the value.
+  const cr = [...LINES];
+  cr.splice(5, 2, 'CSeq: 1 MESSAGE\r>-Type: text/plain');
+  t.equal(
+    refusal(withLines(cr)),
+    '400 a bare CR in line 6 of the header section ("CSeq: 1 MESSAGE\\r>-Type: text/plain"): lines end with CRLF',
+  );
+  t.match(
+    refusal(withLines([...LINES.slice(0, 7), 'X-Note: a\rb', LINES[7]!])),
+    /^400 a bare CR in line 8 of the header section \("X-Note: a\\rb"\)/,
+    'in a header nobody reads',
+  );
+  t.match(
+    refusal(withLines([...LINES.slice(0, 7), 'X-Note: trailing\r\r', LINES[7]!])),
+    /^400 a bare CR in line 8 /,
+    'a CR before the CRLF',
+  );
+  t.match(
+    refusal(withLines([`${LINES[0]!}\r`, ...LINES.slice(1)])),
+    /^400 a bare CR in line 1 /,
+    'in the start line',
+  );
+  t.match(
+    refusal(
+      withLines([...LINES.slice(0, 7), `X-Note: a\nVia: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKx`, LINES[7]!]),
+    ),
+    /^400 a bare LF in line 8 of the header section \("X-Note: a\\nVia: SIP\/2\.0\/UDP 203\.0\.113\.9;branch=z9hG4bKx"\)/,
+    'a bare LF does not split a header in two',
+  );
+  t.match(
+    refusal(withLines(LINES, '\n')),
+    /^400 a bare LF in line 1 /,
+    'lines ending in LF only: refused at the first',
+  );
+  t.match(
+    refusal(Buffer.from(`${LINES.join('\r\n')}\n\nhi`)),
+    /^400 a bare LF in line 8 of the header section \("Content-Length: 2\\n\\n"\)/,
+    'a header section ending at LF LF',
+  );
+  t.match(refusal(Buffer.from(`${LINES.join('\r\n')}\r\n\nhi`)), /^400 a bare LF in line 9 /, 'CRLF then LF');
+  t.match(
+    refusal(withLines([...LINES.slice(0, 7), 'X-Note: a\0b', LINES[7]!])),
+    /^400 a NUL in line 8 of the header section \("X-Note: a\\x00b"\)/,
+  );
+  t.match(
+    refusal(withLines([...LINES.slice(0, 7), 'X-Note: "a\\\\\0"', LINES[7]!])),
+    /^400 a NUL in line 8 /,
+    'an escaped backslash then a NUL: not a quoted-pair',
+  );
+  const pair = parseMessage(withLines([...LINES.slice(0, 7), 'X-Note: "a\\\0b"', LINES[7]!]));
+  t.equal(getHeader(pair, 'X-Note'), '"a\\\0b"', 'a NUL in a quoted-pair (RFC 4475 intmeth) is kept');
+});
+
+t.test('folded headers (CRLF then SP or HT) still parse and serialize', async (t) => {
+  const m = parseMessage(
+    withLines([
+      LINES[0]!,
+      'Via: SIP/2.0/UDP 192.0.2.1:5060',
+      '   ;branch=z9hG4bKfold',
+      ...LINES.slice(2, 6),
+      'Subject: one',
+      '\ttwo',
+      ' \t three',
+      ...LINES.slice(6),
+    ]),
+  );
+  t.equal(getHeader(m, 'Subject'), 'one two three');
+  t.equal(topVia(m).params.get('branch'), 'z9hG4bKfold');
+  validateRequest(m as Extract<SipMessage, { kind: 'request' }>);
+  const again = parseMessage(serialize(m));
+  t.same(again.headers, m.headers, 'round trip');
+});
