@@ -72,6 +72,11 @@ async function setup() {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Wait until `cond` holds (at most 10 s, for a loaded machine); the assertion follows. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let waited = 0; !cond() && waited < 10_000; waited += 10) await sleep(10);
+}
+
 const req = (me: number, method: string, branch: string, extra = '', body = '', cseqMethod = method) =>
   `${method} sip:alice@corp.test SIP/2.0
 Via: SIP/2.0/UDP 127.0.0.1:${me};branch=${branch};rport
@@ -91,19 +96,20 @@ t.test(
     t.teardown(env.stop);
     const options = req(env.me, 'OPTIONS', 'z9hG4bKopt1');
     env.send(options);
-    await sleep(50);
+    await until(() => env.got.filter((m) => m.startsWith('SIP/2.0 200 OK')).length >= 1);
     env.send(options);
-    await sleep(50);
+    await until(() => env.got.filter((m) => m.startsWith('SIP/2.0 200 OK')).length >= 2);
     const oks = env.got.filter((m) => m.startsWith('SIP/2.0 200 OK'));
     t.equal(oks.length, 2);
     t.equal(oks[0], oks[1], 'byte-identical retransmitted response');
     t.match(oks[0], /Allow: INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS/);
     t.equal(env.sip.layer.server.size, 0, 'the transaction object is done');
     t.equal(env.sip.layer.lingering().server, 1, 'its response is kept for Timer J');
-    await sleep(64 * T1 + 100);
+    await sleep(64 * T1);
+    await until(() => env.sip.layer.lingering().server === 0);
     t.equal(env.sip.layer.lingering().server, 0, 'Timer J removed it');
     env.send(options);
-    await sleep(50);
+    await until(() => env.got.filter((m) => m.startsWith('SIP/2.0 200 OK')).length >= 3);
     t.equal(
       env.got.filter((m) => m.startsWith('SIP/2.0 200 OK')).length,
       3,
@@ -125,7 +131,7 @@ t.test('CANCEL of a ringing call: 200 to the CANCEL, 487 to the INVITE, hangup t
       sdp,
     ),
   );
-  await sleep(100);
+  await until(() => env.got.some((m) => m.startsWith('SIP/2.0 100 Trying')) && env.corp.delivered.length > 0);
   t.ok(
     env.got.some((m) => m.startsWith('SIP/2.0 100 Trying')),
     '100 Trying',
@@ -133,7 +139,12 @@ t.test('CANCEL of a ringing call: 200 to the CANCEL, 487 to the INVITE, hangup t
   const invite = env.corp.delivered.map((d) => d.event).find((e): e is CallEvent => e.kind === 'call');
   t.equal(invite?.action, 'invite');
   env.send(req(env.me, 'CANCEL', 'z9hG4bKinv1'));
-  await sleep(100);
+  await until(
+    () =>
+      env.got.some((m) => m.startsWith('SIP/2.0 487')) &&
+      env.got.some((m) => /^SIP\/2\.0 200 OK[\s\S]*CSeq: 1 CANCEL/.test(m)) &&
+      env.corp.delivered.length >= 2,
+  );
   t.ok(
     env.got.some((m) => /^SIP\/2\.0 200 OK[\s\S]*CSeq: 1 CANCEL/.test(m)),
     '200 for the CANCEL',
@@ -184,7 +195,7 @@ t.test(
         .replace(/\r\n/g, '\n')
         .replace('Via: SIP/2.0/UDP 192.0.2.1;', `Via: SIP/2.0/UDP 127.0.0.1:${env.me};rport;`),
     );
-    await sleep(150);
+    await until(() => env.got.length >= 6);
     const lines = env.got.map((m) => m.split('\r\n')[0]);
     t.ok(lines.includes('SIP/2.0 501 Not Implemented'), 'REFER: 501');
     t.ok(lines.includes('SIP/2.0 489 Bad Event'), 'SUBSCRIBE to an event package other than presence: 489');
