@@ -7,6 +7,7 @@
 // bucket. The rest are checked per event; those that name domains are filed under the
 // domain (exact or `*.suffix`) so that a block list of a thousand domains costs a few map
 // lookups. evaluate.ts turns the matching rules into a Decision.
+import { RE2JS } from 're2js';
 import { type Address, parseAddress } from '../address.js';
 import { type CanonicalEvent, EVENT_KINDS, type EventKind } from '../model.js';
 import { DAYS, type DIRECTIONS, type PartyMatch, type PolicyDocument, type Rule } from './schema.js';
@@ -76,15 +77,73 @@ export function parseRateLimit(s: string): RateLimit | string {
   return { limit: Number(m[1]), windowMs: WINDOWS[m[2]!]! };
 }
 
-/** Compile a `content.pattern`; `(?i)` at the start makes it case-insensitive. */
-export function compilePattern(src: string, global = false): RegExp {
-  let flags = global ? 'g' : '';
-  let body = src;
-  if (body.startsWith('(?i)')) {
-    body = body.slice(4);
-    flags += 'i';
+/** A compiled `content.pattern`: matching and literal replacement, both linear in the body. */
+export interface ContentPattern {
+  readonly source: string;
+  /** Whether the body contains a match. */
+  test(body: string): boolean;
+  /** Every match replaced with `replacement`, taken literally (`$` and `\\` are plain text). */
+  replaceAll(body: string, replacement: string): string;
+}
+
+// Why RE2 and not RegExp: patterns run on text any outside sender chooses, and a backtracking
+// engine takes exponential time on patterns like `(a+)+$` (one message would stall the event
+// loop). RE2 matches in time linear in the body, which rules out the two features below.
+const LINEAR_HINT =
+  'content patterns run on a linear-time engine (RE2) so that no message can stall the gateway';
+
+/** Null when `src` uses no feature RE2 cannot match in linear time; otherwise why and what instead. */
+function nonLinearFeature(src: string): string | null {
+  let inClass = false;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    const at = `(character ${i + 1})`;
+    if (c === '\\') {
+      const n = src[i + 1] ?? '';
+      if (!inClass && /[1-9]/.test(n)) {
+        const ref = /^\\\d+/.exec(src.slice(i))![0];
+        return `backreference "${ref}" ${at} is not supported: ${LINEAR_HINT}, and a backreference cannot be matched in linear time; write the repeated text out instead (e.g. "(ab)\\1" becomes "abab" or "(ab){2}")`;
+      }
+      if (!inClass && n === 'k' && src[i + 2] === '<') {
+        return `named backreference "\\k<...>" ${at} is not supported: ${LINEAR_HINT}, and a backreference cannot be matched in linear time; write the repeated text out instead`;
+      }
+      i++;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+    } else if (c === '[') {
+      inClass = true;
+    } else if (c === '(') {
+      const look = /^\(\?(?:=|!|<=|<!)/.exec(src.slice(i, i + 4));
+      if (look) {
+        const kind = look[0].includes('<') ? 'lookbehind' : 'lookahead';
+        return `${kind} "${look[0]}" ${at} is not supported: ${LINEAR_HINT}; match the neighbouring text as part of the pattern instead (e.g. "card(?= number)" becomes "card number"), or split the condition into two rules`;
+      }
+    }
   }
-  return new RegExp(body, flags);
+  return null;
+}
+
+/**
+ * Compile a `content.pattern` (JavaScript regular-expression syntax, run by RE2); `(?i)` at
+ * the start makes it case-insensitive. Throws with a message for the loader when the pattern
+ * is malformed or needs backtracking (backreferences, lookahead, lookbehind).
+ */
+export function compilePattern(src: string): ContentPattern {
+  const bad = nonLinearFeature(src);
+  if (bad !== null) throw new Error(bad);
+  let re: RE2JS;
+  try {
+    // translateRegExp maps JavaScript-only spellings (`\u00e9`, `\cA`, `(?<name>`) to RE2's.
+    re = RE2JS.compile(RE2JS.translateRegExp(src));
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(msg.replace(/^error parsing regexp: /, ''));
+  }
+  return {
+    source: src,
+    test: (body) => re.test(body),
+    replaceAll: (body, replacement) => re.matcher(body).replaceAll(RE2JS.quoteReplacement(replacement)),
+  };
 }
 
 /** Lower-cased `network|user|domain` key of a member URI or party. */
@@ -192,7 +251,7 @@ export interface CompiledRule {
   clauses: Clause[];
   test(ctx: EvalContext): boolean;
   /** For redact rules: global pattern and replacement. */
-  redact: { re: RegExp; replacement: string } | null;
+  redact: { re: ContentPattern; replacement: string } | null;
   /** The rule's presence level (obligations.presence), or null. */
   presence: PresenceLevel | null;
   disclaimer: string | null;
@@ -708,7 +767,7 @@ export function buildIndex(doc: PolicyDocument): PolicyIndex {
       const pattern = rule.match.content?.pattern;
       if (pattern === undefined)
         throw new Error(`rule ${rule.id}: a redact rule needs match.content.pattern`);
-      redact = { re: compilePattern(pattern, true), replacement: rule.replacement ?? '[redacted]' };
+      redact = { re: compilePattern(pattern), replacement: rule.replacement ?? '[redacted]' };
     }
     let rateLimit: CompiledRule['rateLimit'] = null;
     if (rule.obligations?.rateLimit !== undefined) {

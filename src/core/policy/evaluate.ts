@@ -193,9 +193,8 @@ function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
     }
     if (r.redact !== null && ev.kind === 'message') {
       const { re, replacement } = r.redact;
-      const repl = () => replacement;
-      const body = ev.body.replace(re, repl);
-      const html = ev.html?.replace(re, repl);
+      const body = re.replaceAll(ev.body, replacement);
+      const html = ev.html === undefined ? undefined : re.replaceAll(ev.html, replacement);
       if (body !== ev.body || html !== ev.html) {
         ev = html === undefined ? { ...ev, body } : { ...ev, body, html };
         redacted = true;
