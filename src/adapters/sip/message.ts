@@ -699,18 +699,22 @@ function badLine(head: string, at: number, what: string): ParseError {
   const end = head.indexOf('\r\n', at);
   const text = head.slice(start, Math.min(start + 80, end < 0 ? head.length : end));
   return new ParseError(
-    `${what} in line ${n} of the header section ("${escapeControls(text)}"): lines end with CRLF`,
+    `${what} in line ${n} of the header section (${escapeControls(text)}); lines end with CRLF`,
   );
 }
 
-/** Control characters as \r, \n, \xNN: the text goes into a log line and a reason phrase. */
+/**
+ * Control characters as <CR>, <LF>, <NUL>, <0x07>: the text goes into a log line and a
+ * reason phrase (which keeps neither controls nor quotes and backslashes).
+ */
 function escapeControls(s: string): string {
   let out = '';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 13) out += '\\r';
-    else if (c === 10) out += '\\n';
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    if (c === 13) out += '<CR>';
+    else if (c === 10) out += '<LF>';
+    else if (c === 0) out += '<NUL>';
+    else if (c < 0x20 || c === 0x7f) out += `<0x${c.toString(16).padStart(2, '0')}>`;
     else out += s[i];
   }
   return out;

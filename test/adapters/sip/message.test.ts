@@ -508,11 +508,11 @@ t.test('a bare CR, a bare LF or a NUL in the header section is refused with its 
   cr.splice(5, 2, 'CSeq: 1 MESSAGE\r>-Type: text/plain');
   t.equal(
     refusal(withLines(cr)),
-    '400 a bare CR in line 6 of the header section ("CSeq: 1 MESSAGE\\r>-Type: text/plain"): lines end with CRLF',
+    '400 a bare CR in line 6 of the header section (CSeq: 1 MESSAGE<CR>>-Type: text/plain); lines end with CRLF',
   );
   t.match(
     refusal(withLines([...LINES.slice(0, 7), 'X-Note: a\rb', LINES[7]!])),
-    /^400 a bare CR in line 8 of the header section \("X-Note: a\\rb"\)/,
+    /^400 a bare CR in line 8 of the header section \(X-Note: a<CR>b\)/,
     'in a header nobody reads',
   );
   t.match(
@@ -529,7 +529,7 @@ t.test('a bare CR, a bare LF or a NUL in the header section is refused with its 
     refusal(
       withLines([...LINES.slice(0, 7), `X-Note: a\nVia: SIP/2.0/UDP 203.0.113.9;branch=z9hG4bKx`, LINES[7]!]),
     ),
-    /^400 a bare LF in line 8 of the header section \("X-Note: a\\nVia: SIP\/2\.0\/UDP 203\.0\.113\.9;branch=z9hG4bKx"\)/,
+    /^400 a bare LF in line 8 of the header section \(X-Note: a<LF>Via: SIP\/2\.0\/UDP 203\.0\.113\.9;branch=z9hG4bKx\)/,
     'a bare LF does not split a header in two',
   );
   t.match(
@@ -539,13 +539,13 @@ t.test('a bare CR, a bare LF or a NUL in the header section is refused with its 
   );
   t.match(
     refusal(Buffer.from(`${LINES.join('\r\n')}\n\nhi`)),
-    /^400 a bare LF in line 8 of the header section \("Content-Length: 2\\n\\n"\)/,
+    /^400 a bare LF in line 8 of the header section \(Content-Length: 2<LF><LF>\)/,
     'a header section ending at LF LF',
   );
   t.match(refusal(Buffer.from(`${LINES.join('\r\n')}\r\n\nhi`)), /^400 a bare LF in line 9 /, 'CRLF then LF');
   t.match(
     refusal(withLines([...LINES.slice(0, 7), 'X-Note: a\0b', LINES[7]!])),
-    /^400 a NUL in line 8 of the header section \("X-Note: a\\x00b"\)/,
+    /^400 a NUL in line 8 of the header section \(X-Note: a<NUL>b\)/,
   );
   t.match(
     refusal(withLines([...LINES.slice(0, 7), 'X-Note: "a\\\\\0"', LINES[7]!])),
