@@ -389,7 +389,7 @@ t.test('audit query validation names the parameter', async (t) => {
     ['limit=ten', /'limit' must be an integer/],
     ['before=0', /'before' must be >= 1/],
     ['decision=maybe', /'decision' must be one of: allow, redact, deny/],
-    ['category=system', /'category' must be one of: decision, admin/],
+    ['category=system', /'category' must be one of: decision, outcome, admin/],
     ['from=yesterday', /'from' must be an ISO 8601 date-time/],
     ['decison=deny', /'decison' is not accepted/],
   ];
