@@ -553,6 +553,7 @@ t.test('openapi.json is an OpenAPI 3 document for every route', async (t) => {
       'kind',
       'limit',
       'network',
+      'outcome',
       'q',
       'rule',
       'to',
