@@ -39,6 +39,10 @@ function configDir(body: string): string {
   return dir;
 }
 
+// Five real `parley start` processes one after another: on a loaded machine each start can
+// take many seconds, so this file may take longer than the default per-file limit.
+t.setTimeout(300_000);
+
 t.test('a bad config exits 2 naming file, line and key — no stack trace', async (t) => {
   const dir = configDir('policy: { file: policy.yaml }\nhttp:\n  listen: "nowhere"\n');
   const r = await finish(parley(['start', '-c', join(dir, 'parley.yaml')]));
@@ -66,7 +70,7 @@ t.test('SIGTERM shuts down gracefully and the audit written to Redis verifies', 
   const done = finish(p);
   const url = await new Promise<string>((res, rej) => {
     let buf = '';
-    const timer = setTimeout(() => rej(new Error(`no start: ${buf}`)), 20_000);
+    const timer = setTimeout(() => rej(new Error(`no start: ${buf}`)), 60_000);
     p.stderr?.on('data', (d) => {
       buf += d;
       const m = /listening on (http:\/\/[^\s]+)/.exec(buf);
@@ -111,7 +115,7 @@ t.test('a stopped gateway exits promptly even when its XMPP server stopped answe
   const done = finish(p);
   await new Promise<void>((res, rej) => {
     let buf = '';
-    const timer = setTimeout(() => rej(new Error(`link not up: ${buf}`)), 20_000);
+    const timer = setTimeout(() => rej(new Error(`link not up: ${buf}`)), 60_000);
     const seen = (d: Buffer) => {
       buf += d;
       if (/xmpp component link up/.test(buf)) {
