@@ -114,6 +114,8 @@ export class MatrixAdapter implements Adapter {
   readonly #roomLocks = new Map<string, Promise<string>>();
   readonly #typing = new Map<string, boolean>();
   readonly #presence = new Map<string, string>();
+  /** The tail of each ghost's presence writes (see #presenceInOrder). */
+  readonly #presenceWrites = new Map<string, Promise<void>>();
   #backlog = false;
   #drainTimer: NodeJS.Timeout | null = null;
   #presenceTimer: NodeJS.Timeout | null = null;
@@ -180,15 +182,38 @@ export class MatrixAdapter implements Adapter {
   async #refreshPresence(): Promise<void> {
     if (this.#stopped || this.#status.state !== 'up' || !this.#ctx) return;
     try {
-      const all = await this.#ctx.store.hgetall(`${this.#prefix}ghost-presence`);
-      for (const [ghost, raw] of Object.entries(all)) {
+      const key = `${this.#prefix}ghost-presence`;
+      const ghosts = Object.keys(await this.#ctx.store.hgetall(key));
+      for (const ghost of ghosts) {
         if (this.#stopped) return;
-        const p = JSON.parse(raw) as { presence: string; status_msg?: string };
-        await this.#hs.setPresence(ghost, p.presence, p.status_msg);
+        // Read again inside the ghost's queue: a presence that arrived while this refresh
+        // ran is newer than the list read above, and must not be overwritten by it.
+        await this.#presenceInOrder(ghost, async () => {
+          const raw = await this.#store.hget(key, ghost);
+          if (raw === null) return;
+          const p = JSON.parse(raw) as { presence: string; status_msg?: string };
+          await this.#hs.setPresence(ghost, p.presence, p.status_msg);
+        });
       }
     } catch (err) {
       this.#log.debug({ err }, 'ghost presence refresh failed');
     }
+  }
+
+  /**
+   * Run one ghost's presence writes one after another. The periodic refresh and a live
+   * presence otherwise race: the refresh could set a ghost's older presence after the newer
+   * one, and the homeserver would show the old one until the next refresh.
+   */
+  #presenceInOrder(ghost: string, write: () => Promise<void>): Promise<void> {
+    const before = this.#presenceWrites.get(ghost) ?? Promise.resolve();
+    const done = before.then(write);
+    const settled = done.catch(() => {});
+    this.#presenceWrites.set(ghost, settled);
+    void settled.then(() => {
+      if (this.#presenceWrites.get(ghost) === settled) this.#presenceWrites.delete(ghost);
+    });
+    return done;
   }
 
   status(): LinkStatus {
@@ -865,9 +890,11 @@ export class MatrixAdapter implements Adapter {
       case 'presence': {
         await this.#ensureGhost(ghost, remote);
         const p = presenceToMatrix(e);
-        await this.#hs.setPresence(ghost, p.presence, p.status_msg);
-        if (p.presence === 'offline') await this.#store.hdel(`${this.#prefix}ghost-presence`, ghost);
-        else await this.#store.hset(`${this.#prefix}ghost-presence`, ghost, JSON.stringify(p));
+        await this.#presenceInOrder(ghost, async () => {
+          await this.#hs.setPresence(ghost, p.presence, p.status_msg);
+          if (p.presence === 'offline') await this.#store.hdel(`${this.#prefix}ghost-presence`, ghost);
+          else await this.#store.hset(`${this.#prefix}ghost-presence`, ghost, JSON.stringify(p));
+        });
         return;
       }
       case 'call': {

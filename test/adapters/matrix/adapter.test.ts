@@ -113,8 +113,13 @@ class FakeHomeserver implements HomeserverApi {
   async sendReadReceipt() {
     this.#check('receipt');
   }
+  /** Each presence write takes this long; `applied` lists them in the order they complete. */
+  presenceDelayMs = 0;
+  applied: string[] = [];
   async setPresence(asUser: string, presence: string) {
     this.#check(`presence ${asUser} ${presence}`);
+    if (this.presenceDelayMs) await new Promise((r) => setTimeout(r, this.presenceDelayMs));
+    this.applied.push(`${asUser} ${presence}`);
   }
 }
 
@@ -464,6 +469,36 @@ t.test('ghost presence is set again before the homeserver times it out, until of
   const after = hs.calls.filter((c) => c === online).length;
   await new Promise((r) => setTimeout(r, 150));
   t.equal(hs.calls.filter((c) => c === online).length, after, 'no refresh after offline');
+});
+
+t.test('a refresh never overwrites a newer presence that arrived while it ran', async (t) => {
+  const { hs, corp } = await setup(undefined, { presenceRefreshMs: 20 });
+  const ghost = '@_parley_bob=40corp.test:hs.test';
+  const presence = (show: 'available' | 'away', id: string) => ({
+    kind: 'presence' as const,
+    id,
+    time: new Date().toISOString(),
+    from: 'xmpp:bob@corp.test',
+    to: 'matrix:u/alice:hs.test',
+    adapter: 'corp',
+    traceId: 't',
+    show,
+  });
+  await corp.submit(presence('available', 'p-1'));
+  // Writes now take longer than the refresh period: a refresh starts while the new
+  // presence is being written, having read the old one.
+  hs.presenceDelayMs = 100;
+  await corp.submit(presence('away', 'p-2'));
+  await new Promise((r) => setTimeout(r, 400));
+  const mine = hs.applied.filter((a) => a.startsWith(ghost));
+  const first = mine.indexOf(`${ghost} unavailable`);
+  t.ok(first >= 0, 'the new presence was written');
+  t.same(
+    mine.slice(first + 1).filter((a) => a !== `${ghost} unavailable`),
+    [],
+    'nothing older was written after it',
+  );
+  t.equal(mine.at(-1), `${ghost} unavailable`, 'the homeserver ends with the new presence');
 });
 
 t.test('encrypted events in a bridged room get a notice (once), not silence', async (t) => {
