@@ -3,13 +3,14 @@
 // admin so that the input reaches the handlers. Whatever comes in, the answer is never a
 // 5xx, and an error body is the documented {error, message} shape.
 
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { eventFromInput } from '../../src/core/policy/event-input.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import type { AdminServices, LegalHold, LegalHoldInput, TrimReport } from '../../src/http/services.js';
 import { FakeServices, RECORDS } from '../fixtures/fake-services.js';
-import { type FuzzTarget, must } from './targets.js';
+import type { FuzzTarget } from './targets.js';
 
 const ADMIN = 'adm-5f1c9e0b7a2d4c68b3e1';
 const AUDITOR = 'aud-0c7d2e9f4b1a6358d2c4';
@@ -195,7 +196,7 @@ export const httpRoutes: FuzzTarget = {
       logger: false,
     });
     const routes = await routesOf(app);
-    must(routes.length > 15, `only ${routes.length} routes found in the OpenAPI document`);
+    assert.ok(routes.length > 15, `only ${routes.length} routes found in the OpenAPI document`);
     const arb = fc.record({
       route: fc.constantFrom(...routes),
       param: fc.oneof(
@@ -234,17 +235,17 @@ export const httpRoutes: FuzzTarget = {
         opts.headers = { ...opts.headers, 'content-type': c.contentType };
       }
       const r = await app.inject(opts);
-      must(
+      assert.ok(
         r.statusCode < 500,
         `${opts.method} ${opts.url} answered ${r.statusCode}: ${r.body.slice(0, 300)}`,
       );
       if (r.statusCode >= 400 && /json/.test(String(r.headers['content-type']))) {
         const b = r.json() as { error?: unknown; message?: unknown };
-        must(
+        assert.ok(
           typeof b.error === 'string' && typeof b.message === 'string',
           `an error body without error/message: ${r.body.slice(0, 200)}`,
         );
-        must(!/\bat .*\.(ts|js):\d+/.test(r.body), 'a stack trace in an error body');
+        assert.ok(!/\bat .*\.(ts|js):\d+/.test(r.body), 'a stack trace in an error body');
       }
     });
     return { property, close: () => app.close() };
