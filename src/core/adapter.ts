@@ -103,7 +103,13 @@ export type DeliveryResult =
        */
       notSent?: string;
     }
-  | { ok: false; retryable: boolean; reason: string; refused?: boolean };
+  | {
+      ok: false;
+      /** @deprecated read nowhere; being removed (issue 16 item 8). */
+      retryable?: boolean;
+      reason: string;
+      refused?: boolean;
+    };
 
 /**
  * A wrong adapter config block: `path` names the key below the adapter's block, so the
@@ -183,6 +189,7 @@ export interface Adapter {
    * pipeline calls it, after the delivery; it is not an event and is not audited.
    */
   notice(event: CanonicalEvent, notice: Notice): Promise<void>;
+  /** @deprecated only tests call it; being removed (issue 16 item 8). */
   status(): LinkStatus;
   /** Stop intake, finish in-flight work, close the link. */
   stop(): Promise<void>;
