@@ -1,6 +1,7 @@
 // API errors: one error body shape ({error, message, details?}), one table of codes, and
 // the error and not-found handlers that render every failure in it.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { EventInputError } from '../core/policy/event-input.js';
 import { maskUrl } from './logging.js';
 import type { ErrorBody } from './schemas.js';
 
@@ -22,6 +23,15 @@ export interface AjvError {
   keyword?: string;
   message?: string;
   params?: Record<string, unknown>;
+}
+
+/** A request that fails its schema: a query parameter, a body field, or another part. */
+function validationKind(context: string): ErrorKind {
+  return context === 'querystring'
+    ? 'invalidParameter'
+    : context === 'body'
+      ? 'invalidBody'
+      : 'invalidRequest';
 }
 
 export function describeValidation(context: string, errors: readonly AjvError[]): ErrorBody {
@@ -74,12 +84,7 @@ export function describeValidation(context: string, errors: readonly AjvError[])
           ? `${context} '${first.parameter}'`
           : `The ${context}`;
   return {
-    error:
-      context === 'querystring'
-        ? 'invalid_parameter'
-        : context === 'body'
-          ? 'invalid_body'
-          : 'invalid_request',
+    error: ERROR_KINDS[validationKind(context)].code,
     message: `${where} ${first.message}.`,
     details: { in: context === 'querystring' ? 'query' : context, problems },
   };
@@ -89,25 +94,76 @@ export function isFastifyError(e: unknown): e is FastifyError {
   return e instanceof Error;
 }
 
-export const STATUS_CODES: Record<number, string> = {
-  400: 'bad_request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not_found',
-  405: 'method_not_allowed',
-  406: 'not_acceptable',
-  413: 'payload_too_large',
-  415: 'unsupported_media_type',
-  422: 'unprocessable',
-  429: 'too_many_requests',
-  503: 'unavailable',
-};
+/**
+ * The one table of error codes: each kind of failure the API renders, with its HTTP status
+ * and the `error` code of its body. An ApiError names its own status and code. For a status
+ * that several kinds share, the first kind listed is the plain one (see codeOfStatus).
+ */
+export const ERROR_KINDS = {
+  badRequest: { status: 400, code: 'bad_request' },
+  invalidParameter: { status: 400, code: 'invalid_parameter' },
+  invalidBody: { status: 400, code: 'invalid_body' },
+  invalidRequest: { status: 400, code: 'invalid_request' },
+  invalidEvent: { status: 400, code: 'invalid_event' },
+  invalidJson: { status: 400, code: 'invalid_json' },
+  unauthorized: { status: 401, code: 'unauthorized' },
+  forbidden: { status: 403, code: 'forbidden' },
+  notFound: { status: 404, code: 'not_found' },
+  methodNotAllowed: { status: 405, code: 'method_not_allowed' },
+  notAcceptable: { status: 406, code: 'not_acceptable' },
+  payloadTooLarge: { status: 413, code: 'payload_too_large' },
+  unsupportedMediaType: { status: 415, code: 'unsupported_media_type' },
+  unprocessable: { status: 422, code: 'unprocessable' },
+  tooManyRequests: { status: 429, code: 'too_many_requests' },
+  internal: { status: 500, code: 'internal_error' },
+} as const satisfies Record<string, { status: number; code: string }>;
+
+export type ErrorKind = keyof typeof ERROR_KINDS;
+
+const PLAIN_BY_STATUS = new Map<number, string>();
+for (const { status, code } of Object.values(ERROR_KINDS)) {
+  if (!PLAIN_BY_STATUS.has(status)) PLAIN_BY_STATUS.set(status, code);
+}
+
+/** The code of a client error Fastify raised (no more specific kind applies), by its status. */
+export function codeOfStatus(status: number): string {
+  return PLAIN_BY_STATUS.get(status) ?? ERROR_KINDS.badRequest.code;
+}
+
+interface ErrorClass {
+  kind: ErrorKind;
+  /** The body's details for this error, or undefined; null when `error` is not of this class. */
+  match(error: Error): { details: unknown } | null;
+}
+
+function byClass<E extends Error>(
+  type: abstract new (...args: never[]) => E,
+  kind: ErrorKind,
+  details: (error: E) => unknown = () => undefined,
+): ErrorClass {
+  return { kind, match: (error) => (error instanceof type ? { details: details(error) } : null) };
+}
+
+/** The error classes the services throw for bad input, matched with instanceof. */
+const ERROR_CLASSES: readonly ErrorClass[] = [
+  byClass(EventInputError, 'invalidEvent', (e) => (e.field === undefined ? undefined : { field: e.field })),
+];
+
+/** An ErrorBody of a kind in the table; details only when there are some. */
+function bodyOf(kind: ErrorKind, message: string, details?: unknown): ErrorBody {
+  const body: ErrorBody = { error: ERROR_KINDS[kind].code, message };
+  if (details !== undefined) body.details = details;
+  return body;
+}
 
 /**
  * Render every failure as an ErrorBody: API errors, request validation (naming the
  * parameter), bodies too large for the route, bad JSON, and unknown routes. No stack traces.
  */
 export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
+  const send = (reply: FastifyReply, kind: ErrorKind, message: string, details?: unknown) =>
+    reply.code(ERROR_KINDS[kind].status).send(bodyOf(kind, message, details));
+
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ApiError) {
       const body: ErrorBody = { error: error.code, message: error.message };
@@ -117,59 +173,54 @@ export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): v
     }
     if (!isFastifyError(error)) {
       request.log.error({ problem: String(error) }, 'request failed');
-      return reply.code(500).send({ error: 'internal_error', message: 'The gateway failed; see its log.' });
+      return send(reply, 'internal', 'The gateway failed; see its log.');
     }
     const validation = (error as FastifyError & { validation?: AjvError[] }).validation;
     if (validation) {
+      const context = String(error.validationContext ?? 'request');
       return reply
-        .code(400)
-        .send(describeValidation(String(error.validationContext ?? 'request'), validation));
+        .code(ERROR_KINDS[validationKind(context)].status)
+        .send(describeValidation(context, validation));
     }
-    if (error.name === 'EventInputError') {
-      const body: ErrorBody = { error: 'invalid_event', message: error.message };
-      const extra = error as unknown as { path?: unknown; field?: unknown };
-      const field =
-        typeof extra.path === 'string' ? extra.path : typeof extra.field === 'string' ? extra.field : null;
-      if (field !== null) body.details = { field };
-      return reply.code(400).send(body);
+    for (const c of ERROR_CLASSES) {
+      const hit = c.match(error);
+      if (hit) return send(reply, c.kind, error.message, hit.details);
     }
     const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
-    if (status === 413) {
-      return reply.code(413).send({
-        error: 'payload_too_large',
-        message: `The request body is larger than ${request.routeOptions.bodyLimit ?? bodyLimit} bytes; send a smaller body.`,
-      });
+    if (status === ERROR_KINDS.payloadTooLarge.status) {
+      return send(
+        reply,
+        'payloadTooLarge',
+        `The request body is larger than ${request.routeOptions.bodyLimit ?? bodyLimit} bytes; send a smaller body.`,
+      );
     }
-    if (status === 415) {
-      return reply.code(415).send({
-        error: 'unsupported_media_type',
-        message: `Content-Type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted here; see /api/v1/openapi.json for the accepted types.`,
-      });
+    if (status === ERROR_KINDS.unsupportedMediaType.status) {
+      return send(
+        reply,
+        'unsupportedMediaType',
+        `Content-Type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted here; see /api/v1/openapi.json for the accepted types.`,
+      );
     }
     if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (status === 400 && error instanceof SyntaxError)) {
-      return reply
-        .code(400)
-        .send({ error: 'invalid_json', message: `The body is not valid JSON (${error.message}); fix it.` });
+      return send(reply, 'invalidJson', `The body is not valid JSON (${error.message}); fix it.`);
     }
     if (status >= 400 && status < 500) {
-      return reply
-        .code(status)
-        .send({ error: STATUS_CODES[status] ?? 'bad_request', message: error.message });
+      return reply.code(status).send({ error: codeOfStatus(status), message: error.message });
     }
     request.log.error({ err: error }, 'request failed');
-    return reply.code(500).send({
-      error: 'internal_error',
-      message: `The gateway failed to handle the request (id ${request.id}); see its log.`,
-    });
+    return send(
+      reply,
+      'internal',
+      `The gateway failed to handle the request (id ${request.id}); see its log.`,
+    );
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .header('cache-control', 'no-store')
-      .send({
-        error: 'not_found',
-        message: `There is no route ${request.method} ${maskUrl(request.url.split('?')[0] ?? '')}; see /api/v1/openapi.json (no token needed) for the routes.`,
-      });
+    reply.header('cache-control', 'no-store');
+    send(
+      reply,
+      'notFound',
+      `There is no route ${request.method} ${maskUrl(request.url.split('?')[0] ?? '')}; see /api/v1/openapi.json (no token needed) for the routes.`,
+    );
   });
 }

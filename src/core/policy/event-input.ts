@@ -25,6 +25,14 @@ if (!FormatRegistry.Has('date-time')) {
 /** Bad event input; the message names the field and what to write instead. */
 export class EventInputError extends Error {
   override name = 'EventInputError';
+
+  /** `field`: the input field at fault (e.g. `/kind`) when the thrower names it apart from the message. */
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
 }
 
 const SCHEMAS: Record<EventKind, TSchema> = {
