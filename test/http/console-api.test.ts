@@ -162,7 +162,7 @@ t.test('the console page and its assets are served, self-contained, under a stri
     t.match(page.body, `data-testid="${id}"`, `has ${id}`);
   }
   // audit-row is created by the script.
-  t.match(readFileSync(`${findConsoleDir()}/console.js`, 'utf8'), "testid: 'audit-row'");
+  t.match(readFileSync(`${findConsoleDir()}/traffic-rows.js`, 'utf8'), "testid: 'audit-row'");
   t.equal((await app.inject({ url: '/console/' })).body, page.body);
 
   const refs = [...page.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);

@@ -1,8 +1,20 @@
+// @ts-check
 // Stacked bar charts drawn as inline SVG (no library): decisions over time, by decision and
 // by network. Each chart comes with a legend and a data table for screen readers.
 
+/**
+ * @typedef {{ start: number; counts: Record<string, number> }} Bucket
+ * @typedef {{ step: number; buckets: Bucket[] }} Buckets
+ * @typedef {{ key: string; label: string; color: string }} Series
+ */
+
 const SVG = 'http://www.w3.org/2000/svg';
 
+/**
+ * @param {string} name
+ * @param {Record<string, string | number>} [attrs]
+ * @param {string} [text]
+ */
 const el = (name, attrs = {}, text) => {
   const e = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
@@ -10,6 +22,7 @@ const el = (name, attrs = {}, text) => {
   return e;
 };
 
+/** Bucket widths (ms), smallest first. */
 const STEPS = [
   1_000,
   10_000,
@@ -27,26 +40,37 @@ const STEPS = [
  * Group records into at most `maxBuckets` time buckets. `keyOf(record)` names the series;
  * `offsetMs` (east of UTC) aligns the buckets with whole hours/days of the zone shown.
  * Returns { step, buckets: [{ start, counts: {key: n} }] } oldest first.
+ * @template {{ time: string }} R
+ * @param {R[]} records
+ * @param {(record: R) => string} keyOf
+ * @returns {Buckets}
  */
 export function bucketize(records, keyOf, maxBuckets = 40, offsetMs = 0) {
   const times = records.map((r) => Date.parse(r.time)).filter((t) => !Number.isNaN(t));
-  if (times.length === 0) return { step: STEPS[0], buckets: [] };
+  const smallest = STEPS[0] ?? 1_000;
+  if (times.length === 0) return { step: smallest, buckets: [] };
   const min = Math.min(...times);
   const max = Math.max(...times);
-  const step = STEPS.find((s) => (max - min) / s < maxBuckets) ?? STEPS[STEPS.length - 1];
+  const step = STEPS.find((s) => (max - min) / s < maxBuckets) ?? STEPS[STEPS.length - 1] ?? smallest;
   const first = Math.floor((min + offsetMs) / step) * step - offsetMs;
   const n = Math.floor((max - first) / step) + 1;
+  /** @type {Bucket[]} */
   const buckets = Array.from({ length: n }, (_, i) => ({ start: first + i * step, counts: {} }));
   for (const r of records) {
     const t = Date.parse(r.time);
     if (Number.isNaN(t)) continue;
     const b = buckets[Math.floor((t - first) / step)];
+    if (!b) continue;
     const k = keyOf(r);
     b.counts[k] = (b.counts[k] ?? 0) + 1;
   }
   return { step, buckets };
 }
 
+/**
+ * @param {number} t
+ * @param {number} step
+ */
 const utcTime = (t, step) => {
   const iso = new Date(t).toISOString();
   if (step >= 86_400_000) return iso.slice(0, 10);
@@ -57,6 +81,14 @@ const utcTime = (t, step) => {
 /**
  * A stacked bar chart as a <figure>: `series` is [{ key, label, color }], `data` what
  * bucketize returned, `fmtTime(t, step)` an interval's label (default: UTC).
+ * @param {{
+ *   title: string;
+ *   series: Series[];
+ *   data: Buckets;
+ *   testid?: string;
+ *   fmtTime?: (t: number, step: number) => string;
+ * }} chart
+ * @returns {HTMLElement}
  */
 export function stackedBarChart({ title, series, data, testid, fmtTime = utcTime }) {
   const figure = document.createElement('figure');

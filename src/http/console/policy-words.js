@@ -1,14 +1,25 @@
+// @ts-check
 // Policy rules in plain words, for the console's policy view. Pure functions, no DOM.
+/** @import { PartyMatch, PolicyRule, RuleMatch } from './types.js' */
 
+/**
+ * @template T
+ * @param {T | T[] | undefined} v
+ * @returns {T[]}
+ */
 const list = (v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-/** "a", "a or b", "a, b or c" */
+/**
+ * "a", "a or b", "a, b or c"
+ * @param {readonly unknown[]} items
+ */
 export function orList(items, word = 'or') {
   const a = items.map(String);
   if (a.length <= 1) return a.join('');
   return `${a.slice(0, -1).join(', ')} ${word} ${a[a.length - 1]}`;
 }
 
+/** @type {Record<string, string>} */
 const KIND_WORDS = {
   message: 'messages',
   presence: 'presence',
@@ -17,6 +28,7 @@ const KIND_WORDS = {
   call: 'calls',
 };
 
+/** @type {Record<string, string>} */
 const DIRECTION_WORDS = {
   inbound: 'coming into the enterprise',
   outbound: 'leaving the enterprise',
@@ -24,10 +36,14 @@ const DIRECTION_WORDS = {
   external: 'between two parties outside the enterprise',
 };
 
+/** @param {string} d */
 const domainWords = (d) =>
   d === '*' ? 'any domain' : d.startsWith('*.') ? `any subdomain of ${d.slice(2)}` : d;
 
-/** One party condition in words: "someone in zone partner on sip". */
+/**
+ * One party condition in words: "someone in zone partner on sip".
+ * @param {PartyMatch | undefined} p
+ */
 export function describeParty(p) {
   if (!p || typeof p !== 'object') return 'anyone';
   const parts = [];
@@ -45,7 +61,10 @@ export function describeParty(p) {
   return text;
 }
 
-/** The conditions of a rule's `match` in words (without the effect). */
+/**
+ * The conditions of a rule's `match` in words (without the effect).
+ * @param {RuleMatch | undefined} m
+ */
 export function describeMatch(m) {
   if (!m || typeof m !== 'object' || Object.keys(m).length === 0) return 'every event';
   const kinds = list(m.kind);
@@ -83,9 +102,13 @@ export function describeMatch(m) {
   return out.join(' ');
 }
 
+/** @type {Record<string, string>} */
 const EFFECT_WORDS = { allow: 'Allow', deny: 'Deny', redact: 'Redact' };
 
-/** A whole rule as one or more sentences. */
+/**
+ * A whole rule as one or more sentences.
+ * @param {PolicyRule} rule
+ */
 export function describeRule(rule) {
   const effect = EFFECT_WORDS[rule.effect] ?? rule.effect;
   let text = `${effect} ${describeMatch(rule.match)}`;
