@@ -220,12 +220,12 @@ export class MatrixAdapter implements Adapter {
     const to = tryParseAddress(e.to);
     const from = tryParseAddress(e.from);
     if (!to || !from || to.network !== 'matrix') {
-      return { ok: false, retryable: false, reason: `not a Matrix recipient: ${e.to}` };
+      return { ok: false, refused: true, reason: `not a Matrix recipient: ${e.to}` };
     }
     if (this.#ghosts.remoteOf(mxid(to)) || this.#ghosts.isOurs(mxid(to))) {
-      return { ok: false, retryable: false, reason: 'the recipient is a gateway user' };
+      return { ok: false, refused: true, reason: 'the recipient is a gateway user' };
     }
-    if (this.#stopped) return { ok: false, retryable: true, reason: 'the Matrix link is stopping' };
+    if (this.#stopped) return { ok: false, reason: 'the Matrix link is stopping' };
     if (!this.#queue.backlog) {
       try {
         await sendToMatrix(this.#sending, e);
@@ -233,7 +233,7 @@ export class MatrixAdapter implements Adapter {
         return { ok: true };
       } catch (err) {
         const he = err instanceof HomeserverError ? err : new HomeserverError(String(err), false);
-        if (!he.retryable) return { ok: false, retryable: false, reason: he.message };
+        if (!he.retryable) return { ok: false, refused: true, reason: he.message };
         this.#setStatus('down', he.message);
       }
     }

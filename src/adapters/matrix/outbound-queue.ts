@@ -73,7 +73,6 @@ export class OutboundQueue {
     if (!ok) {
       return {
         ok: false,
-        retryable: true,
         reason: `the homeserver is unreachable and ${this.#o.maxLength} events already wait`,
       };
     }
