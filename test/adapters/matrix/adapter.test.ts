@@ -1,18 +1,14 @@
-// The adapter with a fake homeserver (the real one is in test/integration/matrix*.test.ts):
-// hostile transactions, the bounded outbound queue, bounces, link status.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// The adapter with the in-memory homeserver of test/fixtures/matrix-homeserver.ts (the real one
+// is in test/integration/matrix*.test.ts): hostile transactions, the bounded outbound queue,
+// bounces, link status.
 import t from 'tap';
-import { MatrixAdapter } from '../../../src/adapters/matrix/adapter.js';
-import { makeRegistration, resolveMatrixConfig } from '../../../src/adapters/matrix/config.js';
-import { type HomeserverApi, HomeserverError } from '../../../src/adapters/matrix/homeserver.js';
 import { AuditWriter } from '../../../src/core/audit/writer.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { Pipeline } from '../../../src/core/pipeline.js';
 import { compilePolicySource } from '../../../src/core/policy/index.js';
 import type { Store } from '../../../src/core/store.js';
 import { MemoryStore } from '../../../src/store/memory.js';
+import { MemoryHomeserver, memoryMatrixAdapter } from '../../fixtures/matrix-homeserver.js';
 import { MemoryAdapter, message } from '../../fixtures/memory-adapter.js';
 
 const POLICY = `
@@ -29,146 +25,25 @@ rules:
     effect: allow
 `;
 
-class FakeHomeserver implements HomeserverApi {
-  down = false;
-  refuse: string | null = null;
-  /** Sends never answer (the process "dies" while one is in flight). */
-  hang = false;
-  sent: {
-    asUser: string;
-    roomId: string;
-    type: string;
-    content: Record<string, unknown>;
-    txnId: string;
-  }[] = [];
-  calls: string[] = [];
-  /** When each call was made (ms), beside `calls`. */
-  callTimes: number[] = [];
-  #n = 0;
-  #check(what: string) {
-    this.calls.push(what);
-    this.callTimes.push(Date.now());
-    if (this.down) throw new HomeserverError(`${what}: homeserver unreachable`, true);
-    if (this.refuse)
-      throw new HomeserverError(`${what}: M_FORBIDDEN ${this.refuse}`, false, 403, 'M_FORBIDDEN');
-  }
-  async ping() {
-    return !this.down;
-  }
-  async register(localpart: string) {
-    this.#check(`register ${localpart}`);
-  }
-  async setDisplayName() {
-    this.#check('displayname');
-  }
-  /** Room -> member -> membership, as the fake homeserver keeps them. */
-  rooms = new Map<string, Map<string, string>>();
-  /** The next createRoom makes the room and then times out (the reply is lost). */
-  loseCreateReply = false;
-  async createDirectRoom(asUser: string, invitee: string) {
-    this.#check(`createRoom ${asUser} ${invitee}`);
-    const roomId = `!room${++this.#n}:hs.test`;
-    this.rooms.set(
-      roomId,
-      new Map([
-        [asUser, 'join'],
-        [invitee, 'invite'],
-      ]),
-    );
-    if (this.loseCreateReply) {
-      this.loseCreateReply = false;
-      throw new HomeserverError('create a room: timed out', true);
-    }
-    return roomId;
-  }
-  async joinedRooms(asUser: string) {
-    this.#check(`joinedRooms ${asUser}`);
-    return [...this.rooms].filter(([, m]) => m.get(asUser) === 'join').map(([id]) => id);
-  }
-  async membership(asUser: string, roomId: string, userId: string) {
-    this.#check(`membership ${asUser} ${roomId} ${userId}`);
-    return this.rooms.get(roomId)?.get(userId) ?? null;
-  }
-  async joinRoom(asUser: string, roomId: string) {
-    this.#check(`join ${asUser} ${roomId}`);
-  }
-  async leaveRoom(asUser: string, roomId: string) {
-    this.#check(`leave ${asUser} ${roomId}`);
-  }
-  async sendEvent(
-    asUser: string,
-    roomId: string,
-    type: string,
-    content: Record<string, unknown>,
-    txnId: string,
-  ) {
-    this.#check('send');
-    if (this.hang) return new Promise<string>(() => {});
-    this.sent.push({ asUser, roomId, type, content, txnId });
-    return `$ev${++this.#n}`;
-  }
-  async sendTyping() {
-    this.#check('typing');
-  }
-  async sendReadReceipt() {
-    this.#check('receipt');
-  }
-  /** Each presence write takes this long; `applied` lists them in the order they complete. */
-  presenceDelayMs = 0;
-  applied: string[] = [];
-  async setPresence(asUser: string, presence: string) {
-    this.#check(`presence ${asUser} ${presence}`);
-    if (this.presenceDelayMs) await new Promise((r) => setTimeout(r, this.presenceDelayMs));
-    this.applied.push(`${asUser} ${presence}`);
-  }
-}
-
 async function setup(
   queue = { maxLength: 2, retryInitialMs: 20, retryMaxMs: 40 },
   extra: Record<string, unknown> = {},
   store: Store = new MemoryStore(),
 ) {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-matrix-unit-'));
-  const cfg = resolveMatrixConfig(
-    {
-      type: 'matrix',
-      homeserver: 'http://127.0.0.1:1',
-      serverName: 'hs.test',
-      registration: 'reg.yaml',
-      listen: '127.0.0.1:0',
-      domains: ['hs.test'],
-      queue,
-      ...extra,
-    },
-    dir,
-  );
-  const registration = makeRegistration('hs', cfg);
-  writeFileSync(join(dir, 'reg.yaml'), JSON.stringify(registration));
-  const hs = new FakeHomeserver();
+  const { adapter: matrix, hs, transaction: txn } = memoryMatrixAdapter({ queue, ...extra });
   const audit = new AuditWriter(store.audit, {});
   const policy = compilePolicySource(POLICY, 'p.yaml');
   const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
   const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
-  const matrix = new MatrixAdapter({
-    name: 'hs',
-    config: cfg,
-    registration,
-    homeserver: hs,
-    logger: silentLogger,
-  });
   await corp.start(pipeline.register(corp));
   await matrix.start(pipeline.register(matrix));
   t.teardown(async () => {
     await matrix.stop();
     await audit.close();
   });
-  const txn = (id: string, body: unknown) =>
-    fetch(`${matrix.url}/_matrix/app/v1/transactions/${id}`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${registration.hs_token}` },
-      body: JSON.stringify(body),
-    });
-  return { hs, store, corp, matrix, txn };
+  /** The link state the adapter last reported (ctx.setStatus). */
+  const state = () => pipeline.linkStatus().get('hs')?.state;
+  return { hs, store, corp, matrix, txn, state };
 }
 
 const toAlice = (body: string) => message('xmpp:bob@corp.test', 'matrix:u/alice:hs.test', body);
@@ -250,11 +125,11 @@ t.test('an invite for a ghost of a domain nobody serves is declined', async (t) 
 });
 
 t.test('the outbound queue: queued while down, bounded, drained in order when back', async (t) => {
-  const { hs, store, corp, matrix } = await setup();
+  const { hs, store, corp, state } = await setup();
   t.match(await corp.submit(toAlice('one')), { status: 'delivered' });
   hs.down = true;
   t.match(await corp.submit(toAlice('two')), { status: 'queued' });
-  t.equal(matrix.status().state, 'down');
+  t.equal(state(), 'down');
   t.match(await corp.submit(toAlice('three')), { status: 'queued' });
   const full = await corp.submit(toAlice('four'));
   t.match(full, { status: 'failed', code: 'delivery' });
@@ -267,7 +142,7 @@ t.test('the outbound queue: queued while down, bounded, drained in order when ba
     hs.sent.map((s) => s.content.body),
     ['one', 'two', 'three'],
   );
-  t.equal(matrix.status().state, 'up');
+  t.equal(state(), 'up');
   t.equal(await store.queueLength('matrix:hs:outq'), 0);
   t.equal(await store.get('matrix:hs:outq:head'), null);
 });
@@ -409,21 +284,9 @@ t.test('a non-retryable refusal is reported at once; gateway users are not recip
 });
 
 t.test('the homeserver down at start: the link starts down and comes up by itself', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-matrix-unit-'));
-  const cfg = resolveMatrixConfig(
-    {
-      type: 'matrix',
-      homeserver: 'http://127.0.0.1:1',
-      serverName: 'hs.test',
-      registration: 'r.yaml',
-      listen: '127.0.0.1:0',
-      domains: ['hs.test'],
-      queue: { retryInitialMs: 20, retryMaxMs: 40 },
-    },
-    dir,
-  );
-  const hs = new FakeHomeserver();
+  const hs = new MemoryHomeserver();
   hs.down = true;
+  const { adapter: matrix } = memoryMatrixAdapter({ queue: { retryInitialMs: 20, retryMaxMs: 40 } }, hs);
   const store = new MemoryStore();
   const pipeline = new Pipeline({
     policy: () => compilePolicySource(POLICY, 'p.yaml'),
@@ -431,21 +294,15 @@ t.test('the homeserver down at start: the link starts down and comes up by itsel
     store,
     logger: silentLogger,
   });
-  const matrix = new MatrixAdapter({
-    name: 'hs',
-    config: cfg,
-    registration: makeRegistration('hs', cfg),
-    homeserver: hs,
-    logger: silentLogger,
-  });
   await matrix.start(pipeline.register(matrix));
   t.teardown(() => matrix.stop());
-  t.equal(matrix.status().state, 'down');
+  // The state the adapter reported through ctx.setStatus (what /readyz shows).
+  const state = () => pipeline.linkStatus().get('hs')?.state;
+  t.equal(state(), 'down');
   hs.down = false;
   const deadline = Date.now() + 5000;
-  while (matrix.status().state !== 'up' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  t.equal(matrix.status().state, 'up');
-  t.equal(pipeline.linkStatus().get('hs')?.state, 'up', 'reported to the gateway for /readyz');
+  while (state() !== 'up' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(state(), 'up', 'reported to the gateway for /readyz');
 });
 
 t.test('ghost presence is set again before the homeserver times it out, until offline', async (t) => {

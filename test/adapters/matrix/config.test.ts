@@ -10,7 +10,11 @@ import {
   resolveMatrixConfig,
 } from '../../../src/adapters/matrix/config.js';
 import { createMatrixAdapter } from '../../../src/adapters/matrix/index.js';
+import { AuditWriter } from '../../../src/core/audit/writer.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { Pipeline } from '../../../src/core/pipeline.js';
+import { compilePolicySource } from '../../../src/core/policy/index.js';
+import { MemoryStore } from '../../../src/store/memory.js';
 
 const block = {
   type: 'matrix',
@@ -126,6 +130,16 @@ t.test('the factory validates the block and the registration', async (t) => {
   );
   const a = createMatrixAdapter('hs', block, deps);
   t.match(a, { name: 'hs', network: 'matrix', domains: ['hs.test'] });
-  t.equal(a.status().state, 'starting');
+  // Built, not started: it has reported no state, so the gateway shows its link starting.
+  const store = new MemoryStore();
+  const policy = compilePolicySource(
+    'apiVersion: parley/v1\nkind: Policy\nmetadata: { name: t, version: "1" }\nzones: { a: { domains: [hs.test] } }\ndefaults: { decision: deny }\nrules: []\n',
+    'p.yaml',
+  );
+  const audit = new AuditWriter(store.audit, {});
+  t.teardown(() => audit.close());
+  const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
+  pipeline.register(a);
+  t.equal(pipeline.linkStatus().get('hs')?.state, 'starting');
   t.ok(a.capabilities.edits && a.capabilities.html && a.capabilities.attachments);
 });

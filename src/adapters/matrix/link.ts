@@ -1,0 +1,29 @@
+// What the parts of one Matrix link share: its config, the homeserver client, its store
+// key prefix and, once it has started, the gateway's context. The adapter owns the state;
+// the parts read it through this view, so none of them holds a copy that could go stale.
+import type { AdapterContext, LinkState } from '../../core/adapter.js';
+import type { Logger } from '../../core/logger.js';
+import type { Store } from '../../core/store.js';
+import type { Registration, ResolvedMatrixConfig } from './config.js';
+import type { HomeserverApi } from './homeserver.js';
+
+export interface MatrixLink {
+  /** The link's name from the config (e.g. `hs`). */
+  readonly name: string;
+  readonly cfg: ResolvedMatrixConfig;
+  readonly reg: Registration;
+  readonly hs: HomeserverApi;
+  /** Every store key of this link starts with it (`matrix:<name>:`). */
+  readonly prefix: string;
+  /** This replica's id, for leases shared with other replicas. */
+  readonly owner: string;
+  /** The gateway's context; null until the link starts. */
+  readonly ctx: AdapterContext | null;
+  /** The shared store; throws until the link starts. */
+  readonly store: Store;
+  readonly log: Logger;
+  /** The state the link last reported. */
+  readonly state: LinkState;
+  /** From stop() until the next start(). */
+  readonly stopped: boolean;
+}
