@@ -11,6 +11,7 @@ import type {
   Capabilities,
   Degradation,
   Delivery,
+  DeliveryResult,
   LinkState,
   Refusal,
   RefusalCode,
@@ -67,9 +68,10 @@ export interface PipelineOptions {
 }
 
 const checkEvent = TypeCompiler.Compile(CanonicalEventSchema);
+/** The deliveries this pipeline issued; only these reach an adapter (`#deliver`). */
 const issued = new WeakSet<Delivery>();
 
-/** True only for deliveries this pipeline issued after a decision (adapters may assert it). */
+/** True only for deliveries this pipeline issued after a decision. */
 export const isIssuedDelivery = (d: Delivery): boolean => issued.has(d);
 
 export class Pipeline {
@@ -292,19 +294,12 @@ export class Pipeline {
       auditSeq,
       ...(fitted.degraded ? { degraded: fitted.degraded } : {}),
     });
-    issued.add(delivery);
     this.#bounces.grant(delivered, { target, source, decided: entry });
-    let result: Awaited<ReturnType<Adapter['deliver']>>;
-    try {
-      result = await target.deliver(delivery);
-    } catch (err) {
-      result = { ok: false, retryable: false, reason: err instanceof Error ? err.message : String(err) };
-    }
+    const result = await this.#deliver(target, delivery);
     if (!result.ok) {
       // The network's answer (a SIP 404, a homeserver's 403, no online XMPP resource) is a
-      // refusal; a link that failed or timed out is a failure.
-      const refused = result.refused ?? !result.retryable;
-      this.#outcome(entry, refused ? 'refused' : 'failed', result.reason);
+      // refusal, and says so (`refused`); a link that failed or timed out is a failure.
+      this.#outcome(entry, result.refused === true ? 'refused' : 'failed', result.reason);
       this.#observe(c, 'delivery');
       o.logger.warn({ eventId: event.id, target: target.name, reason: result.reason }, 'delivery failed');
       await this.#refuse(source, event, {
@@ -320,6 +315,21 @@ export class Pipeline {
     if (fitted.changes.length) this.#noticeLater(source, event, target.network, to, fitted.changes);
     const status = result.queued ? 'queued' : 'delivered';
     return { status, decision: auditDecision, rule: decision.rule, auditSeq };
+  }
+
+  /**
+   * Issue a delivery and hand it to its target: the one call of Adapter.deliver in the
+   * gateway, so every delivery an adapter receives was issued here, after its decision and
+   * (with failClosed) its durable audit record — by construction; no adapter need check
+   * (isIssuedDelivery). An adapter that throws has refused the delivery.
+   */
+  async #deliver(target: Adapter, delivery: Delivery): Promise<DeliveryResult> {
+    issued.add(delivery);
+    try {
+      return await target.deliver(delivery);
+    } catch (err) {
+      return { ok: false, refused: true, reason: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   #observe(c: Step, outcome: string): void {
