@@ -4,16 +4,8 @@
 // the first matching allow/redact rule, else none.
 import { rulesOf } from '../kinds/index.js';
 import type { CanonicalEvent } from '../model.js';
-import {
-  type Bucket,
-  buildIndex,
-  type CompiledRule,
-  type EvalContext,
-  kindIndex,
-  type Lists,
-  type Party,
-  type PolicyIndex,
-} from './compile.js';
+import { type Bucket, buildIndex, type CompiledRule, type Lists, type PolicyIndex } from './compile.js';
+import { type EvalContext, kindIndex, type Party } from './context.js';
 import type { PolicyDocument } from './schema.js';
 import type {
   AppliedTransform,
