@@ -1,6 +1,5 @@
 // Presence: carried as is where the target carries it, reduced to the level a policy
 // lets through (docs/policy.md, "Presence levels").
-
 import { canonicalJson } from '../audit/hash.js';
 import { PresenceEvent, type PresenceShow } from '../model.js';
 import { asIs, type KindRules } from './rules.js';
