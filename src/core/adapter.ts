@@ -89,8 +89,8 @@ export interface Delivery {
  * `queued`: the link is down and the event waits in the adapter's bounded store queue.
  * A failure is audited as `refused` when the target network (or the adapter on its behalf)
  * declined the event — `reason` is its answer, e.g. `480 Temporarily Unavailable` — and as
- * `failed` when the link failed or timed out. `refused` says which; without it a failure
- * that is not `retryable` counts as a refusal.
+ * `failed` when the link failed or timed out. `refused: true` says it was refused; without
+ * it the failure is audited `failed`.
  */
 export type DeliveryResult =
   | {
@@ -175,7 +175,7 @@ export interface Adapter {
   readonly domains: readonly string[];
   readonly capabilities: Capabilities;
   start(ctx: AdapterContext): Promise<void>;
-  /** Deliver an event the pipeline has decided on. */
+  /** Deliver an event the pipeline has decided on; only the pipeline calls it. */
   deliver(delivery: Delivery): Promise<DeliveryResult>;
   /**
    * Tell the sender (on this adapter's network) that their event was refused. The pipeline

@@ -11,24 +11,24 @@ import type {
   Capabilities,
   Degradation,
   Delivery,
+  DeliveryResult,
   LinkState,
-  Notice,
   Refusal,
   RefusalCode,
   SubmitOutcome,
 } from './adapter.js';
 import { type Address, tryParseAddress } from './address.js';
 import { auditContent } from './audit/content.js';
-import type { AuditDecision, AuditEntry, AuditOutcome, AuditTransform } from './audit/record.js';
+import type { AuditDecision, AuditEntry, AuditOutcome } from './audit/record.js';
+import { BounceRights } from './bounce.js';
+import { noticeDegraded } from './degrade-notice.js';
+import { type Fitted, rulesOf } from './kinds/index.js';
+import { degradedSentences } from './kinds/message.js';
 import type { Logger } from './logger.js';
-import {
-  type CanonicalEvent,
-  CanonicalEvent as CanonicalEventSchema,
-  type Network,
-  repeatedRequest,
-} from './model.js';
+import { type CanonicalEvent, CanonicalEvent as CanonicalEventSchema, type Network } from './model.js';
 import { nullObserver, type PipelineObserver } from './observer.js';
-import type { AppliedTransform, Classification, Decision } from './policy/types.js';
+import type { Classification, Decision } from './policy/types.js';
+import { type BaseEntry, baseEntry, decidedCopy, NO_CONTENT, recordedTransforms } from './records.js';
 import { RoutingTable } from './routing.js';
 import type { Store } from './store.js';
 
@@ -54,7 +54,7 @@ export interface PipelineOptions {
   logger: Logger;
   /** How much of the content the audit keeps. */
   auditContent?: 'full' | 'hash' | 'none';
-  /** Deliver only after the audit record is durable (DESIGN default: true). */
+  /** Deliver only after the audit record is durable (default: true). */
   failClosed?: boolean;
   observer?: PipelineObserver;
   /** How long a conversation counts as "started" for disclaimers. */
@@ -68,24 +68,10 @@ export interface PipelineOptions {
 }
 
 const checkEvent = TypeCompiler.Compile(CanonicalEventSchema);
+/** The deliveries this pipeline issued; only these reach an adapter (`#deliver`). */
 const issued = new WeakSet<Delivery>();
 
-/** Who may bounce a delivered event: the adapter it went to; whom the bounce tells: its source. */
-interface BounceRight {
-  target: Adapter;
-  source: Adapter;
-  /** The decision record, which a bounce's outcome record repeats. */
-  decided: AuditEntry;
-}
-
-/**
- * How long the store remembers that an event was bounced (so that it is bounced once, in
- * every replica): longer than any queue may hold an event (the XMPP outbox waits at most
- * 7 days).
- */
-const BOUNCED_TTL_MS = 8 * 24 * 3600_000;
-
-/** True only for deliveries this pipeline issued after a decision (adapters may assert it). */
+/** True only for deliveries this pipeline issued after a decision. */
 export const isIssuedDelivery = (d: Delivery): boolean => issued.has(d);
 
 export class Pipeline {
@@ -98,11 +84,7 @@ export class Pipeline {
   #inFlight = 0;
   #idle: (() => void)[] = [];
   #accepting = true;
-  /**
-   * Bounce rights by the delivered event object (the `event` of an issued Delivery, which
-   * only its target receives): weak, so that a delivery nobody bounces costs nothing later.
-   */
-  readonly #bounceRights = new WeakMap<CanonicalEvent, BounceRight>();
+  readonly #bounces: BounceRights;
 
   constructor(opts: PipelineOptions) {
     this.#opts = {
@@ -114,6 +96,7 @@ export class Pipeline {
       now: () => new Date(),
       ...opts,
     };
+    this.#bounces = new BounceRights(this.routes, this.#opts.store);
   }
 
   /** Add an adapter to the routing table; returns the context it is started with. */
@@ -140,7 +123,8 @@ export class Pipeline {
         // Only the adapter the event was delivered to may bounce it, and only once: any
         // other bounce would put words of the gateway's choosing in front of a sender who
         // never sent that event (issue 15.9). Refused bounces are logged, never told.
-        const right = await this.#bounceSource(adapter, event);
+        const valid = typeof event === 'object' && event !== null && checkEvent.Check(event);
+        const right = valid ? await this.#bounces.claim(adapter, event) : null;
         if (!right) {
           log.warn(
             { eventId: event?.id, claimedSource: event?.adapter, code: refusal?.code },
@@ -152,7 +136,8 @@ export class Pipeline {
           { eventId: event.id, to: event.to, code: refusal.code },
           'queued event bounced to its sender',
         );
-        this.#outcome(right.decided ?? this.#decidedCopy(event, adapter), outcome, refusal.reason);
+        const decided = right.decided ?? decidedCopy(event, adapter, this.#opts.policy());
+        this.#outcome(decided, outcome, refusal.reason);
         await this.#refuse(right.source, event, refusal);
         return true;
       },
@@ -200,15 +185,10 @@ export class Pipeline {
       o.logger.warn({ adapter: source.name, where }, 'invalid event from adapter');
       return this.#fail(source, event, 'invalid', `Malformed event (${where}).`);
     }
-    const repeated = event.kind === 'message' ? repeatedRequest(event.requests) : null;
-    if (repeated) {
-      o.logger.warn({ adapter: source.name, where: '/requests' }, 'invalid event from adapter');
-      return this.#fail(
-        source,
-        event,
-        'invalid',
-        `Malformed event (/requests: ${repeated} is listed twice).`,
-      );
+    const problem = rulesOf(event.kind).problem?.(event) ?? null;
+    if (problem) {
+      o.logger.warn({ adapter: source.name, where: problem.path }, 'invalid event from adapter');
+      return this.#fail(source, event, 'invalid', `Malformed event (${problem.path}: ${problem.message}).`);
     }
     if (event.adapter !== source.name) event = { ...event, adapter: source.name };
     const from = tryParseAddress(event.from);
@@ -265,10 +245,10 @@ export class Pipeline {
     if (!fitted.ok) return this.#deny(c, 'unsupported', 'unsupported', null, fitted.reason, fitted.reason);
     let delivered = fitted.event;
     let disclaimed = false;
-    if (decision.obligations.disclaimer && delivered.kind === 'message') {
+    const disclaim = rulesOf(delivered.kind).withDisclaimer;
+    if (decision.obligations.disclaimer && disclaim !== undefined) {
       disclaimed = await o.store.setIfAbsent(`disclaimer:${event.from}|${event.to}`, '1', o.disclaimerTtlMs);
-      if (disclaimed)
-        delivered = { ...delivered, body: `${delivered.body}\n\n${decision.obligations.disclaimer}` };
+      if (disclaimed) delivered = disclaim(delivered, decision.obligations.disclaimer);
     }
     if (delivered !== decision.event) decision = { ...decision, event: delivered };
 
@@ -314,19 +294,12 @@ export class Pipeline {
       auditSeq,
       ...(fitted.degraded ? { degraded: fitted.degraded } : {}),
     });
-    issued.add(delivery);
-    this.#bounceRights.set(delivered, { target, source, decided: entry });
-    let result: Awaited<ReturnType<Adapter['deliver']>>;
-    try {
-      result = await target.deliver(delivery);
-    } catch (err) {
-      result = { ok: false, retryable: false, reason: err instanceof Error ? err.message : String(err) };
-    }
+    this.#bounces.grant(delivered, { target, source, decided: entry });
+    const result = await this.#deliver(target, delivery);
     if (!result.ok) {
       // The network's answer (a SIP 404, a homeserver's 403, no online XMPP resource) is a
-      // refusal; a link that failed or timed out is a failure.
-      const refused = result.refused ?? !result.retryable;
-      this.#outcome(entry, refused ? 'refused' : 'failed', result.reason);
+      // refusal, and says so (`refused`); a link that failed or timed out is a failure.
+      this.#outcome(entry, result.refused === true ? 'refused' : 'failed', result.reason);
       this.#observe(c, 'delivery');
       o.logger.warn({ eventId: event.id, target: target.name, reason: result.reason }, 'delivery failed');
       await this.#refuse(source, event, {
@@ -342,6 +315,21 @@ export class Pipeline {
     if (fitted.changes.length) this.#noticeLater(source, event, target.network, to, fitted.changes);
     const status = result.queued ? 'queued' : 'delivered';
     return { status, decision: auditDecision, rule: decision.rule, auditSeq };
+  }
+
+  /**
+   * Issue a delivery and hand it to its target: the one call of Adapter.deliver in the
+   * gateway, so every delivery an adapter receives was issued here, after its decision and
+   * (with failClosed) its durable audit record — by construction; no adapter need check
+   * (isIssuedDelivery). An adapter that throws has refused the delivery.
+   */
+  async #deliver(target: Adapter, delivery: Delivery): Promise<DeliveryResult> {
+    issued.add(delivery);
+    try {
+      return await target.deliver(delivery);
+    } catch (err) {
+      return { ok: false, refused: true, reason: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   #observe(c: Step, outcome: string): void {
@@ -463,7 +451,9 @@ export class Pipeline {
     changes: readonly Degradation[],
   ): void {
     this.#inFlight++;
-    this.#noticeDegraded(source, event, network, to, changes)
+    const o = this.#opts;
+    const text = (fresh: readonly Degradation[]) => degradedText(fresh, network, `${to.user}@${to.domain}`);
+    noticeDegraded(o.store, o.degradeNoticeTtlMs, source, event, network, changes, text)
       .catch((err: unknown) =>
         this.#opts.logger.error(
           { err, adapter: source.name, eventId: event.id },
@@ -473,78 +463,6 @@ export class Pipeline {
       .finally(() => {
         if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
       });
-  }
-
-  async #noticeDegraded(
-    source: Adapter,
-    event: CanonicalEvent,
-    network: Network,
-    to: Address,
-    changes: readonly Degradation[],
-  ): Promise<void> {
-    const o = this.#opts;
-    const fresh: Degradation[] = [];
-    for (const d of changes) {
-      const key = `notice:degraded:${d}:${network}:${event.from}`;
-      if (await o.store.setIfAbsent(key, '1', o.degradeNoticeTtlMs)) fresh.push(d);
-    }
-    if (!fresh.length) return;
-    const notice: Notice = {
-      code: 'degraded',
-      degradations: fresh,
-      text: degradedText(fresh, network, `${to.user}@${to.domain}`),
-    };
-    await source.notice(event, notice);
-  }
-
-  /**
-   * The adapter to tell of a bounce by `by`, or null when `by` may not bounce this event.
-   * The Delivery's own event object (this process delivered it) names its target exactly.
-   * A queued event comes back from the store as a new object, maybe in another replica:
-   * then `by` must be the adapter its recipient's domain routes to, and the source it
-   * names must be on the sender's network and not another adapter's domain — no adapter can
-   * bounce an event addressed to another's users, or tell another adapter's senders. (That
-   * `by` received this very event is not checked for a copy: remembering every queued
-   * delivery in the store would cost a write per event on the busiest path, an XMPP
-   * standby's.) Once only: the first bounce takes a mark in the store, in every replica.
-   */
-  async #bounceSource(
-    by: Adapter,
-    event: CanonicalEvent,
-  ): Promise<{ source: Adapter; decided: AuditEntry | null } | null> {
-    if (typeof event !== 'object' || event === null || !checkEvent.Check(event)) return null;
-    let source: Adapter | undefined;
-    const right = this.#bounceRights.get(event);
-    if (right) {
-      if (right.target !== by) return null;
-      source = right.source;
-    } else {
-      const from = tryParseAddress(event.from);
-      const to = tryParseAddress(event.to);
-      if (!from || !to || this.routes.lookup(to.domain) !== by) return null;
-      source = this.routes.byName(event.adapter);
-      // The sender is on the source's network, and in a domain the source serves or one no
-      // adapter serves (a user of another homeserver that federates with ours, say).
-      const served = this.routes.lookup(from.domain);
-      if (!source || source.network !== from.network || (served && served !== source)) return null;
-    }
-    if (source === by) return null;
-    const first = await this.#opts.store.setIfAbsent(`bounced:${by.name}:${event.id}`, '1', BOUNCED_TTL_MS);
-    if (!first) return null;
-    this.#bounceRights.delete(event);
-    return { source, decided: right?.decided ?? null };
-  }
-
-  /**
-   * The decision a bounced copy read back from a queue (maybe another replica's) stands
-   * for: it was delivered, so the policy allowed it; the deciding rule is not in the copy,
-   * so the outcome record names none (its decision record, same eventId, does).
-   */
-  #decidedCopy(event: CanonicalEvent, target: Adapter): AuditEntry {
-    const from = tryParseAddress(event.from)?.network ?? '';
-    const to = tryParseAddress(event.to)?.network ?? target.network;
-    const base = baseEntry(event, this.#opts.policy(), from, to, event.adapter, target.name);
-    return { ...base, decision: 'allow', rule: null, reason: null, content: NO_CONTENT };
   }
 
   async #refuse(source: Adapter, event: CanonicalEvent, refusal: Refusal): Promise<void> {
@@ -579,116 +497,29 @@ interface Step {
   /** The policy's decision. */
   decision: Decision;
   /** The audit entry without its decision fields, completed once the outcome is known. */
-  base: Omit<AuditEntry, 'decision' | 'rule' | 'reason' | 'content'> & Partial<AuditEntry>;
+  base: BaseEntry;
 }
-
-const NO_CONTENT: AuditEntry['content'] = Object.freeze({ mode: 'none' as const });
-
-/** What every record of an event says about it, before the decision and its outcome. */
-function baseEntry(
-  event: CanonicalEvent,
-  policy: DecidingPolicy,
-  fromNetwork: string,
-  toNetwork: string,
-  sourceAdapter: string,
-  targetAdapter: string | null,
-): Step['base'] {
-  return {
-    category: 'decision',
-    time: '',
-    eventTime: event.time,
-    traceId: event.traceId,
-    eventId: event.id,
-    kind: event.kind,
-    from: event.from,
-    to: event.to,
-    fromNetwork,
-    toNetwork,
-    direction: policy.classify(event).direction,
-    policyVersion: policy.version,
-    sourceAdapter,
-    targetAdapter,
-  };
-}
-
-/**
- * The transforms a record lists: every rule that changed the event, each with its reason.
- * A disclaimer counts only when it was added (the first message of a conversation).
- */
-function recordedTransforms(
-  all: readonly AppliedTransform[],
-  disclaimed: boolean,
-): AuditTransform[] | undefined {
-  if (all.length === 0) return undefined;
-  const out: AuditTransform[] = [];
-  for (const t of all) {
-    if (t.effect === 'disclaimer' && !disclaimed) continue;
-    out.push({ rule: t.rule, effect: t.effect, reason: t.reason });
-  }
-  return out.length > 0 ? out : undefined;
-}
-
-type Fitted =
-  | { ok: true; event: CanonicalEvent; degraded?: string; changes: readonly Degradation[] }
-  | { ok: false; reason: string };
 
 const NETWORK_NAMES: Record<Network, string> = { xmpp: 'XMPP', matrix: 'Matrix', sip: 'SIP' };
 
 /** What a sender is told about a degraded delivery, one sentence per degradation. */
 export function degradedText(changes: readonly Degradation[], network: Network, recipient: string): string {
   const net = NETWORK_NAMES[network];
-  const sentence: Record<Degradation, string> = {
-    edit: `Your correction was delivered to ${recipient} as a new message: ${net} cannot edit messages.`,
-    html: `Your message was delivered to ${recipient} without its formatting: ${net} cannot carry rich text.`,
-    attachments: `Your attachments were delivered to ${recipient} as links: ${net} cannot carry attachments.`,
-  };
+  const sentence = degradedSentences(recipient, net);
   return changes.map((d) => sentence[d]).join(' ');
 }
 
 /**
- * Fit an event to what the target network can carry: degrade visibly where DESIGN says
- * so (edits become marked new messages, HTML falls back to text, attachments become
- * links), refuse with a reason otherwise.
+ * Fit an event to what the target network can carry: refused when the network does not
+ * carry its kind; otherwise as its kind says (kinds/<kind>.ts): carried, degraded visibly
+ * (an edit becomes a marked new message, HTML falls back to text, attachments become
+ * links), or refused with a reason.
  */
 export function fitToCapabilities(event: CanonicalEvent, caps: Capabilities): Fitted {
   if (!caps.kinds.has(event.kind)) {
     return { ok: false, reason: `The recipient's network cannot carry ${event.kind} events.` };
   }
-  if (event.kind === 'call' && !caps.callActions.has(event.action)) {
-    return { ok: false, reason: `The recipient's network cannot signal a call ${event.action}.` };
-  }
-  if (event.kind !== 'message') return { ok: true, event, changes: [] };
-  let e = event;
-  const notes: string[] = [];
-  const changes: Degradation[] = [];
-  if (e.replaces && !caps.edits) {
-    const { replaces: _r, ...rest } = e;
-    e = { ...rest, body: `[correction] ${e.body}` };
-    notes.push('edit sent as a new message marked as a correction');
-    changes.push('edit');
-  }
-  if (e.html && !caps.html) {
-    const { html: _h, ...rest } = e;
-    e = rest;
-    notes.push('formatting removed');
-    changes.push('html');
-  }
-  if (e.attachments?.length && !caps.attachments) {
-    const links = e.attachments.map((a) => `${a.name ?? a.mime}: ${a.url ?? '(no link)'}`);
-    const { attachments: _a, ...rest } = e;
-    e = { ...rest, body: [e.body, ...links].filter(Boolean).join('\n') };
-    notes.push('attachments sent as links');
-    changes.push('attachments');
-  }
-  if (e.body.length > caps.maxBodyLength) {
-    return {
-      ok: false,
-      reason: `The message is too long for the recipient's network (${e.body.length} > ${caps.maxBodyLength} characters).`,
-    };
-  }
-  return notes.length
-    ? { ok: true, event: e, degraded: notes.join('; '), changes }
-    : { ok: true, event: e, changes };
+  return rulesOf(event.kind).fit(event, caps);
 }
 
 /** A fresh trace id (adapters use it when the network gives none). */

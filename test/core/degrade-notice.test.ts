@@ -151,7 +151,7 @@ t.test('no notice when nothing was degraded, when refused, or when the delivery 
   const { pipeline, xmpp, sip } = await setup();
   await xmpp.submit(message(ALICE, BOB, 'plain hello'));
   await xmpp.submit(message(ALICE, 'sip:x@elsewhere.test', 'fix', { replaces: 'a' }));
-  sip.answer = () => ({ ok: false, retryable: false, reason: '503 Service Unavailable' });
+  sip.answer = () => ({ ok: false, refused: true, reason: '503 Service Unavailable' });
   const failed = await xmpp.submit(message(ALICE, BOB, 'fix', { replaces: 'b' }));
   await pipeline.drain();
   t.match(failed, { status: 'failed', code: 'delivery' });

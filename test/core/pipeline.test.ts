@@ -1,10 +1,13 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Delivery } from '../../src/core/adapter.js';
 import type { AuditEntry } from '../../src/core/audit/record.js';
 import { verifyLog } from '../../src/core/audit/verify.js';
 import { AuditWriter } from '../../src/core/audit/writer.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { type AuditSink, fitToCapabilities, Pipeline } from '../../src/core/pipeline.js';
+import { type AuditSink, fitToCapabilities, isIssuedDelivery, Pipeline } from '../../src/core/pipeline.js';
 import { compilePolicySource } from '../../src/core/policy/index.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { fullCapabilities, MemoryAdapter, message } from '../fixtures/memory-adapter.js';
@@ -150,20 +153,15 @@ t.test(
 
 t.test('a delivery the target network refuses: an outcome record with its reason', async (t) => {
   const { xmpp, matrix, records } = await setup();
-  matrix.answer = () => ({ ok: false, retryable: false, reason: 'M_FORBIDDEN: bob is not in the room' });
+  matrix.answer = () => ({ ok: false, refused: true, reason: 'M_FORBIDDEN: bob is not in the room' });
   const ev = message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'hello');
   const out = await xmpp.submit(ev);
   t.match(out, { status: 'failed', code: 'delivery' });
   t.match(xmpp.refused[0]?.refusal, { code: 'delivery', reason: /M_FORBIDDEN: bob is not in the room/ });
-  // A link failure is `failed`; a SIP 480 is retryable yet the network's answer (`refused`).
-  matrix.answer = () => ({ ok: false, retryable: true, reason: 'the Matrix link is down' });
+  // A link failure is `failed`; a SIP 480 is the network's answer (`refused`), however temporary.
+  matrix.answer = () => ({ ok: false, reason: 'the Matrix link is down' });
   await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'two'));
-  matrix.answer = () => ({
-    ok: false,
-    retryable: true,
-    refused: true,
-    reason: '480 Temporarily Unavailable',
-  });
+  matrix.answer = () => ({ ok: false, refused: true, reason: '480 Temporarily Unavailable' });
   await xmpp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:hs.test', 'three'));
   matrix.answer = () => {
     throw new Error('adapter bug');
@@ -443,6 +441,56 @@ t.test('no adapter can deliver across the boundary without a decision', async (t
   t.equal(matrix.delivered.length, 1);
   t.ok(matrix.delivered[0]!.auditSeq >= 1);
 });
+
+t.test('the pipeline is the only caller of Adapter.deliver in the gateway', async (t) => {
+  // An adapter has no handle on another adapter (its context, above), so a deliver() call
+  // inside an adapter's folder is its own; anywhere else only the pipeline may call it.
+  const src = fileURLToPath(new URL('../../src/', import.meta.url));
+  const callers: string[] = [];
+  for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' })) {
+    if (!file.endsWith('.ts') || file.startsWith(`adapters${sep}`)) continue;
+    const calls = readFileSync(join(src, file), 'utf8').match(/\.deliver\(/g)?.length ?? 0;
+    for (let i = 0; i < calls; i++) callers.push(file.split(sep).join('/'));
+  }
+  t.same(callers, ['core/pipeline.ts'], 'one call, in the pipeline');
+});
+
+t.test(
+  'every delivery an adapter receives was issued by the pipeline, without a check of its own',
+  async (t) => {
+    const { xmpp, matrix, records } = await setup();
+    // A target that takes whatever it is handed: what reaches it is the pipeline's doing alone.
+    const received: Delivery[] = [];
+    matrix.deliver = async (d) => {
+      received.push(d);
+      return { ok: true };
+    };
+    const alice = 'xmpp:alice@corp.test';
+    const sent = [
+      message(alice, 'matrix:u/bob:hs.test', 'allowed'),
+      message(alice, 'matrix:u/eve:rival.test', 'denied'),
+      message(alice, 'matrix:u/carol:consumer.test', 'one'),
+      message(alice, 'matrix:u/carol:consumer.test', 'two'),
+      message(alice, 'matrix:u/carol:consumer.test', 'rate-limited'),
+    ];
+    for (const e of sent) await xmpp.submit(e);
+    t.same(
+      received.map((d) => d.event.id),
+      [sent[0]!.id, sent[2]!.id, sent[3]!.id],
+      'the allowed events only',
+    );
+    const decided = (await records()).filter((r) => r.category === 'decision');
+    for (const d of received) {
+      t.ok(isIssuedDelivery(d), 'issued by the pipeline');
+      t.ok(Object.isFrozen(d), 'and unchangeable on its way');
+      t.match(
+        decided.find((r) => r.seq === d.auditSeq),
+        { eventId: d.event.id, outcome: 'pending' },
+        'after its decision record',
+      );
+    }
+  },
+);
 
 t.test('shutdown: intake stops, in-flight events drain, and the chain verifies', async (t) => {
   const { store, writer, pipeline, xmpp, matrix } = await setup();

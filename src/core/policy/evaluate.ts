@@ -1,18 +1,11 @@
-// Decide an event against a compiled policy (DESIGN "Policy"): a matching deny wins;
+// Decide an event against a compiled policy (docs/policy.md): a matching deny wins;
 // otherwise every matching allow/redact rule applies its transforms and obligations;
 // otherwise the default. The deciding rule is the first matching deny in file order, else
 // the first matching allow/redact rule, else none.
-import type { CanonicalEvent, PresenceEvent, PresenceShow } from '../model.js';
-import {
-  type Bucket,
-  buildIndex,
-  type CompiledRule,
-  type EvalContext,
-  kindIndex,
-  type Lists,
-  type Party,
-  type PolicyIndex,
-} from './compile.js';
+import { rulesOf } from '../kinds/index.js';
+import type { CanonicalEvent } from '../model.js';
+import { type Bucket, buildIndex, type CompiledRule, type Lists, type PolicyIndex } from './compile.js';
+import { type EvalContext, kindIndex, type Party } from './context.js';
 import type { PolicyDocument } from './schema.js';
 import type {
   AppliedTransform,
@@ -138,25 +131,6 @@ const PRESENCE_STRICTNESS: Record<PresenceLevel, number> = { full: 0, coarse: 1,
 const stricterPresence = (a: PresenceLevel | undefined, b: PresenceLevel): PresenceLevel =>
   a !== undefined && PRESENCE_STRICTNESS[a] >= PRESENCE_STRICTNESS[b] ? a : b;
 
-/**
- * Presence as a level lets it through (docs/policy.md, "Presence levels"): `basic` says
- * only whether the user is online; `coarse` also away/dnd (extended away reads as away).
- * Neither carries status text, activity or idle time (lastActive, XEP-0319): those say
- * more about a person than whether they can be reached.
- */
-function reducePresence(ev: PresenceEvent, level: 'basic' | 'coarse'): PresenceEvent {
-  const { status: _s, activity: _a, lastActive: _l, ...rest } = ev;
-  const show: PresenceShow =
-    level === 'basic'
-      ? ev.show === 'offline'
-        ? 'offline'
-        : 'available'
-      : ev.show === 'xa'
-        ? 'away'
-        : ev.show;
-  return { ...rest, show };
-}
-
 /** Apply the matching allow/redact rules (file order) to the event. */
 function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
   const first = rules[0]!;
@@ -171,8 +145,9 @@ function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
       const d = obligations.disclaimer;
       const added = d === undefined || !d.split('\n').includes(r.disclaimer);
       if (added) obligations.disclaimer = d === undefined ? r.disclaimer : `${d}\n${r.disclaimer}`;
-      // Only messages carry a disclaimer; a text another rule already adds is not repeated.
-      if (added && ev.kind === 'message')
+      // Only a kind that carries a disclaimer (messages) records it; a text another rule
+      // already adds is not repeated.
+      if (added && rulesOf(ev.kind).withDisclaimer !== undefined)
         transforms.push({ rule: r.id, effect: 'disclaimer', reason: why(r) });
     }
     if (r.rateLimit !== null) {
@@ -185,18 +160,18 @@ function allowWith(event: CanonicalEvent, rules: CompiledRule[]): Decision {
     }
     if (r.presence !== null) {
       obligations.presence = stricterPresence(obligations.presence, r.presence);
-      if (ev.kind === 'presence' && r.presence !== 'full') {
-        ev = reducePresence(ev, r.presence);
+      const reduce = rulesOf(ev.kind).reducePresence;
+      if (reduce !== undefined && r.presence !== 'full') {
+        ev = reduce(ev, r.presence);
         const effect = r.presence === 'basic' ? 'presence-basic' : 'presence-coarse';
         transforms.push({ rule: r.id, effect, reason: why(r) });
       }
     }
-    if (r.redact !== null && ev.kind === 'message') {
-      const { re, replacement } = r.redact;
-      const body = re.replaceAll(ev.body, replacement);
-      const html = ev.html === undefined ? undefined : re.replaceAll(ev.html, replacement);
-      if (body !== ev.body || html !== ev.html) {
-        ev = html === undefined ? { ...ev, body } : { ...ev, body, html };
+    if (r.redact !== null) {
+      const redact = rulesOf(ev.kind).redact;
+      const changed = redact === undefined ? ev : redact(ev, r.redact.re, r.redact.replacement);
+      if (changed !== ev) {
+        ev = changed;
         redacted = true;
         transforms.push({ rule: r.id, effect: 'redact', reason: why(r) });
       }

@@ -3,18 +3,10 @@
 // Missing plumbing (id, time, adapter, trace id, call id) is filled in; the result is
 // validated against the canonical model so the policy sees exactly what the pipeline would.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { FormatRegistry, type TSchema } from '@sinclair/typebox';
+import { FormatRegistry } from '@sinclair/typebox';
 import { parseAddress } from '../address.js';
-import {
-  CallEvent,
-  type CanonicalEvent,
-  ChatStateEvent,
-  EVENT_KINDS,
-  type EventKind,
-  MessageEvent,
-  PresenceEvent,
-  ReceiptEvent,
-} from '../model.js';
+import { KIND_RULES } from '../kinds/index.js';
+import { type CanonicalEvent, EVENT_KINDS, type EventKind } from '../model.js';
 import { formatPath, type SourcePath, schemaProblems, type YamlSource } from '../yaml-source.js';
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/i;
@@ -34,14 +26,6 @@ export class EventInputError extends Error {
     super(message);
   }
 }
-
-const SCHEMAS: Record<EventKind, TSchema> = {
-  message: MessageEvent,
-  presence: PresenceEvent,
-  chatstate: ChatStateEvent,
-  receipt: ReceiptEvent,
-  call: CallEvent,
-};
 
 const EXAMPLE =
   '{"kind":"message","from":"xmpp:alice@corp.example","to":"matrix:u/bob:hs.example","body":"hi"}';
@@ -85,25 +69,8 @@ export function eventFromInput(input: unknown, where?: string): CanonicalEvent {
     adapter: 'cli',
     traceId: randomBytes(8).toString('hex'),
   };
-  switch (kind as EventKind) {
-    case 'message':
-      event.body = '';
-      break;
-    case 'presence':
-      event.show = 'available';
-      break;
-    case 'chatstate':
-      event.state = 'composing';
-      break;
-    case 'receipt':
-      event.receipt = 'delivered';
-      event.messageId = 'unknown';
-      break;
-    case 'call':
-      event.action = 'invite';
-      event.callId = `cli-${randomBytes(6).toString('hex')}`;
-      break;
-  }
+  const rules = KIND_RULES[kind as EventKind];
+  Object.assign(event, rules.inputDefaults());
   for (const [k, v] of Object.entries(raw)) if (v !== undefined) event[k] = v;
   if (
     typeof event.time === 'string' &&
@@ -112,9 +79,8 @@ export function eventFromInput(input: unknown, where?: string): CanonicalEvent {
   ) {
     return fail(['time'], `"${event.time}" is not an ISO 8601 instant; write e.g. 2026-11-25T10:00:00Z`);
   }
-  const schema = SCHEMAS[kind as EventKind];
   const source: YamlSource = { value: event, file: where ?? 'event', locate: () => null };
-  const problems = schemaProblems(schema, event, source);
+  const problems = schemaProblems(rules.schema, event, source);
   if (problems.length > 0) {
     const first = problems[0]!;
     let message = first.message;

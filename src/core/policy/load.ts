@@ -11,16 +11,12 @@ import {
   schemaProblems,
   type YamlSource,
 } from '../yaml-source.js';
-import {
-  compilePattern,
-  domainPatternError,
-  parseHours,
-  parseMemberRef,
-  parseRateLimit,
-  timeZoneError,
-} from './compile.js';
+import { parseRateLimit } from './compile.js';
 import { type CompiledPolicy, compilePolicy } from './evaluate.js';
+import { domainPatternError, parseMemberRef } from './members.js';
+import { compilePattern } from './patterns.js';
 import { type PartyMatch, PolicyDocument } from './schema.js';
+import { parseHours, timeZoneError } from './time.js';
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
