@@ -20,6 +20,8 @@ import type {
 import { type Address, tryParseAddress } from './address.js';
 import { auditContent } from './audit/content.js';
 import type { AuditDecision, AuditEntry, AuditOutcome, AuditTransform } from './audit/record.js';
+import { REPLICA_ID } from './delivery/replica.js';
+import { adapterServices } from './delivery/services.js';
 import type { Logger } from './logger.js';
 import {
   type CanonicalEvent,
@@ -65,6 +67,8 @@ export interface PipelineOptions {
    */
   degradeNoticeTtlMs?: number;
   now?: () => Date;
+  /** This replica's id in leases (default REPLICA_ID; tests run several replicas in one process). */
+  replicaId?: string;
 }
 
 const checkEvent = TypeCompiler.Compile(CanonicalEventSchema);
@@ -110,6 +114,7 @@ export class Pipeline {
       failClosed: true,
       disclaimerTtlMs: 24 * 3600_000,
       degradeNoticeTtlMs: 24 * 3600_000,
+      replicaId: REPLICA_ID,
       observer: nullObserver,
       now: () => new Date(),
       ...opts,
@@ -121,7 +126,8 @@ export class Pipeline {
     this.routes.add(adapter);
     this.#status.set(adapter.name, { state: 'starting', since: this.#opts.now().toISOString() });
     const log = this.#opts.logger.child({ adapter: adapter.name });
-    return {
+    const ctx: AdapterContext = {
+      ...adapterServices(this.#opts.store, adapter, this.#opts.replicaId, log, (...a) => ctx.bounce(...a)),
       submit: (event) => this.submit(adapter, event),
       reject: (event, reason) => this.submit(adapter, event, reason),
       store: this.#opts.store,
@@ -157,6 +163,7 @@ export class Pipeline {
         return true;
       },
     };
+    return ctx;
   }
 
   /** Stop taking new events (shutdown); events already in flight finish. */
