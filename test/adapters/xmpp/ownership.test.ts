@@ -68,8 +68,8 @@ async function replica(shared: MemoryStore, id: string) {
   const adapter = new XmppAdapter('corp', cfg, silentLogger);
   await adapter.start(pipeline.register(adapter));
   // The link state the adapter reported (what readiness sees).
-  const status = () => pipeline.linkStatus().get('corp')!;
-  return { adapter, view, pipeline, status };
+  const reported = () => pipeline.linkStatus().get('corp')!;
+  return { adapter, view, pipeline, reported };
 }
 
 t.test('the holder connects; cut off from the store it lets go and the standby takes over', async (t) => {
@@ -82,26 +82,26 @@ t.test('the holder connects; cut off from the store it lets go and the standby t
     await r2.adapter.stop();
   });
   t.equal(await shared.leaseOwner('xmpp:corp:link'), 'r1');
-  t.equal(r1.status().state, 'up');
-  await until('r2 reports the holder', () => /standby/.test(r2.status().detail ?? ''), 3000);
+  t.equal(r1.reported().state, 'up');
+  await until('r2 reports the holder', () => /standby/.test(r2.reported().detail ?? ''), 3000);
   t.match(
-    r2.status(),
+    r2.reported(),
     { state: 'up', detail: 'standby: the link is held by replica r1', network: 'xmpp' },
     'readiness sees the standby report',
   );
   await sleep(1000);
-  t.match(r2.status().detail, /held by replica r1/, 'renewals keep r1 the holder');
+  t.match(r2.reported().detail, /held by replica r1/, 'renewals keep r1 the holder');
 
   const cut = Date.now();
   r1.view.down = true;
-  await until('r1 lets go', () => r1.status().state !== 'up', 3000);
+  await until('r1 lets go', () => r1.reported().state !== 'up', 3000);
   const letGo = Date.now() - cut;
   t.ok(letGo < 900, `r1 closed its link ${letGo} ms after losing the store, within the TTL`);
-  t.match(r1.status().detail, /standby/);
-  await until('r2 holds the link', () => r2.status().state === 'up' && !r2.status().detail, 5000);
+  t.match(r1.reported().detail, /standby/);
+  await until('r2 holds the link', () => r2.reported().state === 'up' && !r2.reported().detail, 5000);
   t.equal(await shared.leaseOwner('xmpp:corp:link'), 'r2');
   t.comment(`r2 connected ${Date.now() - cut} ms after r1 lost the store`);
   r1.view.down = false;
-  await until('r1 sees r2', () => /held by replica r2/.test(r1.status().detail ?? ''), 3000);
-  t.equal(r1.status().state, 'up', 'back on the store, r1 stands by and is ready');
+  await until('r1 sees r2', () => /held by replica r2/.test(r1.reported().detail ?? ''), 3000);
+  t.equal(r1.reported().state, 'up', 'back on the store, r1 stands by and is ready');
 });
