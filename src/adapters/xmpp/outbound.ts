@@ -34,9 +34,9 @@ type Mode = 'queue' | 'transient' | 'now';
 export function outboundTable(out: () => XmppOutbound): KindTable {
   return {
     message: (d) => out().deliver(d.event, 'queue'),
-    receipt: (d) => out().deliver(d.event, 'queue'),
     presence: (d) => out().deliver(d.event, 'queue'),
     chatstate: (d) => out().deliver(d.event, 'transient'),
+    receipt: (d) => out().deliver(d.event, 'queue'),
     call: (d) => out().deliver(d.event, 'now'),
   };
 }
