@@ -1,6 +1,7 @@
 // The adapter contract: the core's port toward networks. An adapter translates between its
 // network and canonical events. It hands what it receives to the pipeline (`submit`) and
 // delivers only what the pipeline gives it (`deliver`) — never to another adapter.
+import type { AdapterServices } from './delivery/services.js';
 import type { Logger } from './logger.js';
 import type { CallAction, CanonicalEvent, EventKind, Network } from './model.js';
 import type { PolicyObligations } from './policy/types.js';
@@ -132,8 +133,12 @@ export const pointerToPath = (pointer: string): (string | number)[] =>
     .filter(Boolean)
     .map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
 
-/** What the gateway gives an adapter when it starts. */
-export interface AdapterContext {
+/**
+ * What the gateway gives an adapter when it starts. With it come the core's delivery
+ * services (src/core/delivery/services.ts): `replicaId`, `state` (the adapter's own keys),
+ * `ids` (canonical ↔ network ids), `queue(name, opts)` and `lease(name, opts)`.
+ */
+export interface AdapterContext extends AdapterServices {
   /** Hand an event received from the network to the pipeline. */
   submit(event: CanonicalEvent): Promise<SubmitOutcome>;
   /**
@@ -142,7 +147,10 @@ export interface AdapterContext {
    * it like every refusal; it is never routed or delivered.
    */
   reject(event: CanonicalEvent, reason: string): Promise<SubmitOutcome>;
-  /** The shared store (adapters keep their state under their own key prefix). */
+  /**
+   * The shared store (adapters keep their state under their own key prefix). Prefer `state`,
+   * which is the same under the prefix, without the audit log.
+   */
   store: Store;
   logger: Logger;
   /** Domains served by every adapter, for building ghost addresses: domain -> network. */

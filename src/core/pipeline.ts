@@ -24,6 +24,8 @@ import { BounceRights } from './bounce.js';
 import { noticeDegraded } from './degrade-notice.js';
 import { type Fitted, rulesOf } from './kinds/index.js';
 import { degradedSentences } from './kinds/message.js';
+import { REPLICA_ID } from './delivery/replica.js';
+import { adapterServices } from './delivery/services.js';
 import type { Logger } from './logger.js';
 import { type CanonicalEvent, CanonicalEvent as CanonicalEventSchema, type Network } from './model.js';
 import { nullObserver, type PipelineObserver } from './observer.js';
@@ -65,6 +67,8 @@ export interface PipelineOptions {
    */
   degradeNoticeTtlMs?: number;
   now?: () => Date;
+  /** This replica's id in leases (default REPLICA_ID; tests run several replicas in one process). */
+  replicaId?: string;
 }
 
 const checkEvent = TypeCompiler.Compile(CanonicalEventSchema);
@@ -92,6 +96,7 @@ export class Pipeline {
       failClosed: true,
       disclaimerTtlMs: 24 * 3600_000,
       degradeNoticeTtlMs: 24 * 3600_000,
+      replicaId: REPLICA_ID,
       observer: nullObserver,
       now: () => new Date(),
       ...opts,
@@ -104,7 +109,8 @@ export class Pipeline {
     this.routes.add(adapter);
     this.#status.set(adapter.name, { state: 'starting', since: this.#opts.now().toISOString() });
     const log = this.#opts.logger.child({ adapter: adapter.name });
-    return {
+    const ctx: AdapterContext = {
+      ...adapterServices(this.#opts.store, adapter, this.#opts.replicaId, log, (...a) => ctx.bounce(...a)),
       submit: (event) => this.submit(adapter, event),
       reject: (event, reason) => this.submit(adapter, event, reason),
       store: this.#opts.store,
@@ -142,6 +148,7 @@ export class Pipeline {
         return true;
       },
     };
+    return ctx;
   }
 
   /** Stop taking new events (shutdown); events already in flight finish. */

@@ -417,13 +417,19 @@ t.test('malformed events from an adapter are refused, not crashed on', async (t)
 
 t.test('no adapter can deliver across the boundary without a decision', async (t) => {
   const { xmpp, matrix } = await setup();
-  // What an adapter is given: no handle on any other adapter, only submit.
+  // What an adapter is given: no handle on any other adapter, only submit (and the core's
+  // delivery services, which reach the store under the adapter's own prefix).
   t.same(Object.keys(xmpp.ctx!).sort(), [
     'bounce',
+    'ids',
+    'lease',
     'logger',
     'networkOf',
+    'queue',
     'reject',
+    'replicaId',
     'setStatus',
+    'state',
     'store',
     'submit',
   ]);

@@ -64,7 +64,7 @@ async function until(cond: () => boolean, ms = 8000, what = 'condition'): Promis
 
 t.test('the link goes down with the server; a queued event that waits too long is bounced', async (t) => {
   await prosody.stop();
-  await until(() => corp.status().state === 'down', 5000, 'link down');
+  await until(() => gw.pipeline.linkStatus().get('corp')?.state === 'down', 5000, 'link down');
   t.equal(gw.pipeline.linkStatus().get('corp')?.state, 'down', 'readiness shows the link down');
   const out = await hs.submit(message(BOB, ALICE, 'will expire', { id: 'q-expire' }));
   t.match(out, { status: 'queued', decision: 'allow' });
@@ -138,8 +138,9 @@ t.test('a wrong secret keeps the link down and says why', async (t) => {
   });
   t.teardown(() => other.stop());
   await other.add(bad);
-  await until(() => bad.status().state === 'down', 5000, 'bad link down');
-  t.match(bad.status().detail, /not-authorized|conflict|closed/, String(bad.status().detail));
+  const reported = () => other.pipeline.linkStatus().get('bad');
+  await until(() => reported()?.state === 'down', 5000, 'bad link down');
+  t.match(reported()?.detail, /not-authorized|conflict|closed/, String(reported()?.detail));
   await t.rejects(bad.whenUp(500));
 });
 

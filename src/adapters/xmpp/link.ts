@@ -32,7 +32,28 @@ export interface LinkOptions {
   onDown(detail: string): void;
 }
 
-export class ComponentLink {
+/**
+ * What the adapter needs of its link to the XMPP server. ComponentLink is the real one; a
+ * test injects another (an in-memory link) through the adapter's `link` option.
+ */
+export interface XmppLink {
+  /** True while stanzas can be sent. */
+  readonly up: boolean;
+  /** Connect; resolves after the first attempt (up or not): the link keeps retrying. */
+  start(): Promise<void>;
+  /** Resolves when the link is up (or rejects after `timeoutMs`). */
+  whenUp(timeoutMs: number): Promise<void>;
+  /** Send one stanza; false when the link is down or the write failed. */
+  send(el: Element): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/** Makes the adapter's link; it reports through the callbacks in `o`. */
+export type XmppLinkFactory = (o: LinkOptions) => XmppLink;
+
+export const componentLink: XmppLinkFactory = (o) => new ComponentLink(o);
+
+export class ComponentLink implements XmppLink {
   readonly #o: LinkOptions;
   #xmpp: Component | null = null;
   #writer: WriteCoalescer | null = null;

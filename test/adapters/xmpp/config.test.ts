@@ -1,5 +1,10 @@
 import t from 'tap';
-import { createXmppAdapter, resolveXmppConfig, XmppConfigError } from '../../../src/adapters/xmpp/index.js';
+import {
+  createXmppAdapter,
+  resolveXmppConfig,
+  type XmppAdapter,
+  XmppConfigError,
+} from '../../../src/adapters/xmpp/index.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 const base = {
@@ -70,11 +75,12 @@ t.test('the factory builds an adapter without connecting', async (t) => {
   t.equal(a.name, 'corp');
   t.equal(a.network, 'xmpp');
   t.same(a.domains, ['corp.test', '*.corp.test']);
-  t.equal(a.status().state, 'starting');
   t.ok(a.capabilities.edits);
   t.ok(a.capabilities.kinds.has('call'), 'calls are carried (Jingle)');
   t.throws(
     () => createXmppAdapter('corp', { ...base, secret: 1 }, { logger: silentLogger, configDir: '.' }),
     XmppConfigError,
   );
+  // Nothing connects before start: there is no link to wait for.
+  await t.rejects((a as XmppAdapter).whenUp(10), /not started/);
 });

@@ -1,21 +1,18 @@
-// One owner per component link across replicas: a lease in the store, taken and renewed by
-// the replica that connects the link and retried by the others (standbys). The holder
-// counts itself owner only while its last successful renewal is younger than the TTL minus
-// one renewal period, so that it lets go before another replica can take the lease, also
-// when the store stops answering.
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Logger } from '../../core/logger.js';
-import type { Store } from '../../core/store.js';
+// One holder among the replicas for something only one may do at a time (connect a link,
+// drain a queue): a lease in the store, taken and renewed by its holder and retried by the
+// others (standbys). The holder counts itself holder only while its last successful
+// renewal is younger than the TTL minus one renewal period, so that it lets go before
+// another replica can take the lease, also when the store stops answering.
+import type { Logger } from '../logger.js';
+import type { Store } from '../store.js';
 
-/** This process's name in leases: the host (the pod in Kubernetes), the pid and a nonce. */
-export const REPLICA_ID = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+export type LeaseStore = Pick<Store, 'acquireLease' | 'releaseLease' | 'leaseOwner'>;
 
 export interface LeaseOptions {
-  store: Store;
+  store: LeaseStore;
   /** The lease's name in the store, e.g. `xmpp:corp:link`. */
   name: string;
-  /** Who this replica is (REPLICA_ID unless a test runs several in one process). */
+  /** Who this replica is (its replica id). */
   owner: string;
   ttlMs: number;
   /** How often the holder renews and a standby tries to take it. */
@@ -27,6 +24,8 @@ export interface LeaseOptions {
   onLost(reason: string): void;
   /** After each attempt that did not get the lease: who holds it (null: unknown or nobody). */
   onStandby?(holder: string | null, problem?: string): void;
+  /** After each successful renewal (not the first take). */
+  onRenewed?(): void;
   /**
    * Let go when renewals stop succeeding for TTL minus one period (default true). A memory
    * store lives in this process: nobody else can take the lease while this one is stalled.
@@ -35,7 +34,7 @@ export interface LeaseOptions {
   now?: () => number;
 }
 
-export class LinkLease {
+export class Lease {
   readonly #o: LeaseOptions;
   readonly #now: () => number;
   #held = false;
@@ -68,6 +67,10 @@ export class LinkLease {
     return this.#o.owner;
   }
 
+  get name(): string {
+    return this.#o.name;
+  }
+
   /** Make the first attempt (its callback runs before this resolves), then keep trying. */
   async start(): Promise<void> {
     this.#stopped = false;
@@ -96,9 +99,9 @@ export class LinkLease {
         this.#armDeadline();
         if (!this.#held) {
           this.#held = true;
-          this.#o.logger.info({ lease: this.#o.name, replica: this.#o.owner }, 'took the link lease');
+          this.#o.logger.info({ lease: this.#o.name, replica: this.#o.owner }, 'took the lease');
           this.#o.onAcquired();
-        }
+        } else this.#o.onRenewed?.();
         return;
       }
       if (this.#held) this.#lose('another replica holds it');
@@ -106,7 +109,7 @@ export class LinkLease {
       this.#o.onStandby?.(this.#holder);
     } catch (err) {
       const problem = err instanceof Error ? err.message : String(err);
-      this.#o.logger.warn({ lease: this.#o.name, err: problem }, 'could not take or renew the link lease');
+      this.#o.logger.warn({ lease: this.#o.name, err: problem }, 'could not take or renew the lease');
       if (this.#held && !this.held) this.#lose(`the store did not answer (${problem})`);
       if (!this.#held) this.#o.onStandby?.(null, problem);
     } finally {
@@ -125,7 +128,7 @@ export class LinkLease {
     this.#held = false;
     this.#holder = null;
     await this.#o.store.releaseLease(this.#o.name, this.#o.owner).catch((err: unknown) => {
-      this.#o.logger.warn({ lease: this.#o.name, err: String(err) }, 'could not release the link lease');
+      this.#o.logger.warn({ lease: this.#o.name, err: String(err) }, 'could not release the lease');
     });
   }
 
@@ -150,7 +153,7 @@ export class LinkLease {
     this.#deadline = null;
     this.#held = false;
     this.#holder = null;
-    this.#o.logger.warn({ lease: this.#o.name, replica: this.#o.owner, reason }, 'lost the link lease');
+    this.#o.logger.warn({ lease: this.#o.name, replica: this.#o.owner, reason }, 'lost the lease');
     this.#o.onLost(reason);
   }
 

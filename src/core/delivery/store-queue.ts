@@ -1,42 +1,40 @@
-// The outbox: events delivered while this replica cannot send them (the link is down, or
-// another replica holds it) wait here, in a bounded FIFO queue in the store, until the
-// link's holder sends them (in order) or until they are too old (bounced to their
-// senders). Every replica may push; only the link's holder consumes, by peek-then-ack, so
-// that an item leaves the queue only after it was sent or bounced (a holder killed midway
-// leaves it for the next). This process's operations are serialised.
-import type { Notice, Refusal } from '../../core/adapter.js';
-import type { CanonicalEvent } from '../../core/model.js';
-import type { Store } from '../../core/store.js';
+// A bounded FIFO of events in the store, consumed by peek-then-ack: an item leaves the queue
+// only after it was sent or handled otherwise, so a consumer killed midway leaves it for
+// the next one (at least once, in order). Every replica may push; one consumes at a time
+// (the holder of a lease). This process's operations on it are serialised.
+import type { CanonicalEvent } from '../model.js';
+import type { Store } from '../store.js';
 
-export interface OutboxItem {
+/** What a queue stores: the event, when it was queued, and the adapter's own fields. */
+export type QueuedItem<X extends object = Record<never, never>> = X & {
   event: CanonicalEvent;
   /** When it was queued (ms since the epoch). */
   at: number;
-  /** Not the event itself but a refusal to tell its XMPP sender (a standby cannot). */
-  refusal?: Refusal;
-  /** Not the event itself but a notice (e.g. delivered degraded) for its XMPP sender. */
-  notice?: Notice;
-}
+};
 
-export interface OutboxOptions {
-  store: Store;
+export type QueueStore = Pick<Store, 'enqueue' | 'dequeue' | 'peek' | 'ack' | 'queueLength'>;
+
+export interface StoreQueueOptions {
+  store: QueueStore;
+  /** The queue's name in the store. */
   key: string;
   maxLength: number;
-  timeoutMs: number;
+  /** How long an item may wait before it counts as expired; no limit when absent. */
+  maxAgeMs?: number;
   now?: () => number;
-  /** A payload that does not parse (a store shared with a different version): logged, dropped. */
+  /** A payload that does not parse (a store shared with a different version): reported, dropped. */
   onCorrupt?: (payload: string) => void;
 }
 
 const BATCH = 100;
 
-export class Outbox {
-  readonly #o: Required<Omit<OutboxOptions, 'onCorrupt'>> & Pick<OutboxOptions, 'onCorrupt'>;
+export class StoreQueue<X extends object = Record<never, never>> {
+  readonly #o: StoreQueueOptions & { now: () => number };
   #chain: Promise<unknown> = Promise.resolve();
   #size = 0;
   #oldestAt: number | null = null;
 
-  constructor(o: OutboxOptions) {
+  constructor(o: StoreQueueOptions) {
     this.#o = { now: Date.now, ...o };
   }
 
@@ -45,35 +43,25 @@ export class Outbox {
     return this.#size;
   }
 
-  /** When the oldest waiting item expires (ms since the epoch), or null when empty. */
+  /** When the oldest waiting item expires (ms since the epoch), or null (empty, or no age limit). */
   get nextExpiry(): number | null {
-    return this.#oldestAt === null ? null : this.#oldestAt + this.#o.timeoutMs;
+    const max = this.#o.maxAgeMs;
+    return this.#oldestAt === null || max === undefined ? null : this.#oldestAt + max;
   }
 
-  /** The queue's name in the store. */
   get key(): string {
     return this.#o.key;
   }
 
-  /** Learn what waits in the store (an earlier run, or other replicas). */
-  load(): Promise<void> {
-    return this.sync();
-  }
-
-  /** Learn what waits in the store: its length and when the oldest item was queued. */
+  /** Learn what waits in the store (an earlier run, or other replicas): its length and oldest item. */
   sync(): Promise<void> {
     return this.#locked(() => this.#learn());
   }
 
-  /** Queue an event (or a refusal or notice about it); false (nothing written) when full. */
-  push(event: CanonicalEvent, refusal?: Refusal, notice?: Notice): Promise<boolean> {
+  /** Queue an event (with the adapter's fields); false (nothing written) when full. */
+  push(event: CanonicalEvent, extra?: X): Promise<boolean> {
     return this.#locked(async () => {
-      const item: OutboxItem = {
-        event,
-        at: this.#o.now(),
-        ...(refusal ? { refusal } : {}),
-        ...(notice ? { notice } : {}),
-      };
+      const item = { ...extra, event, at: this.#o.now() };
       const ok = await this.#o.store.enqueue(this.#o.key, JSON.stringify(item), this.#o.maxLength);
       if (ok) {
         this.#size++;
@@ -84,13 +72,13 @@ export class Outbox {
   }
 
   /**
-   * Send what waits, oldest first. Expired items go to `expired` instead. Stops at the
-   * first item `send` cannot deliver (the link dropped again); it and the rest stay queued
-   * in order. Returns how many were sent.
+   * Send what waits, oldest first; expired items go to `expired` instead. Stops at the
+   * first item `send` answers false for (it could not be sent now): it and the rest stay
+   * queued, in order. Returns how many were sent.
    */
   flush(
-    send: (e: CanonicalEvent, item: OutboxItem) => Promise<boolean>,
-    expired: (i: OutboxItem) => Promise<void>,
+    send: (item: QueuedItem<X>) => Promise<boolean>,
+    expired: (item: QueuedItem<X>) => Promise<void>,
   ): Promise<number> {
     return this.#locked(async () => {
       let sent = 0;
@@ -101,7 +89,7 @@ export class Outbox {
           const item = this.#parse(payload);
           if (item && this.#expired(item)) await expired(item);
           else if (item) {
-            if (!(await send(item.event, item))) {
+            if (!(await send(item))) {
               await this.#learn();
               return sent;
             }
@@ -117,8 +105,8 @@ export class Outbox {
     });
   }
 
-  /** Bounce the items at the head that waited longer than the timeout; the others stay, in order. */
-  sweep(expired: (i: OutboxItem) => Promise<void>): Promise<number> {
+  /** Take out the items at the head that waited too long (to `expired`); the others stay, in order. */
+  sweep(expired: (item: QueuedItem<X>) => Promise<void>): Promise<number> {
     return this.#locked(async () => {
       const next = this.nextExpiry;
       if (next === null || next > this.#o.now()) return 0;
@@ -141,9 +129,9 @@ export class Outbox {
   }
 
   /** Remove and return everything (shutdown with a store that does not outlive the process). */
-  drainAll(): Promise<OutboxItem[]> {
+  takeAll(): Promise<QueuedItem<X>[]> {
     return this.#locked(async () => {
-      const all: OutboxItem[] = [];
+      const all: QueuedItem<X>[] = [];
       for (;;) {
         const batch = await this.#o.store.dequeue(this.#o.key, 1000);
         for (const p of batch) {
@@ -158,8 +146,9 @@ export class Outbox {
     });
   }
 
-  #expired(item: OutboxItem): boolean {
-    return this.#o.now() - item.at >= this.#o.timeoutMs;
+  #expired(item: QueuedItem<X>): boolean {
+    const max = this.#o.maxAgeMs;
+    return max !== undefined && this.#o.now() - item.at >= max;
   }
 
   async #learn(): Promise<void> {
@@ -173,10 +162,10 @@ export class Outbox {
     this.#oldestAt = (head !== undefined ? this.#parse(head, false)?.at : undefined) ?? 0;
   }
 
-  #parse(payload: string, report = true): OutboxItem | null {
+  #parse(payload: string, report = true): QueuedItem<X> | null {
     try {
-      const v = JSON.parse(payload) as Partial<OutboxItem>;
-      if (v && typeof v.at === 'number' && v.event && typeof v.event === 'object') return v as OutboxItem;
+      const v = JSON.parse(payload) as { at?: unknown; event?: unknown } | null;
+      if (v && typeof v.at === 'number' && v.event && typeof v.event === 'object') return v as QueuedItem<X>;
     } catch {
       // fall through
     }
