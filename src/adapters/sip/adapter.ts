@@ -838,14 +838,14 @@ export class SipAdapter implements Adapter {
   async deliver(delivery: Delivery): Promise<DeliveryResult> {
     const e = delivery.event;
     if (e.kind === 'presence') {
-      if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
+      if (this.#stopping) return { ok: false, reason: 'the SIP adapter is stopping' };
       return this.presence.deliver(e);
     }
     if (e.kind === 'call') {
-      if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
+      if (this.#stopping) return { ok: false, reason: 'the SIP adapter is stopping' };
       return this.calls.deliver(e);
     }
-    if (this.#stopping) return { ok: false, retryable: true, reason: 'the SIP adapter is stopping' };
+    if (this.#stopping) return { ok: false, reason: 'the SIP adapter is stopping' };
     if (e.kind === 'receipt') return this.#deliverReceipt(e);
     if (e.kind === 'message') {
       const out = await this.#messageBody(e);
@@ -892,7 +892,7 @@ export class SipAdapter implements Adapter {
     const from = tryParseAddress(e.from);
     const to = tryParseAddress(e.to);
     const state = this.#imdn;
-    if (!from || !to || !state) return { ok: false, retryable: false, reason: 'malformed address' };
+    if (!from || !to || !state) return { ok: false, refused: true, reason: 'malformed address' };
     const d = dispositionOf(e.receipt);
     const asked = await state.askedOf(bareId(to), e.messageId);
     if (!asked?.dispositions.includes(d)) {
@@ -931,9 +931,9 @@ export class SipAdapter implements Adapter {
   ): Promise<DeliveryResult> {
     const from = tryParseAddress(fromAddr);
     const to = tryParseAddress(toAddr);
-    if (!from || !to) return { ok: false, retryable: false, reason: 'malformed address' };
+    if (!from || !to) return { ok: false, refused: true, reason: 'malformed address' };
     const local = this.#local();
-    if (!local) return { ok: false, retryable: false, reason: `no ${this.#transportDefault} listener` };
+    if (!local) return { ok: false, refused: true, reason: `no ${this.#transportDefault} listener` };
     const host = local.hostport.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     const fromUri = formatAddress({ network: 'sip', user: from.user, domain: from.domain });
     const toUri = formatAddress({ network: 'sip', user: to.user, domain: to.domain });
@@ -957,14 +957,13 @@ export class SipAdapter implements Adapter {
       body,
     };
     const { result: r } = await this.router.send(req, { maxUdpBytes: UDP_MESSAGE_LIMIT });
-    if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
     const { status, reason } = r.response;
     if (status < 300) return { ok: true };
     const warning = getHeaders(r.response, 'Warning')[0];
     return {
       ok: false,
-      retryable: [408, 480, 500, 503, 504].includes(status),
-      // A final response is the network's answer (audited as refused), even a retryable one.
+      // A final response is the network's answer (audited as refused), even a 480 or a 503.
       refused: true,
       reason: `${status} ${reason}${warning ? ` (${warning})` : ''}`,
     };
