@@ -258,16 +258,15 @@ export class CallManager {
   async deliver(e: CallEvent): Promise<DeliveryResult> {
     if (e.action === 'invite') return this.#outboundInvite(e);
     const c = this.#calls.get(e.callId);
-    if (!c) return { ok: false, retryable: false, reason: `no SIP call ${e.callId}` };
+    if (!c) return { ok: false, refused: true, reason: `no SIP call ${e.callId}` };
     switch (e.action) {
       case 'ringing':
         if (c.dir === 'in' && c.state === 'early') c.tx.respond(this.#inviteResponse(c, 180, 'Ringing'));
         return { ok: true };
       case 'answer': {
         if (c.dir !== 'in' || c.state !== 'early')
-          return { ok: false, retryable: false, reason: 'the call is not ringing' };
-        if (!e.session)
-          return { ok: false, retryable: false, reason: 'an answer needs a session description' };
+          return { ok: false, refused: true, reason: 'the call is not ringing' };
+        if (!e.session) return { ok: false, refused: true, reason: 'an answer needs a session description' };
         const local = this.deps.local();
         const host = local?.hostport.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') ?? '127.0.0.1';
         const sdp = sessionToSdp(e.session, host, Date.now() % 1_000_000_000);
@@ -281,7 +280,7 @@ export class CallManager {
       case 'hangup':
         return this.#hangup(c, e.reason);
       default:
-        return { ok: false, retryable: false, reason: `SIP cannot signal ${e.action}` };
+        return { ok: false, refused: true, reason: `SIP cannot signal ${e.action}` };
     }
   }
 
@@ -374,10 +373,10 @@ export class CallManager {
 
   async #send(req: SipRequest): Promise<DeliveryResult> {
     const { result: r } = await this.deps.router.send(req);
-    if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
     return r.response.status < 300
       ? { ok: true }
-      : { ok: false, retryable: false, reason: `${r.response.status} ${r.response.reason}` };
+      : { ok: false, refused: true, reason: `${r.response.status} ${r.response.reason}` };
   }
 
   #inDialog(c: Call, method: string, seq: number): SipRequest | null {
@@ -406,7 +405,7 @@ export class CallManager {
   #sendBye(c: Call): Promise<DeliveryResult> {
     c.localSeq++;
     const bye = this.#inDialog(c, 'BYE', c.localSeq);
-    return bye ? this.#send(bye) : Promise.resolve({ ok: false, retryable: false, reason: 'no listener' });
+    return bye ? this.#send(bye) : Promise.resolve({ ok: false, refused: true, reason: 'no listener' });
   }
 
   #sendAck(c: OutboundCall): void {
@@ -433,23 +432,22 @@ export class CallManager {
       ],
       body: Buffer.alloc(0),
     };
-    if (!c.target) return { ok: false, retryable: false, reason: 'the INVITE was not sent' };
+    if (!c.target) return { ok: false, refused: true, reason: 'the INVITE was not sent' };
     const r = await this.deps.layer.request(cancel, c.target).done;
-    if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
     return r.response.status < 300
       ? { ok: true }
-      : { ok: false, retryable: false, reason: `${r.response.status} ${r.response.reason}` };
+      : { ok: false, refused: true, reason: `${r.response.status} ${r.response.reason}` };
   }
 
   async #outboundInvite(e: CallEvent): Promise<DeliveryResult> {
-    if (!e.session)
-      return { ok: false, retryable: false, reason: 'SIP needs an SDP offer in the call invite' };
+    if (!e.session) return { ok: false, refused: true, reason: 'SIP needs an SDP offer in the call invite' };
     if (this.#calls.has(e.callId))
-      return { ok: false, retryable: false, reason: 'this call is already in progress' };
+      return { ok: false, refused: true, reason: 'this call is already in progress' };
     const local = this.deps.local();
     const from = tryParseAddress(e.from);
     const to = tryParseAddress(e.to);
-    if (!local || !from || !to) return { ok: false, retryable: false, reason: 'cannot address the call' };
+    if (!local || !from || !to) return { ok: false, refused: true, reason: 'cannot address the call' };
     const host = local.hostport.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     const localTag = rand();
     const fromUri = formatAddress({ network: 'sip', user: from.user, domain: from.domain });
@@ -511,7 +509,7 @@ export class CallManager {
         return;
       }
       if (!r.ok) {
-        settle({ ok: false, retryable: r.timeout, reason: r.reason });
+        settle({ ok: false, refused: !r.timeout, reason: r.reason });
         if (rang)
           this.#tell(call, this.#event(call, call.callee, call.caller, 'hangup', { reason: 'timeout' }));
         this.#end(call);
@@ -525,7 +523,7 @@ export class CallManager {
             : res.status === 603
               ? 'declined'
               : `${res.status} ${res.reason}`;
-        settle({ ok: false, retryable: false, reason: `${res.status} ${res.reason}` });
+        settle({ ok: false, refused: true, reason: `${res.status} ${res.reason}` });
         // Once the caller was told it rings, the failure comes as a hangup.
         if (rang) this.#tell(call, this.#event(call, call.callee, call.caller, 'hangup', { reason }));
         this.#end(call);

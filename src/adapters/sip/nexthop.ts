@@ -84,7 +84,7 @@ export class Router {
     try {
       targets = await this.targets(req);
     } catch (err) {
-      // DNS may come back: retryable, as a timeout is.
+      // DNS may come back: a link failure, as a timeout is (not the network's answer).
       const reason = `no next hop: ${(err as Error).message}`;
       return { result: { ok: false, timeout: true, reason }, request: null, target: null };
     }

@@ -285,7 +285,7 @@ export class PresenceManager {
     state: PresenceState | null,
   ): Promise<DeliveryResult> {
     const local = this.deps.local();
-    if (!local) return { ok: false, retryable: false, reason: 'no listener' };
+    if (!local) return { ok: false, refused: true, reason: 'no listener' };
     sub.localSeq++;
     if (!subscriptionState.startsWith('terminated')) await this.#save(sub);
     const body = state
@@ -314,17 +314,17 @@ export class PresenceManager {
       body,
     };
     const r = (await this.deps.router.send(req)).result;
-    if (!r.ok) return { ok: false, retryable: r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
     if (r.response.status === 481) await this.#drop(sub); // the watcher forgot it
     return r.response.status < 300
       ? { ok: true }
-      : { ok: false, retryable: false, reason: `${r.response.status} ${r.response.reason}` };
+      : { ok: false, refused: true, reason: `${r.response.status} ${r.response.reason}` };
   }
 
   /** Presence the pipeline delivers to a SIP user: NOTIFY their subscriptions, remember it. */
   async deliver(e: PresenceEvent): Promise<DeliveryResult> {
     const store = this.deps.store();
-    if (!store) return { ok: false, retryable: true, reason: 'not started' };
+    if (!store) return { ok: false, reason: 'not started' };
     const state: PresenceState = { show: e.show };
     if (e.status) state.status = e.status;
     if (e.activity) state.activity = e.activity;

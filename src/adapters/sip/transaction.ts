@@ -18,7 +18,7 @@ import {
   viewTopVia,
 } from './message.js';
 import { randomHex } from './random.js';
-import type { Endpoint, SipTransport } from './transport.js';
+import type { Endpoint, Transport } from './transport.js';
 
 export interface Timers {
   /** RTT estimate (default 500 ms). */
@@ -331,7 +331,7 @@ export class TransactionLayer {
   readonly #finished: ExpiringSet;
 
   constructor(
-    readonly transport: SipTransport,
+    readonly transport: Transport,
     readonly timers: Timers,
     readonly logger: Logger,
   ) {

@@ -15,6 +15,7 @@ import {
   type SipMessage,
   StreamFramer,
   serialize,
+  type ViaView,
   viewTopVia,
 } from './message.js';
 import { bindUdpHere, type UdpBound, type UdpSocket } from './udp-socket.js';
@@ -52,6 +53,34 @@ export interface TransportHandlers {
   /** A message that did not parse (the caller may answer 400 from the raw bytes). */
   onUnparsable(raw: Buffer, err: ParseError, source: Endpoint): void;
 }
+
+/**
+ * What the adapter needs of its SIP transport. SipTransport is the real one (sockets); a
+ * test may inject another (SipAdapter's `transport` option) to run the adapter without one.
+ */
+export interface Transport {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The bound addresses (ports resolved when 0 was configured). */
+  bound(): readonly ListenAddr[];
+  /** The local address to put in a Via for a transport. */
+  local(transport: TransportName): ListenAddr | undefined;
+  /** Send a message to an endpoint. Rejects when it cannot be sent. */
+  send(msg: SipMessage, dest: Endpoint): Promise<void>;
+  /** Send a message already serialised (a retransmission of a kept response). */
+  sendBytes(buf: Buffer, dest: Endpoint): Promise<void>;
+  /** Where to send a response to a request that came from `source`. */
+  responseTarget(req: SipMessage, source: Endpoint): Endpoint;
+}
+
+/**
+ * Makes the adapter's transport: `handlers` take what it receives; `accept` tells whether a
+ * remote address is a permitted peer (streams from others are closed unread).
+ */
+export type TransportFactory = (
+  handlers: TransportHandlers,
+  accept: (address: string) => boolean,
+) => Transport;
 
 const key = (e: { transport: TransportName; address: string; port: number }) =>
   `${e.transport}|${e.address}|${e.port}`;
@@ -94,7 +123,7 @@ class MessageDeadline {
   }
 }
 
-export class SipTransport {
+export class SipTransport implements Transport {
   readonly #udp: { sock: UdpSocket; addr: ListenAddr }[] = [];
   readonly #tcpServers: { srv: net.Server; addr: ListenAddr }[] = [];
   readonly #tls: TlsMaterial | undefined;
@@ -430,15 +459,12 @@ export class SipTransport {
    * stream; for UDP to `received` (the source address) and `rport` or the sent-by port.
    */
   responseTarget(req: SipMessage, source: Endpoint): Endpoint {
-    const via = viewTopVia(req);
+    const via = viewTopVia(req); // (throws without a usable Via, on every transport)
     if (source.transport !== 'udp') {
       const open = this.#conns.get(key(source));
       if (open && !open.destroyed) return source;
     }
-    const address = via.params.get('received') ?? via.host;
-    const rport = via.params.get('rport');
-    const port = rport ? Number(rport) : (via.port ?? 5060);
-    return { transport: source.transport, address, port };
+    return viaTarget(via, source.transport);
   }
 
   async stop(): Promise<void> {
@@ -450,6 +476,14 @@ export class SipTransport {
       ...this.#tcpServers.map((t) => new Promise<void>((r) => t.srv.close(() => r()))),
     ]);
   }
+}
+
+/** Where a response goes by the request's top Via: `received` and `rport`, else its sent-by. */
+export function viaTarget(via: ViaView, transport: TransportName): Endpoint {
+  const address = via.params.get('received') ?? via.host;
+  const rport = via.params.get('rport');
+  const port = rport ? Number(rport) : (via.port ?? 5060);
+  return { transport, address, port };
 }
 
 /**
