@@ -106,8 +106,6 @@ export type DeliveryResult =
     }
   | {
       ok: false;
-      /** @deprecated read nowhere; being removed (issue 16 item 8). */
-      retryable?: boolean;
       reason: string;
       refused?: boolean;
     };
@@ -197,8 +195,6 @@ export interface Adapter {
    * pipeline calls it, after the delivery; it is not an event and is not audited.
    */
   notice(event: CanonicalEvent, notice: Notice): Promise<void>;
-  /** @deprecated only tests call it; being removed (issue 16 item 8). */
-  status(): LinkStatus;
   /** Stop intake, finish in-flight work, close the link. */
   stop(): Promise<void>;
 }

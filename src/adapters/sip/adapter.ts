@@ -91,7 +91,6 @@ export class SipAdapter implements Adapter {
   readonly presence: PresenceManager;
   readonly router: Router;
   #ctx: AdapterContext | null = null;
-  #state: LinkStatus = { state: 'starting', since: new Date().toISOString() };
   readonly #peers: PeerAcl;
   readonly #requests: RequestHandler;
   readonly #outbound: MessageOutbound;
@@ -277,12 +276,7 @@ export class SipAdapter implements Adapter {
   }
 
   #setState(state: LinkStatus['state'], detail?: string): void {
-    this.#state = { state, since: new Date().toISOString(), ...(detail ? { detail } : {}) };
     this.#ctx?.setStatus(state, detail);
-  }
-
-  status(): LinkStatus {
-    return this.#state;
   }
 
   async stop(): Promise<void> {

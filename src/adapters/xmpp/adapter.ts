@@ -167,10 +167,6 @@ export class XmppAdapter implements Adapter {
     await this.#run?.out.notice(event, notice);
   }
 
-  status(): LinkStatus {
-    return this.#status;
-  }
-
   async stop(): Promise<void> {
     this.#stopping = true;
     const run = this.#run;
