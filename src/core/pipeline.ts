@@ -27,6 +27,7 @@ import {
   type Network,
   repeatedRequest,
 } from './model.js';
+import { displayNameOf } from './network.js';
 import { nullObserver, type PipelineObserver } from './observer.js';
 import type { AppliedTransform, Classification, Decision } from './policy/types.js';
 import { RoutingTable } from './routing.js';
@@ -632,11 +633,9 @@ type Fitted =
   | { ok: true; event: CanonicalEvent; degraded?: string; changes: readonly Degradation[] }
   | { ok: false; reason: string };
 
-const NETWORK_NAMES: Record<Network, string> = { xmpp: 'XMPP', matrix: 'Matrix', sip: 'SIP' };
-
 /** What a sender is told about a degraded delivery, one sentence per degradation. */
 export function degradedText(changes: readonly Degradation[], network: Network, recipient: string): string {
-  const net = NETWORK_NAMES[network];
+  const net = displayNameOf(network);
   const sentence: Record<Degradation, string> = {
     edit: `Your correction was delivered to ${recipient} as a new message: ${net} cannot edit messages.`,
     html: `Your message was delivered to ${recipient} without its formatting: ${net} cannot carry rich text.`,

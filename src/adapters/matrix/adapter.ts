@@ -17,15 +17,7 @@ import type {
   Notice,
   Refusal,
 } from '../../core/adapter.js';
-import {
-  type Address,
-  formatAddress,
-  fromGhost,
-  type GhostOptions,
-  type RemoteUser,
-  toGhost,
-  tryParseAddress,
-} from '../../core/address.js';
+import { type Address, formatAddress, type RemoteUser, tryParseAddress } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
 import { type CallAction, CanonicalEvent, type EventKind, type MessageRequest } from '../../core/model.js';
 import { buildAppserviceApp, type Transaction } from './appservice.js';
@@ -38,6 +30,7 @@ import {
   sessionIdFor,
 } from './calls.js';
 import type { Registration, ResolvedMatrixConfig } from './config.js';
+import { fromGhost, type GhostOptions, toGhost } from './ghost.js';
 import { type HomeserverApi, HomeserverError, sendTxnId } from './homeserver.js';
 import {
   checkClientEvent,

@@ -17,7 +17,6 @@ import type {
   Notice,
   Refusal,
 } from '../../core/adapter.js';
-import { fromGhost } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
 import {
   CALL_ACTIONS,
@@ -28,6 +27,7 @@ import {
 } from '../../core/model.js';
 import { isIssuedDelivery, newTraceId } from '../../core/pipeline.js';
 import type { ResolvedXmppConfig } from './config.js';
+import { fromGhost } from './ghost.js';
 import { answerIq, ghostCaps, ghostName } from './iq.js';
 import { bareJid, fullJid, type Jid, parseJid } from './jid.js';
 import { readJingle, writeJingle } from './jingle.js';

@@ -10,6 +10,7 @@
 import { RE2JS } from 're2js';
 import { type Address, parseAddress } from '../address.js';
 import { type CanonicalEvent, EVENT_KINDS, type EventKind } from '../model.js';
+import { hasNetworkScheme, uriForms } from '../network.js';
 import { DAYS, type DIRECTIONS, type PartyMatch, type PolicyDocument, type Rule } from './schema.js';
 import type { Classification, PresenceLevel } from './types.js';
 
@@ -164,7 +165,7 @@ export type MemberRef =
 
 /** Parse a member reference; returns an error message instead when malformed. */
 export function parseMemberRef(s: string, allowLocal: boolean): MemberRef | string {
-  if (/^(xmpp|sips?|matrix):/i.test(s)) {
+  if (hasNetworkScheme(s)) {
     try {
       return { kind: 'uri', key: canonKey(parseAddress(s)) };
     } catch (err) {
@@ -174,12 +175,12 @@ export function parseMemberRef(s: string, allowLocal: boolean): MemberRef | stri
   const at = s.lastIndexOf('@');
   if (at < 0) {
     if (allowLocal && s.length > 0 && !/\s/.test(s)) return { kind: 'local', key: s.toLowerCase() };
-    return `"${s}" is not a valid member: write user@domain (any network) or a URI (xmpp:, sip:, matrix:u/)`;
+    return `"${s}" is not a valid member: write user@domain (any network) or a URI (${uriForms()})`;
   }
   const user = s.slice(0, at);
   const domain = s.slice(at + 1).toLowerCase();
   if (!user || /\s/.test(user) || domainPatternError(domain) !== null || domain.includes('*')) {
-    return `"${s}" is not a valid member: write user@domain (any network) or a URI (xmpp:, sip:, matrix:u/)`;
+    return `"${s}" is not a valid member: write user@domain (any network) or a URI (${uriForms()})`;
   }
   return { kind: 'bare', key: bareKey(user, domain) };
 }

@@ -141,7 +141,7 @@ const stricterPresence = (a: PresenceLevel | undefined, b: PresenceLevel): Prese
 /**
  * Presence as a level lets it through (docs/policy.md, "Presence levels"): `basic` says
  * only whether the user is online; `coarse` also away/dnd (extended away reads as away).
- * Neither carries status text, activity or idle time (lastActive, XEP-0319): those say
+ * Neither carries status text, activity or idle time (lastActive): those say
  * more about a person than whether they can be reached.
  */
 function reducePresence(ev: PresenceEvent, level: 'basic' | 'coarse'): PresenceEvent {
