@@ -55,7 +55,7 @@ export interface PipelineOptions {
   logger: Logger;
   /** How much of the content the audit keeps. */
   auditContent?: 'full' | 'hash' | 'none';
-  /** Deliver only after the audit record is durable (DESIGN default: true). */
+  /** Deliver only after the audit record is durable (default: true; docs/architecture.md). */
   failClosed?: boolean;
   observer?: PipelineObserver;
   /** How long a conversation counts as "started" for disclaimers. */
@@ -645,9 +645,9 @@ export function degradedText(changes: readonly Degradation[], network: Network, 
 }
 
 /**
- * Fit an event to what the target network can carry: degrade visibly where DESIGN says
- * so (edits become marked new messages, HTML falls back to text, attachments become
- * links), refuse with a reason otherwise.
+ * Fit an event to what the target network can carry: degrade visibly where the design
+ * says so (docs/architecture.md, "capabilities": edits become marked new messages, HTML
+ * falls back to text, attachments become links), refuse with a reason otherwise.
  */
 export function fitToCapabilities(event: CanonicalEvent, caps: Capabilities): Fitted {
   if (!caps.kinds.has(event.kind)) {

@@ -1,4 +1,4 @@
-// Decide an event against a compiled policy (DESIGN "Policy"): a matching deny wins;
+// Decide an event against a compiled policy (docs/policy.md): a matching deny wins;
 // otherwise every matching allow/redact rule applies its transforms and obligations;
 // otherwise the default. The deciding rule is the first matching deny in file order, else
 // the first matching allow/redact rule, else none.
