@@ -73,14 +73,14 @@ export const TimeMatch = Type.Object(
   strict,
 );
 
-const ruleMatch = <N extends TSchema>(network: N) =>
+const ruleMatch = <P extends TSchema>(party: P) =>
   Type.Object(
     {
-      from: Type.Optional(partyMatch(network)),
-      to: Type.Optional(partyMatch(network)),
-      party: Type.Optional(partyMatch(network)),
+      from: Type.Optional(party),
+      to: Type.Optional(party),
+      party: Type.Optional(party),
       between: Type.Optional(
-        Type.Array(partyMatch(network), {
+        Type.Array(party, {
           minItems: 2,
           maxItems: 2,
           errorMessage: 'expected a pair: [{...one side...}, {...other side...}]',
@@ -114,7 +114,7 @@ const rule = <N extends TSchema>(network: N) =>
     {
       id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' }),
       description: Type.Optional(Type.String({ maxLength: 4096 })),
-      match: ruleMatch(network),
+      match: ruleMatch(partyMatch(network)),
       effect: literals(EFFECTS),
       reason: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
       /** For `redact`: what replaces each match of `match.content.pattern` (default `[redacted]`). */
