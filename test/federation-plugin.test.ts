@@ -12,6 +12,7 @@ import { parseConfig } from '../src/config.js';
 import { parseAddress } from '../src/core/address.js';
 import type { AuditRecord } from '../src/core/audit/record.js';
 import { registerNetworks } from '../src/core/network.js';
+import { compilePolicySource } from '../src/core/policy/index.js';
 import { SourceError } from '../src/core/yaml-source.js';
 import { startGateway } from '../src/gateway.js';
 import { createLogger } from '../src/log.js';
@@ -89,6 +90,19 @@ t.test('the config names the plug-in by its type and checks its block', async (t
   t.throws(() => load('  corp:\n    type: irc\n    domains: [corp.chat]\n'), {
     message: /adapters\.corp\.type: expected one of xmpp, matrix, sip, chat/,
   });
+});
+
+t.test('the policy names the plug-in as a network, and knows no other', async (t) => {
+  t.doesNotThrow(() => compilePolicySource(POLICY, 'plugin.yaml'));
+  t.throws(() => compilePolicySource(POLICY.replace('network: chat', 'network: irc'), 'plugin.yaml'), {
+    message: /rules\[0\]\.match\.to\.network: expected a network or a non-empty list of them.*"irc"/,
+  });
+  t.throws(
+    () => compilePolicySource(POLICY.replace('network: chat', 'network: [chat, irc]'), 'plugin.yaml'),
+    {
+      message: /network\[1\]: expected one of xmpp, matrix, sip, chat, got string "irc"/,
+    },
+  );
 });
 
 t.test('a message crosses from one Chat link to another and is audited', async (t) => {
