@@ -4,6 +4,8 @@
 // Run: node --import tsx bench/patterns.ts   (one JSON line per measurement)
 import { compilePattern } from '../src/core/policy/compile.js';
 import { compilePolicySource } from '../src/core/policy/load.js';
+// Registers the networks this build speaks (address schemes, the policy's network names).
+import '../src/networks.js';
 import { msg } from '../test/fixtures/policy-helpers.js';
 
 const POLICY = `apiVersion: parley/v1

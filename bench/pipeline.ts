@@ -9,6 +9,8 @@ import { silentLogger } from '../src/core/logger.js';
 import type { CanonicalEvent } from '../src/core/model.js';
 import { Pipeline } from '../src/core/pipeline.js';
 import { compilePolicySource } from '../src/core/policy/index.js';
+// Registers the networks this build speaks (address schemes, the policy's network names).
+import '../src/networks.js';
 import type { Store } from '../src/core/store.js';
 import { openStore } from '../src/store/open.js';
 import { MemoryAdapter } from '../test/fixtures/memory-adapter.js';

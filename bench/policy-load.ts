@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compilePolicySource } from '../src/core/policy/load.js';
 import { SourceError } from '../src/core/yaml-source.js';
+// Registers the networks this build speaks (address schemes, the policy's network names).
+import '../src/networks.js';
 import { aliasBomb, largePolicy, withDuplicates } from '../test/fixtures/policy-bombs.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -13,15 +13,12 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import {
-  type CanonicalEvent,
-  EVENT_KINDS,
-  type EventKind,
-  NETWORKS,
-  type Network,
-} from '../src/core/model.js';
+import { type CanonicalEvent, EVENT_KINDS, type EventKind, type Network } from '../src/core/model.js';
 import { compilePolicy } from '../src/core/policy/evaluate.js';
 import type { PolicyDocument, Rule } from '../src/core/policy/schema.js';
+import { NETWORK_MODULES } from '../src/networks.js';
+
+const NETWORKS = NETWORK_MODULES.map((m) => m.name);
 
 // Deterministic PRNG (mulberry32) so runs are comparable.
 let seed = 0x5eed;

@@ -3,6 +3,8 @@
 // (test/core/policy/schema.test.ts checks the committed file is current).
 import { writeFileSync } from 'node:fs';
 import { policyJsonSchema } from '../src/core/policy/schema.js';
+// Registers the networks this build speaks (address schemes, the policy's network names).
+import '../src/networks.js';
 
 const target = new URL('../policies/policy.schema.json', import.meta.url);
 writeFileSync(target, `${JSON.stringify(policyJsonSchema(), null, 2)}\n`);

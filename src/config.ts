@@ -3,8 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { networkNames, registryGeneration } from './core/network.js';
 import {
   parseYamlSource,
   problemAt,
@@ -14,6 +15,8 @@ import {
   schemaProblems,
   type YamlSource,
 } from './core/yaml-source.js';
+// Registers the networks this build speaks: an adapter's `type` is one of them.
+import './networks.js';
 import { StoreConfig } from './store/config.js';
 
 const HostPort = Type.String({
@@ -27,72 +30,84 @@ export const LogLevel = Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)));
 /** An adapter's name (the key of its block under `adapters`). */
 const ADAPTER_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
-export const AdapterConfig = Type.Object(
-  {
-    type: Type.Union([Type.Literal('xmpp'), Type.Literal('matrix'), Type.Literal('sip')]),
-    domains: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-  },
-  // Each adapter type validates its own keys when it is created.
-  { additionalProperties: true },
-);
-export type AdapterConfig = Static<typeof AdapterConfig>;
+/** An adapter block; `type` is the schema of a registered network's name. */
+const adapterConfig = <T extends TSchema>(type: T) =>
+  Type.Object(
+    { type, domains: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) },
+    // Each network validates its own keys when its adapter is created.
+    { additionalProperties: true },
+  );
 
-export const Config = Type.Object(
-  {
-    store: Type.Optional(StoreConfig),
-    http: Type.Optional(
-      Type.Object(
-        {
-          listen: Type.Optional(HostPort),
-          tokens: Type.Optional(
-            Type.Object(
-              { admin: Type.Optional(Type.String()), auditor: Type.Optional(Type.String()) },
-              { additionalProperties: false },
+/** The config file's schema, around the schema of an adapter's `type`. */
+const configOf = <T extends TSchema>(type: T) =>
+  Type.Object(
+    {
+      store: Type.Optional(StoreConfig),
+      http: Type.Optional(
+        Type.Object(
+          {
+            listen: Type.Optional(HostPort),
+            tokens: Type.Optional(
+              Type.Object(
+                { admin: Type.Optional(Type.String()), auditor: Type.Optional(Type.String()) },
+                { additionalProperties: false },
+              ),
             ),
-          ),
-          bodyLimit: Type.Optional(Type.Integer({ minimum: 1024 })),
-          // Slow clients are cut off and connections capped (defaults in src/http/app.ts).
-          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
-          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
-          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
-          idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
-          maxConnections: Type.Optional(Type.Integer({ minimum: 1 })),
-        },
-        { additionalProperties: false },
+            bodyLimit: Type.Optional(Type.Integer({ minimum: 1024 })),
+            // Slow clients are cut off and connections capped (defaults in src/http/app.ts).
+            requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+            headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+            keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+            idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
+            maxConnections: Type.Optional(Type.Integer({ minimum: 1 })),
+          },
+          { additionalProperties: false },
+        ),
       ),
-    ),
-    log: Type.Optional(Type.Object({ level: Type.Optional(LogLevel) }, { additionalProperties: false })),
-    policy: Type.Object(
-      {
-        file: Type.String({ minLength: 1 }),
-        /** Reload when the file changes (default true). */
-        watch: Type.Optional(Type.Boolean()),
-      },
-      { additionalProperties: false },
-    ),
-    audit: Type.Optional(
-      Type.Object(
+      log: Type.Optional(Type.Object({ level: Type.Optional(LogLevel) }, { additionalProperties: false })),
+      policy: Type.Object(
         {
-          content: Type.Optional(
-            Type.Union([Type.Literal('full'), Type.Literal('hash'), Type.Literal('none')]),
-          ),
-          failClosed: Type.Optional(Type.Boolean()),
-          /** Days a record is kept; older records are trimmed unless a legal hold covers them. Omit: forever. */
-          retentionDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          file: Type.String({ minLength: 1 }),
+          /** Reload when the file changes (default true). */
+          watch: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },
       ),
-    ),
-    // Names outside the pattern are refused, not skipped (a skipped entry was never checked).
-    adapters: Type.Optional(
-      Type.Record(Type.String({ pattern: ADAPTER_NAME.source }), AdapterConfig, {
-        additionalProperties: false,
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-export type Config = Static<typeof Config>;
+      audit: Type.Optional(
+        Type.Object(
+          {
+            content: Type.Optional(
+              Type.Union([Type.Literal('full'), Type.Literal('hash'), Type.Literal('none')]),
+            ),
+            failClosed: Type.Optional(Type.Boolean()),
+            /** Days a record is kept; older records are trimmed unless a legal hold covers them. Omit: forever. */
+            retentionDays: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      // Names outside the pattern are refused, not skipped (a skipped entry was never checked).
+      adapters: Type.Optional(
+        Type.Record(Type.String({ pattern: ADAPTER_NAME.source }), adapterConfig(type), {
+          additionalProperties: false,
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  );
+const TypedConfig = configOf(Type.String());
+export type Config = Static<typeof TypedConfig>;
+export type AdapterConfig = NonNullable<Config['adapters']>[string];
+
+let built: { generation: number; schema: TSchema } | null = null;
+/** The config schema for the networks registered now (an adapter's `type` names one). */
+export function configSchema(): TSchema {
+  if (built?.generation !== registryGeneration()) {
+    const type = Type.Union(networkNames().map((n) => Type.Literal(n)));
+    built = { generation: registryGeneration(), schema: configOf(type) };
+  }
+  return built.schema;
+}
 
 export interface LoadedConfig {
   config: Config;
@@ -175,9 +190,10 @@ export function parseConfig(
       );
     }
   }
-  problems.push(...schemaProblems(Config, value, source).filter((p) => !badNames.has(p.path)));
+  const schema = configSchema();
+  problems.push(...schemaProblems(schema, value, source).filter((p) => !badNames.has(p.path)));
   if (problems.length) throw new SourceError(problems);
-  const config = Value.Cast(Config, value) as Config;
+  const config = Value.Cast(schema, value) as Config;
 
   const seen = new Map<string, string>();
   for (const [name, a] of Object.entries(config.adapters ?? {})) {

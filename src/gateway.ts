@@ -2,19 +2,21 @@
 // The only module that knows every concrete implementation.
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { AdapterConfigError, adapterFactories } from './adapters/index.js';
 import { adminRecorder, createAdminServices } from './admin-services.js';
 import type { LoadedConfig } from './config.js';
-import type { Adapter } from './core/adapter.js';
+import { type Adapter, AdapterConfigError } from './core/adapter.js';
 import { queryLog } from './core/audit/query.js';
 import { AuditWriter } from './core/audit/writer.js';
 import type { Logger } from './core/logger.js';
+import { networkModule } from './core/network.js';
 import { Pipeline } from './core/pipeline.js';
 import type { Store } from './core/store.js';
 import { problemAt, SourceError } from './core/yaml-source.js';
 import { buildHttpApp } from './http/app.js';
 import { PrometheusMetrics } from './http/metrics.js';
 import { POLICY_RECORD_KIND, PolicyRuntime } from './policy-runtime.js';
+// Registers the networks this build speaks (the adapters' modules).
+import './networks.js';
 import { Retention } from './retention.js';
 import { openStore } from './store/open.js';
 
@@ -80,14 +82,17 @@ async function lastPolicyInTrail(log: Store['audit']): Promise<Record<string, un
   return newest ? { version: newest.policyVersion } : null;
 }
 
-/** Create adapters from the config; throws SourceError pointing at the bad block. */
-export function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] {
+/**
+ * Create adapters from the config, each by its network's module; rejects with a SourceError
+ * pointing at the bad block.
+ */
+export async function createAdapters(loaded: LoadedConfig, logger: Logger): Promise<Adapter[]> {
   const out: Adapter[] = [];
   for (const [name, cfg] of Object.entries(loaded.config.adapters ?? {})) {
-    const factory = adapterFactories[cfg.type];
+    const network = networkModule(cfg.type);
     const at = (path: (string | number)[], message: string) =>
       new SourceError([problemAt(loaded.source, path, message)]);
-    if (!factory) {
+    if (!network) {
       throw at(
         ['adapters', name, 'type'],
         `adapter type "${cfg.type}" is not available in this version of Parley (remove adapters.${name} for now)`,
@@ -95,7 +100,10 @@ export function createAdapters(loaded: LoadedConfig, logger: Logger): Adapter[] 
     }
     try {
       out.push(
-        factory(name, cfg, { logger: logger.child({ adapter: name }), configDir: dirname(loaded.file) }),
+        await network.create(name, cfg, {
+          logger: logger.child({ adapter: name }),
+          configDir: dirname(loaded.file),
+        }),
       );
     } catch (err) {
       if (err instanceof AdapterConfigError) {
@@ -111,7 +119,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
   const { logger } = opts;
   const cfg = loaded.config;
   const policy = new PolicyRuntime(loaded.policyFile, logger.child({ component: 'policy' }));
-  const adapters = [...createAdapters(loaded, logger), ...(opts.extraAdapters ?? [])];
+  const adapters = [...(await createAdapters(loaded, logger)), ...(opts.extraAdapters ?? [])];
   const metrics = new PrometheusMetrics();
   const store = await openStore(cfg.store, logger.child({ component: 'store' }));
   const audit = new AuditWriter(store.audit, {

@@ -1,5 +1,5 @@
-// Retention and legal holds (DESIGN "Audit": retention trims old records unless a legal
-// hold covers them).
+// Retention and legal holds (docs/compliance.md): retention trims old records unless a
+// legal hold covers them.
 //
 // - Holds live in the Store (hash `audit:holds`, one JSON value per hold id), so every
 //   replica sees the same holds. A hold covers a record when every criterion it gives

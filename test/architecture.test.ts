@@ -1,6 +1,6 @@
-// The import rules of DESIGN, enforced: the core imports no adapter, store
+// The import rules of docs/architecture.md, enforced: the core imports no adapter, store
 // implementation, HTTP or Redis code; adapters and stores import only the core; adapters
-// never import each other.
+// never import each other. And the core's code names no network: networks are plug-ins.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,8 +75,7 @@ t.test('adapters import only the core and their own folder, never each other', a
     }
     const own = i.file.split('/').slice(0, 2).join('/');
     const ok = area(i.target) === 'core' || (i.file.split('/').length > 2 && i.target.startsWith(`${own}/`));
-    const isRegistry = i.file === 'adapters/index.ts' && area(i.target) === 'adapters';
-    t.ok(ok || isRegistry, `${i.file} imports ${i.spec}`);
+    t.ok(ok, `${i.file} imports ${i.spec}`);
   }
 });
 
@@ -84,5 +83,18 @@ t.test('HTTP imports only the core and its own folder, never stores or adapters'
   for (const i of all.filter((i) => area(i.file) === 'http')) {
     if (i.target !== null) t.ok(['core', 'http'].includes(area(i.target)), `${i.file} imports ${i.spec}`);
     else t.notOk(/^(ioredis|@xmpp|matrix-js-sdk)/.test(i.spec), `${i.file} imports package ${i.spec}`);
+  }
+});
+
+t.test("the core's code names no network (networks are plug-ins: src/networks.ts)", async (t) => {
+  const core = files(join(src, 'core'));
+  t.ok(core.length > 20, `read ${core.length} core files`);
+  for (const file of core) {
+    // The code only: block comments, and line comments that start a line or follow a blank.
+    const code = readFileSync(file, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/(^|\s)\/\/.*$/gm, '$1');
+    const named = /\b(?:xmpp|matrix|sips?|jid|jingle)\b/i.exec(code);
+    t.notOk(named, `${relative(src, file)}: ${named ? `names "${named[0]}"` : 'names no network'}`);
   }
 });

@@ -105,7 +105,10 @@ t.test('a misspelt key in an adapter block is named with the key it meant, at it
     const text = `policy: { file: p.yaml }\nadapters:\n  link:\n    ${block}\n`;
     const line = text.split('\n').findIndex((l) => l.trim().startsWith(`${wrong}:`)) + 1;
     const loaded = parseConfig(text, '/etc/parley.yaml', {});
-    const err = t.throws(() => createAdapters(loaded, silentLogger), type) as unknown;
+    const err = await createAdapters(loaded, silentLogger).then(
+      () => t.fail(`${type}: refused`),
+      (e: unknown) => e,
+    );
     t.ok(err instanceof SourceError, `${type}: a SourceError`);
     if (!(err instanceof SourceError)) continue;
     t.match(
@@ -132,7 +135,9 @@ t.test('a misspelt key in an adapter block is named with the key it meant, at it
 t.test('an unknown key with no valid key near it lists the allowed ones', async (t) => {
   const text =
     'policy: { file: p.yaml }\nadapters:\n  link:\n    type: sip\n    listen: ["udp://127.0.0.1:0"]\n    domains: [partner.test]\n    peers: ["127.0.0.1/32"]\n    colour: blue\n';
-  const err = t.throws(() => createAdapters(parseConfig(text, '/etc/parley.yaml', {}), silentLogger));
+  const err = await createAdapters(parseConfig(text, '/etc/parley.yaml', {}), silentLogger).catch(
+    (e: unknown) => e,
+  );
   t.match(err, {
     problems: [{ line: 8, message: /^unknown key "colour" \(allowed: type, listen, domains/ }],
   });

@@ -7,7 +7,7 @@ import type { CallAction, CanonicalEvent, EventKind, Network } from './model.js'
 import type { PolicyObligations } from './policy/types.js';
 import type { Store } from './store.js';
 
-/** What a network can carry; the core degrades or refuses what it cannot (DESIGN). */
+/** What a network can carry; the core degrades or refuses what it cannot (docs/architecture.md). */
 export interface Capabilities {
   kinds: ReadonlySet<EventKind>;
   /** Message corrections (XEP-0308, m.replace). Without: an edit becomes a new message marked as a correction. */
@@ -60,8 +60,9 @@ export interface Refusal {
 export type Degradation = 'edit' | 'html' | 'attachments';
 
 /**
- * Told to the sender's adapter when their event was delivered, but not as sent (DESIGN:
- * degrade visibly). The pipeline decides when and writes the text; the adapter renders it.
+ * Told to the sender's adapter when their event was delivered, but not as sent (the core
+ * degrades visibly: docs/decisions/0005-degrade-notice.md). The pipeline decides when and
+ * writes the text; the adapter renders it.
  */
 export interface Notice {
   code: 'degraded';

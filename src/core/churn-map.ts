@@ -4,7 +4,7 @@
 // Once one such table is in the old generation (every live table is after a full
 // collection), the scavenger keeps it, the chain of tables after it and every entry any of
 // them held alive until the next full collection. Under steady churn each entry's object
-// graph (a SIP transaction holds its parsed request) was promoted, and the old generation
+// graph (a protocol transaction holds its parsed request) was promoted, and the old generation
 // filled with garbage that needs mark-compacts. So the entries move to a fresh Map every
 // few hundred insertions: a chain ends with the Map it belongs to. (A dictionary-mode object
 // has no such links, but its lookups internalise each key: 2-3 times slower.)

@@ -1,8 +1,12 @@
-// Unknown keys in a config block that is checked on its own (an adapter's block, checked
-// when the adapter is created): named in the words the top-level config uses (the problems
-// of yaml-source's schemaProblems), with the valid key the author most likely meant. A
-// misspelt key also makes the key it meant "missing"; the misspelling is what to report.
+// Problems of a config block that is checked on its own (an adapter's block, checked when
+// the adapter is created), in one wording for every network: the key path relative to the
+// block, and what to write instead. Unknown keys are named in the words the top-level
+// config uses (the problems of yaml-source's schemaProblems), with the valid key the author
+// most likely meant: a misspelt key also makes the key it meant "missing", and the
+// misspelling is what to report.
 import { Kind, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { pointerToPath } from './adapter.js';
 import { formatPath, type SourcePath, schemaProblems, type YamlSource } from './yaml-source.js';
 
 export interface BlockProblem {
@@ -104,4 +108,33 @@ export function unknownKeyProblem(schema: TSchema, value: unknown): BlockProblem
     };
   }
   return null;
+}
+
+/**
+ * The first problem of a config block against its schema, or null when the block fits: a
+ * misspelt key first, else the first schema error. The path is relative to the block, with
+ * indexes as numbers (`['listen', 0]`); the message starts with that key (`listen.0: ...`).
+ * What to write instead comes from `hints` (by the block's top-level key), else from the
+ * failing schema's `description` ("expected <description>").
+ */
+export function blockProblem(
+  schema: TSchema,
+  value: unknown,
+  hints: Readonly<Record<string, string>> = {},
+): BlockProblem | null {
+  const unknown = unknownKeyProblem(schema, value);
+  if (unknown) return unknown;
+  const first = Value.Errors(schema, value).First();
+  if (!first) return null;
+  const path = pointerToPath(first.path);
+  const described = (first.schema as { description?: unknown }).description;
+  const hint =
+    (typeof path[0] === 'string' ? hints[path[0]] : undefined) ??
+    (typeof described === 'string' ? `expected ${described}` : undefined);
+  const key = path.join('.') || '(block)';
+  const shown =
+    typeof first.value === 'string' ? `"${first.value.slice(0, 100)}"` : JSON.stringify(first.value);
+  // A pattern mismatch reads better as the value and what was expected than as the regex.
+  const what = hint && /match/.test(first.message) ? `${shown} is not valid` : first.message;
+  return { path, message: `${key}: ${what}${hint ? ` (${hint})` : ''}` };
 }

@@ -1,6 +1,6 @@
 // The neutral session description <-> SDP (RFC 4566/8866) and ICE candidate lines
-// (RFC 8839). SIP carries SDP bodies and Matrix's m.call events carry SDP strings; Jingle
-// maps to the neutral description directly (src/adapters/xmpp/jingle.ts).
+// (RFC 8839), for the networks whose call signalling carries SDP; a network with a call
+// description of its own maps it to the neutral one in its adapter.
 import sdpTransform from 'sdp-transform';
 import type { Codec, IceCandidate, MediaLine, SessionDescription } from './model.js';
 

@@ -1,5 +1,5 @@
-// A bounded memo for values computed from a string (parsed addresses, SIP headers, peer
-// checks). When full it drops everything at once: cheaper than LRU upkeep on every hit,
+// A bounded memo for values computed from a string (parsed addresses, protocol headers,
+// peer checks). When full it drops everything at once: cheaper than LRU upkeep on every hit,
 // and the working set refills within a few events. Keys longer than `maxKeyLength` are
 // computed every time, so odd or hostile input cannot pin much memory. A full memo starts
 // a new Map rather than clearing its own: a cleared Map links its old table to the new one,

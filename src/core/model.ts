@@ -2,15 +2,17 @@
 // and back. One TypeBox schema gives both the TypeScript type and the runtime validation.
 import { type Static, Type } from '@sinclair/typebox';
 
-export const NETWORKS = ['xmpp', 'matrix', 'sip'] as const;
-export const Network = Type.Union(NETWORKS.map((n) => Type.Literal(n)));
-export type Network = Static<typeof Network>;
+/**
+ * A network's name, as its module registered it (core/network.ts): the adapter's config
+ * `type`, the policy's `network`. The networks are plug-ins, so the core knows no list.
+ */
+export type Network = string;
 
 export const EVENT_KINDS = ['message', 'presence', 'chatstate', 'receipt', 'call'] as const;
 export const EventKind = Type.Union(EVENT_KINDS.map((k) => Type.Literal(k)));
 export type EventKind = Static<typeof EventKind>;
 
-/** An address as a URI with the network's own scheme: `xmpp:a@b`, `sip:a@b`, `matrix:u/a:b`. */
+/** An address as a URI with its network's own scheme (core/address.ts reads it). */
 export const AddressUri = Type.String({ minLength: 3, maxLength: 3071 });
 
 const Base = {
@@ -47,16 +49,16 @@ export const MessageEvent = Type.Object(
     body: Type.String({ maxLength: 262144 }),
     html: Type.Optional(Type.String({ maxLength: 524288 })),
     thread: Type.Optional(Type.String({ maxLength: 512 })),
-    /** Id of the message this one corrects (XEP-0308, m.replace). */
+    /** Id of the message this one corrects (an edit). */
     replaces: Type.Optional(Type.String({ maxLength: 512 })),
     /** Id of the message this one answers. */
     replyTo: Type.Optional(Type.String({ maxLength: 512 })),
-    /** `notice` and `emote` are Matrix's m.notice / m.emote; others carry `chat`. */
+    /** `notice`: sent by a program, not a person; `emote`: an action (`/me waves`); others carry `chat`. */
     style: Type.Optional(Type.Union([Type.Literal('chat'), Type.Literal('notice'), Type.Literal('emote')])),
     attachments: Type.Optional(Type.Array(Attachment, { maxItems: 64 })),
     /**
      * What the sender's side will take back for this message: delivery and display receipts
-     * (XEP-0184/0333, IMDN, Matrix read receipts) and chat states (XEP-0085 negotiation).
+     * and chat states (as its network negotiates them).
      * Targets ask the recipient for these only when listed, so nothing is requested that
      * would be answered into the void, and the stanzas stay as small as the sender's.
      * Each at most once: repeatedRequest checks it (TypeBox's uniqueItems hashes every
@@ -87,7 +89,7 @@ export const PresenceEvent = Type.Object(
     ...Base,
     show: PresenceShow,
     status: Type.Optional(Type.String({ maxLength: 4096 })),
-    /** RPID-style activity, e.g. `on-the-phone`, `meeting`. */
+    /** What the user is doing, e.g. `on-the-phone`, `meeting`. */
     activity: Type.Optional(Type.String({ maxLength: 128 })),
     lastActive: Type.Optional(Type.String({ format: 'date-time' })),
   },
@@ -147,11 +149,11 @@ export const IceCandidate = Type.Object(
 );
 export type IceCandidate = Static<typeof IceCandidate>;
 
-/** One media line of the neutral session description (what SDP, Jingle and m.call share). */
+/** One media line of the neutral session description (what every network's call signalling shares). */
 export const MediaLine = Type.Object(
   {
     media: Type.Union([Type.Literal('audio'), Type.Literal('video')]),
-    /** `mid` / Jingle content name. */
+    /** The line's identifier (SDP `mid`). */
     name: Type.Optional(Type.String({ maxLength: 64 })),
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     address: Type.Optional(Type.String({ maxLength: 64 })),

@@ -28,6 +28,7 @@ import { type Fitted, rulesOf } from './kinds/index.js';
 import { degradedSentences } from './kinds/message.js';
 import type { Logger } from './logger.js';
 import { type CanonicalEvent, CanonicalEvent as CanonicalEventSchema, type Network } from './model.js';
+import { displayNameOf } from './network.js';
 import { nullObserver, type PipelineObserver } from './observer.js';
 import type { Classification, Decision } from './policy/types.js';
 import { type BaseEntry, baseEntry, decidedCopy, NO_CONTENT, recordedTransforms } from './records.js';
@@ -507,11 +508,9 @@ interface Step {
   base: BaseEntry;
 }
 
-const NETWORK_NAMES: Record<Network, string> = { xmpp: 'XMPP', matrix: 'Matrix', sip: 'SIP' };
-
 /** What a sender is told about a degraded delivery, one sentence per degradation. */
 export function degradedText(changes: readonly Degradation[], network: Network, recipient: string): string {
-  const net = NETWORK_NAMES[network];
+  const net = displayNameOf(network);
   const sentence = degradedSentences(recipient, net);
   return changes.map((d) => sentence[d]).join(' ');
 }

@@ -2,7 +2,7 @@
 // addressed by slab number and offset, dropped a whole slab at a time from the oldest.
 // The collector neither marks nor moves them (V8 counts them as external memory), which is
 // why per-message data kept for seconds or for good goes here (decision 0008): the memory
-// store's audit texts, SIP Timer J's responses.
+// store's audit texts, the responses a protocol's transactions keep to answer retransmissions.
 
 export class Slabs {
   readonly #size: number;

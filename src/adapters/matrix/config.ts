@@ -3,11 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { type Static, Type } from '@sinclair/typebox';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { AdapterConfigError, pointerToPath } from '../../core/adapter.js';
-import { unknownKeyProblem } from '../../core/config-problem.js';
+import { AdapterConfigError } from '../../core/adapter.js';
+import { blockProblem } from '../../core/config-problem.js';
 
 const HostPort = Type.String({
   pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
@@ -87,17 +86,6 @@ export class MatrixConfigProblem extends AdapterConfigError {
   override name = 'MatrixConfigProblem';
 }
 
-function firstProblem(schema: TSchema, value: unknown): MatrixConfigProblem | null {
-  // A misspelt key first: it is also why the key it meant is "missing".
-  const unknown = unknownKeyProblem(schema, value);
-  if (unknown) return new MatrixConfigProblem(unknown.path, unknown.message);
-  const first = Value.Errors(schema, value).First();
-  if (!first) return null;
-  const path = pointerToPath(first.path);
-  const hint = (first.schema as { description?: string }).description;
-  return new MatrixConfigProblem(path, hint ? `expected ${hint}` : first.message);
-}
-
 export interface ResolvedMatrixConfig {
   homeserver: string;
   serverName: string;
@@ -115,8 +103,8 @@ export interface ResolvedMatrixConfig {
 
 /** Validate an adapter block and fill in the defaults; throws MatrixConfigProblem. */
 export function resolveMatrixConfig(raw: Record<string, unknown>, configDir: string): ResolvedMatrixConfig {
-  const problem = firstProblem(MatrixConfig, raw);
-  if (problem) throw problem;
+  const problem = blockProblem(MatrixConfig, raw);
+  if (problem) throw new MatrixConfigProblem(problem.path, problem.message);
   const c = raw as MatrixConfig;
   const sep = c.listen.lastIndexOf(':');
   const port = Number(c.listen.slice(sep + 1));
@@ -199,10 +187,8 @@ export function loadRegistration(file: string): Registration {
       `registration file ${file} is not valid YAML: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  const problem = firstProblem(Registration, value);
-  if (problem) {
-    const where = problem.path.length ? `${problem.path.join('.')}: ` : '';
-    throw new MatrixConfigProblem(['registration'], `registration file ${file}: ${where}${problem.message}`);
-  }
+  const problem = blockProblem(Registration, value);
+  if (problem)
+    throw new MatrixConfigProblem(['registration'], `registration file ${file}: ${problem.message}`);
   return value as Registration;
 }

@@ -1,7 +1,8 @@
 // Who is who on the homeserver: the ghosts that stand for remote users
 // (`@_parley_bob=40corp.test:hs.test`), the gateway's own users, and registering a ghost
 // with the homeserver before it first acts.
-import { type Address, fromGhost, type GhostOptions, type RemoteUser, toGhost } from '../../core/address.js';
+import type { Address, RemoteUser } from '../../core/address.js';
+import { fromGhost, type GhostOptions, toGhost } from './ghost.js';
 import type { MatrixLink } from './link.js';
 
 export const mxid = (a: Pick<Address, 'user' | 'domain'>): string => `@${a.user}:${a.domain}`;

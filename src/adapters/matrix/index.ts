@@ -1,6 +1,7 @@
-// The Matrix adapter's entry point: the factory the adapter registry calls with a config block.
+// The Matrix adapter's entry point: its network module (network.ts, what the composition
+// root registers) and the factory the module's `create` loads.
 import type { Adapter } from '../../core/adapter.js';
-import type { Logger } from '../../core/logger.js';
+import type { NetworkDeps } from '../../core/network.js';
 import { MatrixAdapter } from './adapter.js';
 import { loadRegistration, resolveMatrixConfig } from './config.js';
 import { SdkHomeserver } from './homeserver.js';
@@ -15,27 +16,23 @@ export {
   registrationYaml,
   resolveMatrixConfig,
 } from './config.js';
-
-/** The shape of AdapterDeps (src/adapters/index.ts), which this folder may not import. */
-interface FactoryDeps {
-  logger: Logger;
-  configDir: string;
-}
+export { escapeMatrixLocal, fromGhost, toGhost, unescapeMatrixLocal } from './ghost.js';
+export { matrixNetwork } from './network.js';
 
 /**
- * The AdapterFactory for `type: matrix` (structurally the registry's AdapterFactory type).
- * A wrong block or registration file throws MatrixConfigProblem (an AdapterConfigError naming the key).
+ * Create a Matrix adapter from its config block (`type: matrix`). A wrong block or
+ * registration file throws MatrixConfigProblem (an AdapterConfigError naming the key).
  */
 export const createMatrixAdapter = (
   name: string,
   config: Record<string, unknown>,
-  deps: FactoryDeps,
+  deps: NetworkDeps,
 ): Adapter => buildMatrixAdapter(name, config, deps);
 
 export function buildMatrixAdapter(
   name: string,
   config: Record<string, unknown>,
-  deps: FactoryDeps,
+  deps: NetworkDeps,
 ): MatrixAdapter {
   const cfg = resolveMatrixConfig(config, deps.configDir);
   const registration = loadRegistration(cfg.registrationFile);

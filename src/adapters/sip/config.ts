@@ -7,7 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { AdapterConfigError } from '../../core/adapter.js';
-import { unknownKeyProblem } from '../../core/config-problem.js';
+import { blockProblem } from '../../core/config-problem.js';
 import { DIGEST_ALGORITHMS, type DigestAuthConfig } from './auth.js';
 import type { DnsSettings } from './dns.js';
 import { isSipUri, ParseError, parseUri } from './message.js';
@@ -216,15 +216,8 @@ export function resolveSipConfig(
   opts: { configDir?: string } = {},
 ): ResolvedSipConfig {
   if (!check.Check(raw)) {
-    // A misspelt key first: it is also why the key it meant is "missing".
-    const unknown = unknownKeyProblem(SipAdapterConfig, raw);
-    if (unknown) throw new SipConfigError(unknown.path, unknown.message);
-    const first = check.Errors(raw).First();
-    const path = (first?.path ?? '').split('/').filter(Boolean);
-    throw new SipConfigError(
-      path,
-      `${first?.message ?? 'invalid'}${path.length ? ` at ${path.join('.')}` : ''}`,
-    );
+    const problem = blockProblem(SipAdapterConfig, raw);
+    throw new SipConfigError(problem?.path ?? [], problem?.message ?? 'invalid');
   }
   const cfg = raw as SipAdapterConfig;
   const listen = cfg.listen.map((l, i) => {

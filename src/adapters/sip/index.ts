@@ -1,29 +1,25 @@
-// The SIP adapter's entry point: the factory the adapter registry calls with a config block.
+// The SIP adapter's entry point: its network module (network.ts, what the composition root
+// registers) and the factory the module's `create` loads.
 import type { Adapter } from '../../core/adapter.js';
-import type { Logger } from '../../core/logger.js';
+import type { NetworkDeps } from '../../core/network.js';
 import { SipAdapter } from './adapter.js';
 import { resolveSipConfig } from './config.js';
 
 export { makeResponse, SipAdapter, sipCapabilities } from './adapter.js';
 export { resolveSipConfig, SipAdapterConfig, SipConfigError } from './config.js';
-
-/** The shape of AdapterDeps (src/adapters/index.ts), which this folder may not import. */
-interface FactoryDeps {
-  logger: Logger;
-  configDir: string;
-}
+export { sipNetwork } from './network.js';
 
 /**
- * The AdapterFactory for `type: sip` (structurally the registry's AdapterFactory type).
+ * Create a SIP adapter from its config block (`type: sip`).
  * A wrong block throws SipConfigError (an AdapterConfigError naming the key).
  */
-export const createSipAdapter = (name: string, config: Record<string, unknown>, deps: FactoryDeps): Adapter =>
+export const createSipAdapter = (name: string, config: Record<string, unknown>, deps: NetworkDeps): Adapter =>
   buildSipAdapter(name, config, deps);
 
 export function buildSipAdapter(
   name: string,
   config: Record<string, unknown>,
-  deps: FactoryDeps,
+  deps: NetworkDeps,
 ): SipAdapter {
   return new SipAdapter(name, resolveSipConfig(config, { configDir: deps.configDir }), deps.logger);
 }

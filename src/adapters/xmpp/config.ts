@@ -1,9 +1,8 @@
 // The XMPP adapter's config block: one TypeBox schema gives the type and the validation;
 // a problem names the key to change (relative to the adapter block).
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
-import { AdapterConfigError, pointerToPath } from '../../core/adapter.js';
-import { unknownKeyProblem } from '../../core/config-problem.js';
+import { type Static, Type } from '@sinclair/typebox';
+import { AdapterConfigError } from '../../core/adapter.js';
+import { blockProblem } from '../../core/config-problem.js';
 
 const DomainName = Type.String({
   minLength: 1,
@@ -95,26 +94,10 @@ const HINTS: Record<string, string> = {
   lease: 'expected milliseconds, e.g. { ttlMs: 5000, renewMs: 1500 }',
 };
 
-function firstProblem(schema: TSchema, value: unknown): XmppConfigError | null {
-  // A misspelt key first: it is also why the key it meant is "missing".
-  const unknown = unknownKeyProblem(schema, value);
-  if (unknown) return new XmppConfigError(unknown.path, unknown.message);
-  const first = Value.Errors(schema, value).First();
-  if (!first) return null;
-  const path = pointerToPath(first.path);
-  const hint = typeof path[0] === 'string' ? HINTS[path[0]] : undefined;
-  const key = path.join('.') || '(block)';
-  const shown =
-    typeof first.value === 'string' ? `"${first.value.slice(0, 100)}"` : JSON.stringify(first.value);
-  // A pattern mismatch reads better as the value and what was expected than as the regex.
-  const what = hint && /match/.test(first.message) ? `${shown} is not valid` : first.message;
-  return new XmppConfigError(path, `${key}: ${what}${hint ? ` (${hint})` : ''}`);
-}
-
 /** Validate an adapter block and fill in the defaults; throws XmppConfigError. */
 export function resolveXmppConfig(raw: Record<string, unknown>): ResolvedXmppConfig {
-  const problem = firstProblem(XmppConfig, raw);
-  if (problem) throw problem;
+  const problem = blockProblem(XmppConfig, raw, HINTS);
+  if (problem) throw new XmppConfigError(problem.path, problem.message);
   const c = raw as XmppConfig;
   const port = /:(\d+)\/?$/.exec(c.service)?.[1];
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {

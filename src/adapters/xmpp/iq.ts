@@ -3,8 +3,8 @@
 // translation (XEP-0100 jabber:iq:gateway). Pure: an iq in, the reply out.
 import { createHash } from 'node:crypto';
 import { type Element, xml } from '@xmpp/xml';
-import { toGhost } from '../../core/address.js';
 import type { Network } from '../../core/model.js';
+import { toGhost } from './ghost.js';
 import { parseJid, resolveGhost } from './jid.js';
 import { CAPS_NODE, NS } from './ns.js';
 import { errorReply, type StanzaError, xmlSafe } from './stanza.js';

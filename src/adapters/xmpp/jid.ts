@@ -1,14 +1,8 @@
 // JIDs (RFC 7622) as the adapter sees them, and their mapping to canonical addresses and
 // ghosts. Parsing never throws: a JID from the wire may be anything.
-import {
-  type Address,
-  formatAddress,
-  fromGhost,
-  type RemoteUser,
-  toGhost,
-  tryParseAddress,
-} from '../../core/address.js';
+import { type Address, formatAddress, type RemoteUser, tryParseAddress } from '../../core/address.js';
 import type { Network } from '../../core/model.js';
+import { fromGhost, toGhost } from './ghost.js';
 
 export interface Jid {
   local: string;

@@ -3,8 +3,8 @@
 // probes answered from the cache of remote users' presence, and the ghosts shown online to
 // local users (made unavailable when the adapter stops).
 import { type Element, xml } from '@xmpp/xml';
-import { fromGhost } from '../../core/address.js';
 import type { PresenceEvent } from '../../core/model.js';
+import { fromGhost } from './ghost.js';
 import { ghostCaps, ghostName } from './iq.js';
 import { bareJid, type Jid, parseJid } from './jid.js';
 import { GHOST_RESOURCE, type XmppRuntime } from './runtime.js';

@@ -1,6 +1,7 @@
 // Filtering and paging through the audit log (newest first), for the CLI, the admin API
 // and the compliance console.
 import { tryParseAddress } from '../address.js';
+import { hasNetworkScheme, networkModules } from '../network.js';
 import type { AuditLog } from '../store.js';
 import type { AuditRecord } from './record.js';
 import type { AuditFilter } from './types.js';
@@ -15,26 +16,21 @@ const bareOf = (uri: string): string | null => {
   return a ? `${a.user}@${a.domain}`.toLowerCase() : null;
 };
 
-const SCHEMES = /^(?:xmpp|sips?|matrix):/i;
-
 /**
  * The person an address names, as `user@domain` in lower case, from any form a person
- * knows: a URI as records hold it (`xmpp:carol@hs.test`, `sip:carol@hs.test`,
- * `matrix:u/carol:hs.test`), a Matrix user ID (`@carol:hs.test`, also as a matrix.to
- * link), or a bare `carol@hs.test` (an XMPP resource is ignored). Null when `text` is none
- * of these. Records keep each party's canonical URI, so comparing this form finds the
- * person whatever network the record saw them on.
+ * knows: a URI of a registered network as records hold it, a form a network's codec
+ * reads (`personOf`: e.g. a native user ID, or a web link to one), or a bare
+ * `carol@hs.test` (a `/resource` is ignored). Null when `text` is none of these. Records
+ * keep each party's canonical URI, so comparing this form finds the person whatever
+ * network the record saw them on.
  */
 export function personOf(text: string): string | null {
   let s = text.trim();
   if (s.startsWith('<') && s.endsWith('>')) s = s.slice(1, -1).trim();
-  const link = /^https?:\/\/matrix\.to\/#\/(.*)$/i.exec(s);
-  if (link) s = safeDecode(link[1]!.split('?', 1)[0] ?? '') ?? '';
-  if (SCHEMES.test(s)) return bareOf(s);
-  if (s.startsWith('@')) {
-    // A Matrix user ID: @localpart:server (the server may carry a port).
-    const sep = s.indexOf(':');
-    return sep > 1 && sep < s.length - 1 ? `${s.slice(1, sep)}@${s.slice(sep + 1)}`.toLowerCase() : null;
+  if (hasNetworkScheme(s)) return bareOf(s);
+  for (const network of networkModules()) {
+    const person = network.codec.personOf?.(s, personOf);
+    if (person !== undefined) return person;
   }
   // user@domain[/resource]; a colon before the `@` is some other scheme.
   const at = s.lastIndexOf('@');
@@ -43,14 +39,6 @@ export function personOf(text: string): string | null {
   const domain = s.slice(at + 1).split('/', 1)[0] ?? '';
   return domain ? `${s.slice(0, at)}@${domain}`.toLowerCase() : null;
 }
-
-const safeDecode = (s: string): string | null => {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
-};
 
 const domainOf = (uri: string): string | null => tryParseAddress(uri)?.domain ?? null;
 

@@ -91,7 +91,7 @@ export const AuditEntry = Type.Object(
     to: Type.String(),
     fromNetwork: Type.String(),
     toNetwork: Type.String(),
-    /** inbound | outbound | internal | external (DESIGN: relative to the enterprise zone). */
+    /** inbound | outbound | internal | external (relative to the enterprise zone; docs/policy.md). */
     direction: Type.String(),
     /** The policy's decision (an outcome record repeats its event's). */
     decision: AuditDecision,

@@ -10,8 +10,8 @@ export const presence: KindRules<'presence'> = {
   fit: asIs,
   /**
    * `basic` says only whether the user is online; `coarse` also away/dnd (extended away
-   * reads as away). Neither carries status text, activity or idle time (lastActive,
-   * XEP-0319): those say more about a person than whether they can be reached.
+   * reads as away). Neither carries status text, activity or idle time (lastActive):
+   * those say more about a person than whether they can be reached.
    */
   reducePresence(event, level) {
     const { status: _s, activity: _a, lastActive: _l, ...rest } = event;

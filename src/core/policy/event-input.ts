@@ -1,5 +1,5 @@
-// Events as people type them for `parley policy eval` and the admin API:
-//   {"kind":"message","from":"xmpp:alice@corp.example","to":"matrix:u/bob:matrix.example","body":"hi"}
+// Events as people type them for `parley policy eval` and the admin API: a JSON object with
+// a kind, the sender's and the recipient's address URIs and the kind's own fields.
 // Missing plumbing (id, time, adapter, trace id, call id) is filled in; the result is
 // validated against the canonical model so the policy sees exactly what the pipeline would.
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -7,6 +7,7 @@ import { FormatRegistry } from '@sinclair/typebox';
 import { parseAddress } from '../address.js';
 import { KIND_RULES } from '../kinds/index.js';
 import { type CanonicalEvent, EVENT_KINDS, type EventKind } from '../model.js';
+import { networkModules } from '../network.js';
 import { formatPath, type SourcePath, schemaProblems, type YamlSource } from '../yaml-source.js';
 
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/i;
@@ -27,8 +28,15 @@ export class EventInputError extends Error {
   }
 }
 
-const EXAMPLE =
-  '{"kind":"message","from":"xmpp:alice@corp.example","to":"matrix:u/bob:hs.example","body":"hi"}';
+/** An address URI to show: the first registered network's example. */
+const exampleAddress = (): string => networkModules()[0]?.example ?? 'net:alice@corp.example';
+
+/** An event to show, between the first two registered networks. */
+const exampleEvent = (): string => {
+  const [a, b] = networkModules();
+  const to = b?.example ?? a?.example ?? 'net:bob@hs.example';
+  return JSON.stringify({ kind: 'message', from: exampleAddress(), to, body: 'hi' });
+};
 
 /** Turn user-supplied event JSON into a validated canonical event (defaults filled in). */
 export function eventFromInput(input: unknown, where?: string): CanonicalEvent {
@@ -38,7 +46,7 @@ export function eventFromInput(input: unknown, where?: string): CanonicalEvent {
     throw new EventInputError(`${prefix}${p ? `${p}: ` : ''}${message}`);
   };
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    return fail([], `the event must be a JSON object, e.g. ${EXAMPLE}`);
+    return fail([], `the event must be a JSON object, e.g. ${exampleEvent()}`);
   }
   const raw = input as Record<string, unknown>;
   const kind = raw.kind;
@@ -51,9 +59,9 @@ export function eventFromInput(input: unknown, where?: string): CanonicalEvent {
   }
   for (const side of ['from', 'to'] as const) {
     const v = raw[side];
-    if (v === undefined) return fail([side], 'missing; give an address URI such as xmpp:alice@corp.example');
+    if (v === undefined) return fail([side], `missing; give an address URI such as ${exampleAddress()}`);
     if (typeof v !== 'string')
-      return fail([side], 'must be a string address URI such as xmpp:alice@corp.example');
+      return fail([side], `must be a string address URI such as ${exampleAddress()}`);
     try {
       parseAddress(v);
     } catch (err) {

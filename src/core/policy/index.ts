@@ -5,7 +5,7 @@ export { EventInputError, eventFromInput } from './event-input.js';
 export { compilePolicySource, loadPolicyFile, policyProblems } from './load.js';
 export {
   type PolicyDocument,
-  PolicyDocument as PolicyDocumentSchema,
+  policyDocumentSchema,
   policyJsonSchema,
   type Rule,
 } from './schema.js';

@@ -15,7 +15,7 @@ import { parseRateLimit } from './compile.js';
 import { type CompiledPolicy, compilePolicy } from './evaluate.js';
 import { domainPatternError, parseMemberRef } from './members.js';
 import { compilePattern } from './patterns.js';
-import { type PartyMatch, PolicyDocument } from './schema.js';
+import { type PartyMatch, type PolicyDocument, policyDocumentSchema } from './schema.js';
 import { parseHours, timeZoneError } from './time.js';
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_-]*$/;
@@ -226,7 +226,7 @@ export function compilePolicySource(text: string, file: string): CompiledPolicy 
   if (source.value === null || source.value === undefined) {
     throw new SourceError([{ file, line: 1, column: 1, path: '', message: 'the policy file is empty' }]);
   }
-  const schema = schemaProblems(PolicyDocument, source.value, source);
+  const schema = schemaProblems(policyDocumentSchema(), source.value, source);
   if (schema.length > 0) throw new SourceError(schema);
   const doc = source.value as PolicyDocument;
   const problems = policyProblems(doc, source);

@@ -1,7 +1,9 @@
 // Who a rule names: domain patterns, members (`alice`, `alice@corp.example` or a URI) and
 // segments of them. The parsers are shared with the loader, which reports their errors
 // with line numbers.
+
 import { type Address, parseAddress } from '../address.js';
+import { hasNetworkScheme, uriForms } from '../network.js';
 import type { PolicyDocument } from './schema.js';
 
 const DOMAIN_RE = /^[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-_]*[a-z0-9])?)*$/;
@@ -35,7 +37,7 @@ export type MemberRef =
 
 /** Parse a member reference; returns an error message instead when malformed. */
 export function parseMemberRef(s: string, allowLocal: boolean): MemberRef | string {
-  if (/^(xmpp|sips?|matrix):/i.test(s)) {
+  if (hasNetworkScheme(s)) {
     try {
       return { kind: 'uri', key: canonKey(parseAddress(s)) };
     } catch (err) {
@@ -45,12 +47,12 @@ export function parseMemberRef(s: string, allowLocal: boolean): MemberRef | stri
   const at = s.lastIndexOf('@');
   if (at < 0) {
     if (allowLocal && s.length > 0 && !/\s/.test(s)) return { kind: 'local', key: s.toLowerCase() };
-    return `"${s}" is not a valid member: write user@domain (any network) or a URI (xmpp:, sip:, matrix:u/)`;
+    return `"${s}" is not a valid member: write user@domain (any network) or a URI (${uriForms()})`;
   }
   const user = s.slice(0, at);
   const domain = s.slice(at + 1).toLowerCase();
   if (!user || /\s/.test(user) || domainPatternError(domain) !== null || domain.includes('*')) {
-    return `"${s}" is not a valid member: write user@domain (any network) or a URI (xmpp:, sip:, matrix:u/)`;
+    return `"${s}" is not a valid member: write user@domain (any network) or a URI (${uriForms()})`;
   }
   return { kind: 'bare', key: bareKey(user, domain) };
 }

@@ -6,7 +6,7 @@
 //   cases:
 //     - name: partners may call
 //       now: "2026-11-25T23:00:00+01:00"   # optional, overrides the suite's
-//       event: { kind: call, from: "xmpp:alice@corp.test", to: "sip:carol@partner.test" }
+//       event: { kind: call, from: "<alice's address URI>", to: "<carol's address URI>" }
 //       expect: { decision: allow, rule: partners-talk }
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -30,7 +30,7 @@ export interface AppliedTransform {
 
 export interface Decision {
   decision: 'allow' | 'deny';
-  /** The deciding rule (DESIGN: first matching deny / first matching allow or redact; null for the default). */
+  /** The deciding rule (the first matching deny, else the first matching allow or redact; null for the default). */
   rule: string | null;
   reason: string | null;
   /** Merged obligations of every matching allow/redact rule. */

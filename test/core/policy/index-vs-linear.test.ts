@@ -4,14 +4,15 @@
 // in DESIGN ("Policy").
 import fc from 'fast-check';
 import t from 'tap';
-import { type CanonicalEvent, EVENT_KINDS, NETWORKS } from '../../../src/core/model.js';
+import { type CanonicalEvent, EVENT_KINDS } from '../../../src/core/model.js';
+import { networkNames } from '../../../src/core/network.js';
 import { compilePolicy } from '../../../src/core/policy/evaluate.js';
 import type { PartyMatch, PolicyDocument, Rule } from '../../../src/core/policy/schema.js';
 
 const DOMAINS = ['corp.test', 'a.test', 'x.a.test', 'y.x.a.test', 'b.test', 'd.b.test', 'c.test', 'e.test'];
 const PATTERNS = [...DOMAINS, '*.a.test', '*.x.a.test', '*.b.test', '*.test', '*'];
 const USERS = ['alice', 'bob', 'carol'];
-const NETS = NETWORKS as readonly string[];
+const NETS = networkNames();
 const uriOf = (net: string, user: string, domain: string) =>
   net === 'matrix' ? `matrix:u/${user}:${domain}` : `${net}:${user}@${domain}`;
 
@@ -122,7 +123,7 @@ const partyArb: fc.Arbitrary<PartyMatch> = some(
   {
     zone: oneOrMany(fc.constantFrom(...zoneNames)),
     domain: oneOrMany(fc.constantFrom(...PATTERNS)),
-    network: oneOrMany(fc.constantFrom(...NETWORKS)),
+    network: oneOrMany(fc.constantFrom(...NETS)),
     segment: oneOrMany(fc.constantFrom('s1', 's2')),
   },
   2,
