@@ -22,12 +22,10 @@ import { tryParseAddress } from '../../core/address.js';
 import { dispatchKind, type KindTable, kindsOf } from '../../core/kind-table.js';
 import type { Logger } from '../../core/logger.js';
 import type { CallAction, CanonicalEvent } from '../../core/model.js';
-import type { Store } from '../../core/store.js';
 import { buildAppserviceApp } from './appservice.js';
 import type { Registration, ResolvedMatrixConfig } from './config.js';
 import { Ghosts, mxid } from './ghosts.js';
 import { type HomeserverApi, HomeserverError } from './homeserver.js';
-import { EventIds } from './ids.js';
 import { MatrixInbound } from './inbound.js';
 import type { MatrixLink } from './link.js';
 import { Notices } from './notices.js';
@@ -101,19 +99,16 @@ export class MatrixAdapter implements Adapter {
     this.#rooms = new Rooms(this.#link, this.#ghosts);
     this.#presence = new GhostPresence(this.#link);
     this.#notices = new Notices(this.#link, this.#ghosts, this.#rooms);
-    const ids = new EventIds(this.#link);
     this.#sending = {
       link: this.#link,
       ghosts: this.#ghosts,
       rooms: this.#rooms,
-      ids,
       presence: this.#presence,
     };
     this.#inbound = new MatrixInbound({
       link: this.#link,
       ghosts: this.#ghosts,
       rooms: this.#rooms,
-      ids,
       notices: this.#notices,
       domains: this.domains,
     });
@@ -143,20 +138,30 @@ export class MatrixAdapter implements Adapter {
       get ctx() {
         return self.#ctx;
       },
-      get store(): Store {
-        if (!self.#ctx) throw new Error(`matrix adapter ${self.name} is not started`);
-        return self.#ctx.store;
+      get store() {
+        return self.#started.store;
+      },
+      get state() {
+        return self.#started.state;
+      },
+      get ids() {
+        return self.#started.ids;
       },
       get log() {
         return self.#log;
       },
-      get state() {
+      get status() {
         return self.#status.state;
       },
       get stopped() {
         return self.#stopped;
       },
     };
+  }
+
+  get #started(): AdapterContext {
+    if (!this.#ctx) throw new Error(`matrix adapter ${this.name} is not started`);
+    return this.#ctx;
   }
 
   #setStatus(state: LinkState, detail?: string): void {
