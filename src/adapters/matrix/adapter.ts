@@ -173,8 +173,14 @@ export class MatrixAdapter implements Adapter {
   }
 
   #setStatus(state: LinkState, detail?: string): void {
+    // A send still in flight at stop() does not report the link after it.
+    if (this.#stopped && state !== 'stopped') return;
     if (state === 'down') this.#probeLater();
-    else this.#stopProbing();
+    else {
+      if (this.#probe) clearTimeout(this.#probe);
+      this.#probe = null;
+      this.#probeMs = this.#cfg.queue.retryInitialMs;
+    }
     if (this.#status.state === state && this.#status.detail === detail) return;
     this.#status = { state, since: new Date().toISOString(), ...(detail ? { detail } : {}) };
     this.#ctx?.setStatus(state, detail);
@@ -228,7 +234,6 @@ export class MatrixAdapter implements Adapter {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#stopProbing();
     // What waits stays in the store. A send in flight is not waited for (a hanging homeserver
     // must not hold up the stop); the lease is let go at once, for another replica to drain.
     void this.#queue?.stop();
@@ -369,11 +374,5 @@ export class MatrixAdapter implements Adapter {
       this.#setStatus('up');
       void this.#queue?.drain();
     } else this.#probeLater();
-  }
-
-  #stopProbing(): void {
-    if (this.#probe) clearTimeout(this.#probe);
-    this.#probe = null;
-    this.#probeMs = this.#cfg.queue.retryInitialMs;
   }
 }
