@@ -2,10 +2,11 @@
 // ghosts (`@_parley_<user=40domain>:<server>`); a Matrix user talks to one in a direct room
 // (they invite the ghost, or the ghost opens the room for inbound traffic). Whatever the
 // homeserver pushes is translated and handed to the pipeline (inbound.ts); what the
-// pipeline delivers is sent as the ghost (outbound-send.ts), through a bounded store queue
-// while the homeserver is down (outbound-queue.ts). This file holds the link's lifecycle
-// and state and wires those parts together.
+// pipeline delivers is sent as the ghost (outbound-send.ts), or, while the homeserver is down,
+// through the core delivery queue (`outq`), which the holder of its lease drains. This file
+// holds the link's lifecycle, its state and the way to the homeserver, and wires the parts.
 import { randomUUID } from 'node:crypto';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { FastifyInstance } from 'fastify';
 import type {
   Adapter,
@@ -19,19 +20,18 @@ import type {
   Refusal,
 } from '../../core/adapter.js';
 import { tryParseAddress } from '../../core/address.js';
+import type { LinkLease } from '../../core/delivery/link-lease.js';
+import type { DeliveryQueue } from '../../core/delivery/queue.js';
 import { dispatchKind, type KindTable, kindsOf } from '../../core/kind-table.js';
 import type { Logger } from '../../core/logger.js';
-import type { CallAction, CanonicalEvent } from '../../core/model.js';
-import type { Store } from '../../core/store.js';
+import { type CallAction, CanonicalEvent } from '../../core/model.js';
 import { buildAppserviceApp } from './appservice.js';
 import type { Registration, ResolvedMatrixConfig } from './config.js';
 import { Ghosts, mxid } from './ghosts.js';
 import { type HomeserverApi, HomeserverError } from './homeserver.js';
-import { EventIds } from './ids.js';
 import { MatrixInbound } from './inbound.js';
 import type { MatrixLink } from './link.js';
 import { Notices } from './notices.js';
-import { OutboundQueue } from './outbound-queue.js';
 import { matrixKindTable, type SendParts, sendToMatrix } from './outbound-send.js';
 import { GhostPresence } from './presence.js';
 import { Rooms } from './rooms.js';
@@ -42,6 +42,15 @@ const declarationOnly = async (): Promise<DeliveryResult> => ({
   refused: true,
   reason: 'no Matrix link',
 });
+
+/**
+ * The queue's lease (store key `matrix:<link>:outq`): one replica drains. Its holder renews it
+ * every 10 s; when it dies, another takes over within 30 s of its last renewal.
+ */
+const DRAIN_LEASE = { ttlMs: 30_000, renewMs: 10_000 };
+/** Where a version before the peek/ack queue kept the event it was retrying. */
+const LEGACY_HEAD = 'outq:head';
+const isEvent = TypeCompiler.Compile(CanonicalEvent);
 
 export const MATRIX_CAPABILITIES: Capabilities = {
   kinds: kindsOf(matrixKindTable(declarationOnly)),
@@ -82,7 +91,14 @@ export class MatrixAdapter implements Adapter {
   readonly #presence: GhostPresence;
   readonly #notices: Notices;
   readonly #inbound: MatrixInbound;
-  readonly #queue: OutboundQueue;
+  /** What waits for the homeserver, in the store; created at start. */
+  #queue: DeliveryQueue | null = null;
+  #lease: LinkLease | null = null;
+  /** An event an earlier version left under `outq:head`: sent before the queue's first item. */
+  #legacyHead: CanonicalEvent | null = null;
+  /** While the link is down: when to look whether the homeserver is back. */
+  #probe: NodeJS.Timeout | null = null;
+  #probeMs: number;
   readonly #sending: SendParts;
   readonly #table: KindTable = matrixKindTable((d) => this.#deliver(d.event));
   /** The bound appservice address, e.g. http://127.0.0.1:9000. */
@@ -96,37 +112,24 @@ export class MatrixAdapter implements Adapter {
     this.#log = opts.logger;
     this.domains = opts.config.domains;
     this.#prefix = `matrix:${opts.name}:`;
+    this.#probeMs = opts.config.queue.retryInitialMs;
     this.#link = this.#view(randomUUID());
     this.#ghosts = new Ghosts(this.#link);
     this.#rooms = new Rooms(this.#link, this.#ghosts);
     this.#presence = new GhostPresence(this.#link);
     this.#notices = new Notices(this.#link, this.#ghosts, this.#rooms);
-    const ids = new EventIds(this.#link);
     this.#sending = {
       link: this.#link,
       ghosts: this.#ghosts,
       rooms: this.#rooms,
-      ids,
       presence: this.#presence,
     };
     this.#inbound = new MatrixInbound({
       link: this.#link,
       ghosts: this.#ghosts,
       rooms: this.#rooms,
-      ids,
       notices: this.#notices,
       domains: this.domains,
-    });
-    const { queue } = opts.config;
-    this.#queue = new OutboundQueue({
-      key: `${this.#prefix}outq`,
-      owner: this.#link.owner,
-      maxLength: queue.maxLength,
-      retryInitialMs: queue.retryInitialMs,
-      retryMaxMs: queue.retryMaxMs,
-      ping: () => this.#hs.ping(),
-      send: (e) => sendToMatrix(this.#sending, e),
-      setStatus: (state, detail) => this.#setStatus(state, detail),
     });
   }
 
@@ -143,14 +146,19 @@ export class MatrixAdapter implements Adapter {
       get ctx() {
         return self.#ctx;
       },
-      get store(): Store {
-        if (!self.#ctx) throw new Error(`matrix adapter ${self.name} is not started`);
-        return self.#ctx.store;
+      get store() {
+        return self.#started.store;
+      },
+      get state() {
+        return self.#started.state;
+      },
+      get ids() {
+        return self.#started.ids;
       },
       get log() {
         return self.#log;
       },
-      get state() {
+      get status() {
         return self.#status.state;
       },
       get stopped() {
@@ -159,7 +167,20 @@ export class MatrixAdapter implements Adapter {
     };
   }
 
+  get #started(): AdapterContext {
+    if (!this.#ctx) throw new Error(`matrix adapter ${this.name} is not started`);
+    return this.#ctx;
+  }
+
   #setStatus(state: LinkState, detail?: string): void {
+    // A send still in flight at stop() does not report the link after it.
+    if (this.#stopped && state !== 'stopped') return;
+    if (state === 'down') this.#probeLater();
+    else {
+      if (this.#probe) clearTimeout(this.#probe);
+      this.#probe = null;
+      this.#probeMs = this.#cfg.queue.retryInitialMs;
+    }
     if (this.#status.state === state && this.#status.detail === detail) return;
     this.#status = { state, since: new Date().toISOString(), ...(detail ? { detail } : {}) };
     this.#ctx?.setStatus(state, detail);
@@ -182,10 +203,28 @@ export class MatrixAdapter implements Adapter {
     });
     this.#app = app;
     this.url = await app.listen({ host: this.#cfg.listen.host, port: this.#cfg.listen.port });
-    const up = await this.#hs.ping();
-    if (up) this.#setStatus('up');
+    if (await this.#hs.ping()) this.#setStatus('up');
     else this.#setStatus('down', `homeserver ${this.#cfg.homeserver} unreachable`);
-    await this.#queue.start(ctx, up);
+    const { queue: q } = this.#cfg;
+    const lease = ctx.lease('outq', {
+      ...DRAIN_LEASE,
+      // The holder's queue finds what waits by its poll (every 100 ms), also after a takeover.
+      acquired: async () => {},
+      lost: async () => {},
+      // Every replica sends to the homeserver itself: the lease only says who drains.
+      standby: () => {},
+    });
+    const queue = ctx.queue('outq', {
+      maxLength: q.maxLength,
+      backoff: { initialMs: q.retryInitialMs, maxMs: q.retryMaxMs },
+      consumer: () => lease.held,
+      send: (item) => this.#sendQueued(item.event),
+    });
+    this.#queue = queue;
+    this.#lease = lease;
+    await queue.start();
+    await this.#adoptLegacyHead(queue);
+    await lease.start();
     this.#presence.start();
   }
 
@@ -195,11 +234,13 @@ export class MatrixAdapter implements Adapter {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    const queueStopped = this.#queue.stop();
+    // What waits stays in the store. A send in flight is not waited for (a hanging homeserver
+    // must not hold up the stop); the lease is let go at once, for another replica to drain.
+    void this.#queue?.stop();
     this.#presence.stop();
     if (this.#app) await this.#app.close();
     this.#app = null;
-    await queueStopped;
+    await this.#lease?.stop();
     this.#setStatus('stopped');
   }
 
@@ -225,8 +266,10 @@ export class MatrixAdapter implements Adapter {
     if (this.#ghosts.remoteOf(mxid(to)) || this.#ghosts.isOurs(mxid(to))) {
       return { ok: false, refused: true, reason: 'the recipient is a gateway user' };
     }
-    if (this.#stopped) return { ok: false, reason: 'the Matrix link is stopping' };
-    if (!this.#queue.backlog) {
+    const queue = this.#queue;
+    if (this.#stopped || !queue) return { ok: false, reason: 'the Matrix link is stopping' };
+    // Sent directly only when that overtakes nothing queued.
+    if (queue.idle) {
       try {
         await sendToMatrix(this.#sending, e);
         if (this.#status.state !== 'up') this.#setStatus('up');
@@ -237,6 +280,99 @@ export class MatrixAdapter implements Adapter {
         this.#setStatus('down', he.message);
       }
     }
-    return this.#queue.enqueue(e);
+    if (!(await queue.push(e))) {
+      const max = this.#cfg.queue.maxLength;
+      return { ok: false, reason: `the homeserver is unreachable and ${max} events already wait` };
+    }
+    // Queued behind a drain in progress while the homeserver is up: drain (again) now.
+    if (this.#status.state === 'up') void queue.drain();
+    return { ok: true, queued: true };
+  }
+
+  /**
+   * The queue's send (on the lease holder): true when the homeserver took the event, or
+   * refused it for good and its sender was told; false while it is unreachable (retried after
+   * the queue's backoff). The resend of an event whose ack was lost has the same transaction
+   * id, so the homeserver keeps one copy.
+   */
+  async #sendQueued(event: CanonicalEvent): Promise<boolean> {
+    const head = this.#legacyHead;
+    if (head) {
+      const state = this.#started.state;
+      // Another replica may have sent it meanwhile.
+      if ((await state.get(LEGACY_HEAD)) !== null && !(await this.#sendOrBounce(head))) return false;
+      this.#legacyHead = null;
+      await state.del(LEGACY_HEAD);
+    }
+    return this.#sendOrBounce(event);
+  }
+
+  async #sendOrBounce(event: CanonicalEvent): Promise<boolean> {
+    try {
+      await sendToMatrix(this.#sending, event);
+    } catch (err) {
+      if (err instanceof HomeserverError && err.retryable) {
+        this.#setStatus('down', err.message);
+        this.#log.warn({ detail: err.message }, 'homeserver unreachable; will retry');
+        return false;
+      }
+      this.#log.error({ err, eventId: event.id }, 'a queued event was refused by the homeserver');
+      await this.#started.bounce(event, {
+        code: 'delivery',
+        rule: null,
+        reason: `The Matrix homeserver refused it: ${err instanceof Error ? err.message : String(err)}`,
+      });
+    }
+    this.#setStatus('up');
+    return true;
+  }
+
+  /**
+   * A version before the peek/ack queue kept the event it was retrying under `outq:head`: it
+   * goes first — into the queue when that is empty, else before the queue's first item.
+   */
+  async #adoptLegacyHead(queue: DeliveryQueue): Promise<void> {
+    this.#legacyHead = null;
+    const state = this.#started.state;
+    const raw = await state.get(LEGACY_HEAD);
+    if (raw === null) return;
+    let event: unknown = null;
+    try {
+      event = JSON.parse(raw);
+    } catch {
+      // unreadable: dropped below
+    }
+    if (!isEvent.Check(event)) {
+      this.#log.error({ payload: raw.slice(0, 200) }, 'dropped an unreadable queued event');
+    } else if (queue.size > 0 || !(await queue.push(event))) {
+      this.#legacyHead = event;
+      return;
+    }
+    await state.del(LEGACY_HEAD);
+  }
+
+  /**
+   * While the link is down, look whether the homeserver is back, waiting longer each time
+   * (`retryInitialMs` doubling to `retryMaxMs`) — unless this replica drains a backlog, whose
+   * retries tell.
+   */
+  #probeLater(): void {
+    if (this.#probe || this.#stopped) return;
+    const delay = this.#probeMs;
+    this.#probeMs = Math.min(delay * 2, this.#cfg.queue.retryMaxMs);
+    this.#probe = setTimeout(() => {
+      this.#probe = null;
+      void this.#probeNow();
+    }, delay);
+    this.#probe.unref();
+  }
+
+  async #probeNow(): Promise<void> {
+    if (this.#stopped || this.#status.state !== 'down') return;
+    const draining = this.#lease?.held === true && (this.#queue?.size ?? 0) > 0;
+    if (!draining && (await this.#hs.ping().catch(() => false))) {
+      this.#setStatus('up');
+      void this.#queue?.drain();
+    } else this.#probeLater();
   }
 }

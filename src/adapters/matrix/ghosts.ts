@@ -47,8 +47,8 @@ export class Ghosts {
   /** Register the ghost (with its display name) unless it already is. */
   async ensure(ghost: string, remote: RemoteUser): Promise<void> {
     if (this.#ready.has(ghost)) return;
-    const { store, hs, prefix } = this.#link;
-    if ((await store.hget(`${prefix}ghosts`, ghost)) === null) {
+    const { state, hs } = this.#link;
+    if ((await state.hget('ghosts', ghost)) === null) {
       const local = parseMxid(ghost)?.user as string;
       await hs.register(local);
       try {
@@ -56,7 +56,7 @@ export class Ghosts {
       } catch (err) {
         this.#link.log.warn({ err, ghost }, 'could not set the ghost display name');
       }
-      await store.hset(`${prefix}ghosts`, ghost, '1');
+      await state.hset('ghosts', ghost, '1');
     }
     this.#ready.add(ghost);
   }

@@ -8,7 +8,6 @@ import type { Transaction } from './appservice.js';
 import { CALL_EVENT_TYPES, type CallMedia, callFromMatrix, callMediaOf } from './calls.js';
 import { type Ghosts, parseMxid } from './ghosts.js';
 import { HomeserverError } from './homeserver.js';
-import type { EventIds } from './ids.js';
 import type { MatrixLink } from './link.js';
 import type { Notices } from './notices.js';
 import type { RoomInfo, Rooms } from './rooms.js';
@@ -30,7 +29,6 @@ export interface InboundParts {
   link: MatrixLink;
   ghosts: Ghosts;
   rooms: Rooms;
-  ids: EventIds;
   notices: Notices;
   /** The domains whose users live behind this link. */
   domains: readonly string[];
@@ -49,6 +47,11 @@ export class MatrixInbound {
 
   get #link(): MatrixLink {
     return this.#p.link;
+  }
+
+  /** The canonical id for a Matrix event id (Parley's own sends map back to the sender's id). */
+  async #canonicalIdOf(eventId: string): Promise<string> {
+    return (await this.#link.ids.canonical(eventId)) ?? eventId;
   }
 
   /** The homeserver asks whether a user exists: a ghost of a served domain does (registered now). */
@@ -79,16 +82,16 @@ export class MatrixInbound {
         continue;
       }
       // Exactly once per event, even when a transaction is retried after a partial failure.
-      const key = `${this.#link.prefix}ev:${raw.event_id}`;
+      const key = `ev:${raw.event_id}`;
       // A message's room is read beside the dedupe claim: one store round trip, not two.
       const info = raw.type === 'm.room.message' ? this.#p.rooms.info(raw.room_id) : undefined;
       info?.catch(() => {}); // a failure surfaces where it is awaited; not unhandled when skipped
-      if (!(await this.#link.store.setIfAbsent(key, '1', EVENT_DEDUPE_TTL_MS))) continue;
+      if (!(await this.#link.state.setIfAbsent(key, '1', EVENT_DEDUPE_TTL_MS))) continue;
       try {
         await this.#onRoomEvent(raw, info);
       } catch (err) {
         if (err instanceof HomeserverError && err.retryable) {
-          await this.#link.store.del(key);
+          await this.#link.state.del(key);
           throw err;
         }
         this.#link.log.warn({ err, eventId: raw.event_id, type: raw.type }, 'event not handled');
@@ -131,8 +134,8 @@ export class MatrixInbound {
       // Matrix clients send read receipts and typing; they have no delivery receipts.
       requests: MATRIX_REQUESTS,
     };
-    if (event.replaces) event.replaces = await this.#p.ids.canonicalIdOf(event.replaces);
-    if (event.replyTo) event.replyTo = await this.#p.ids.canonicalIdOf(event.replyTo);
+    if (event.replaces) event.replaces = await this.#canonicalIdOf(event.replaces);
+    if (event.replyTo) event.replyTo = await this.#canonicalIdOf(event.replyTo);
     await this.#submit(event);
   }
 
@@ -140,8 +143,8 @@ export class MatrixInbound {
   async #onEncrypted(ev: MatrixClientEvent): Promise<void> {
     const info = await this.#p.rooms.info(ev.room_id);
     if (!info || ev.sender !== info.user) return;
-    const once = `${this.#link.prefix}e2ee-notice:${ev.room_id}`;
-    if (!(await this.#link.store.setIfAbsent(once, '1', 3600_000))) return;
+    const once = `e2ee-notice:${ev.room_id}`;
+    if (!(await this.#link.state.setIfAbsent(once, '1', 3600_000))) return;
     await this.#p.notices.post(
       info.ghost,
       ev.room_id,
@@ -154,9 +157,9 @@ export class MatrixInbound {
     const info = await this.#p.rooms.info(ev.room_id);
     if (!info || ev.sender !== info.user) return;
     const callId = typeof ev.content.call_id === 'string' ? ev.content.call_id : '';
-    const key = `${this.#link.prefix}call:${callId}`;
+    const key = `call:${callId}`;
     let known: CallMedia[] = [];
-    const raw = callId ? await this.#link.store.get(key) : null;
+    const raw = callId ? await this.#link.state.get(key) : null;
     if (raw) {
       try {
         known = JSON.parse(raw) as CallMedia[];
@@ -170,7 +173,7 @@ export class MatrixInbound {
       return;
     }
     if (parts.session && (parts.action === 'invite' || parts.action === 'answer')) {
-      await this.#link.store.set(key, JSON.stringify(callMediaOf(parts.session)), 24 * 3600_000);
+      await this.#link.state.set(key, JSON.stringify(callMediaOf(parts.session)), 24 * 3600_000);
     }
     const ends = this.#ends(info);
     if (!ends) return this.#noticeUnroutable(ev.room_id, info);
@@ -278,10 +281,10 @@ export class MatrixInbound {
         for (const r of readReceipts(ev.content)) {
           if (r.userId !== info.user) continue;
           // Only receipts for what Parley delivered mean something to the remote sender.
-          const canonical = await this.#p.ids.delivered(r.eventId);
+          const canonical = await this.#link.ids.canonical(r.eventId);
           if (!canonical) continue;
-          const once = `${this.#link.prefix}rcpt:${r.eventId}:${r.userId}`;
-          if (!(await this.#link.store.setIfAbsent(once, '1', EVENT_DEDUPE_TTL_MS))) continue;
+          const once = `rcpt:${r.eventId}:${r.userId}`;
+          if (!(await this.#link.state.setIfAbsent(once, '1', EVENT_DEDUPE_TTL_MS))) continue;
           await this.#submit({
             kind: 'receipt',
             ...this.#base(`receipt.${randomUUID()}`, ends),
@@ -301,7 +304,7 @@ export class MatrixInbound {
         const fingerprint = `${p.show}|${p.status ?? ''}`;
         if (this.#presence.get(sender) === fingerprint) return;
         this.#presence.set(sender, fingerprint);
-        const pairs = await this.#link.store.hgetall(`${this.#link.prefix}pairs:${sender}`);
+        const pairs = await this.#link.state.hgetall(`pairs:${sender}`);
         for (const ghost of Object.keys(pairs)) {
           const ends = this.#ends({ user: sender, ghost });
           if (!ends) continue;

@@ -2,6 +2,8 @@
 // key prefix and, once it has started, the gateway's context. The adapter owns the state;
 // the parts read it through this view, so none of them holds a copy that could go stale.
 import type { AdapterContext, LinkState } from '../../core/adapter.js';
+import type { IdMap } from '../../core/delivery/ids.js';
+import type { AdapterState } from '../../core/delivery/state.js';
 import type { Logger } from '../../core/logger.js';
 import type { Store } from '../../core/store.js';
 import type { Registration, ResolvedMatrixConfig } from './config.js';
@@ -19,11 +21,15 @@ export interface MatrixLink {
   readonly owner: string;
   /** The gateway's context; null until the link starts. */
   readonly ctx: AdapterContext | null;
-  /** The shared store; throws until the link starts. */
+  /** The shared store, for the leases (the rest is in `state`); throws until the link starts. */
   readonly store: Store;
+  /** The link's own keys (under `prefix`); throws until the link starts. */
+  readonly state: AdapterState;
+  /** Canonical event ids ↔ Matrix event ids; throws until the link starts. */
+  readonly ids: IdMap;
   readonly log: Logger;
   /** The state the link last reported. */
-  readonly state: LinkState;
+  readonly status: LinkState;
   /** From stop() until the next start(). */
   readonly stopped: boolean;
 }

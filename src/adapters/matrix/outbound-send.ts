@@ -4,12 +4,12 @@
 // kinds it declares, derive from it (matrixKindTable).
 import type { Delivery, DeliveryResult } from '../../core/adapter.js';
 import { type RemoteUser, tryParseAddress } from '../../core/address.js';
+import type { IdMap } from '../../core/delivery/ids.js';
 import type { KindHandler, KindTable } from '../../core/kind-table.js';
 import type { CanonicalEvent, EventKind, EventOf } from '../../core/model.js';
 import { callToMatrix, sessionIdFor } from './calls.js';
 import { type Ghosts, mxid } from './ghosts.js';
 import { HomeserverError, sendTxnId } from './homeserver.js';
-import type { EventIds } from './ids.js';
 import type { MatrixLink } from './link.js';
 import type { GhostPresence } from './presence.js';
 import type { Rooms } from './rooms.js';
@@ -22,7 +22,6 @@ export interface SendParts {
   link: MatrixLink;
   ghosts: Ghosts;
   rooms: Rooms;
-  ids: EventIds;
   presence: GhostPresence;
 }
 
@@ -39,22 +38,28 @@ type Send<K extends EventKind> = (parts: SendParts, e: EventOf<K>, ends: Ends) =
 /** Every kind, sent or declined. */
 export type SendTable = { readonly [K in EventKind]: Send<K> | 'unsupported' };
 
-const sendMessage: Send<'message'> = async ({ link, rooms, ids }, e, { remote, ghost, user }) => {
+/** The Matrix event id for a canonical id (ids that came from Matrix are Matrix ids). */
+async function matrixIdOf(ids: IdMap, canonicalId: string): Promise<string | null> {
+  return (await ids.networkId(canonicalId)) ?? (canonicalId.startsWith('$') ? canonicalId : null);
+}
+
+const sendMessage: Send<'message'> = async ({ link, rooms }, e, { remote, ghost, user }) => {
   const roomId = await rooms.ensure(user, ghost, remote);
   const refs: { replaces?: string; replyTo?: string } = {};
   if (e.replaces) {
-    const id = await ids.matrixIdOf(e.replaces);
+    const id = await matrixIdOf(link.ids, e.replaces);
     if (id) refs.replaces = id;
   }
   if (e.replyTo) {
-    const id = await ids.matrixIdOf(e.replyTo);
+    const id = await matrixIdOf(link.ids, e.replyTo);
     if (id) refs.replyTo = id;
   }
   const parts = messageToMatrix(e, refs);
   for (const [i, part] of parts.entries()) {
     const eventId = await link.hs.sendEvent(ghost, roomId, part.type, part.content, sendTxnId(e.id, i));
-    if (i === 0) await ids.remember(e.id, eventId);
-    else await ids.rememberPart(e.id, eventId);
+    // The first part stands for the event; later parts resolve to it too.
+    if (i === 0) await link.ids.put(e.id, eventId);
+    else await link.ids.alias(eventId, e.id);
   }
 };
 
@@ -64,10 +69,10 @@ const sendChatstate: Send<'chatstate'> = async ({ link, rooms }, e, { ghost, use
   await link.hs.sendTyping(ghost, roomId, e.state === 'composing', TYPING_TIMEOUT_MS);
 };
 
-const sendReceipt: Send<'receipt'> = async ({ link, rooms, ids }, e, { ghost, user }) => {
+const sendReceipt: Send<'receipt'> = async ({ link, rooms }, e, { ghost, user }) => {
   if (e.receipt !== 'displayed') return; // Matrix has read receipts only
   const roomId = await rooms.roomOf(user, ghost);
-  const eventId = await ids.matrixIdOf(e.messageId);
+  const eventId = await matrixIdOf(link.ids, e.messageId);
   if (!roomId || !eventId) return;
   await link.hs.sendReadReceipt(ghost, roomId, eventId);
 };

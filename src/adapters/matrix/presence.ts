@@ -19,9 +19,8 @@ export class GhostPresence {
     this.#link = link;
   }
 
-  get #key(): string {
-    return `${this.#link.prefix}ghost-presence`;
-  }
+  /** The ghosts' last presence, by ghost, under the link's prefix. */
+  readonly #key = 'ghost-presence';
 
   /** Start the periodic refresh. */
   start(): void {
@@ -38,23 +37,23 @@ export class GhostPresence {
   set(ghost: string, p: MatrixPresence): Promise<void> {
     return this.#inOrder(ghost, async () => {
       await this.#link.hs.setPresence(ghost, p.presence, p.status_msg);
-      if (p.presence === 'offline') await this.#link.store.hdel(this.#key, ghost);
-      else await this.#link.store.hset(this.#key, ghost, JSON.stringify(p));
+      if (p.presence === 'offline') await this.#link.state.hdel(this.#key, ghost);
+      else await this.#link.state.hset(this.#key, ghost, JSON.stringify(p));
     });
   }
 
   /** Set the ghosts' presence again, before the homeserver times it out (they never sync). */
   async #refresh(): Promise<void> {
     const link = this.#link;
-    if (link.stopped || link.state !== 'up' || !link.ctx) return;
+    if (link.stopped || link.status !== 'up' || !link.ctx) return;
     try {
-      const ghosts = Object.keys(await link.ctx.store.hgetall(this.#key));
+      const ghosts = Object.keys(await link.state.hgetall(this.#key));
       for (const ghost of ghosts) {
         if (link.stopped) return;
         // Read again inside the ghost's queue: a presence that arrived while this refresh
         // ran is newer than the list read above, and must not be overwritten by it.
         await this.#inOrder(ghost, async () => {
-          const raw = await link.store.hget(this.#key, ghost);
+          const raw = await link.state.hget(this.#key, ghost);
           if (raw === null) return;
           const p = JSON.parse(raw) as MatrixPresence;
           await link.hs.setPresence(ghost, p.presence, p.status_msg);

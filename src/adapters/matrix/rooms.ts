@@ -30,26 +30,26 @@ export class Rooms {
 
   /** The pair's room, if it has one. */
   async roomOf(user: string, ghost: string): Promise<string | null> {
-    return this.#link.store.hget(`${this.#link.prefix}pairs:${user}`, ghost);
+    return this.#link.state.hget(`pairs:${user}`, ghost);
   }
 
   async map(roomId: string, info: RoomInfo): Promise<void> {
-    const { store, prefix } = this.#link;
-    await store.hset(`${prefix}pairs:${info.user}`, info.ghost, roomId);
-    await store.hset(`${prefix}rooms`, roomId, JSON.stringify(info));
+    const { state } = this.#link;
+    await state.hset(`pairs:${info.user}`, info.ghost, roomId);
+    await state.hset('rooms', roomId, JSON.stringify(info));
   }
 
   async unmap(roomId: string, info: RoomInfo): Promise<void> {
-    const { store, prefix } = this.#link;
+    const { state } = this.#link;
     if ((await this.roomOf(info.user, info.ghost)) === roomId) {
-      await store.hdel(`${prefix}pairs:${info.user}`, info.ghost);
+      await state.hdel(`pairs:${info.user}`, info.ghost);
     }
-    await store.hdel(`${prefix}rooms`, roomId);
+    await state.hdel('rooms', roomId);
   }
 
   /** The pair a room is mapped to, or null when Parley does not bridge it. */
   async info(roomId: string): Promise<RoomInfo | null> {
-    const raw = await this.#link.store.hget(`${this.#link.prefix}rooms`, roomId);
+    const raw = await this.#link.state.hget('rooms', roomId);
     if (!raw) return null;
     try {
       const v = JSON.parse(raw) as RoomInfo;
@@ -81,7 +81,7 @@ export class Rooms {
    * lets its lease lapse (a few request timeouts) and the next one opens the room.
    */
   async #openOnce(user: string, ghost: string, remote: RemoteUser): Promise<string> {
-    const { store, prefix, owner, hs, cfg } = this.#link;
+    const { store, state, prefix, owner, hs, cfg } = this.#link;
     const lease = `${prefix}dm:${user}|${ghost}`;
     const ttl = ROOM_LEASE_REQUESTS * cfg.requestTimeoutMs;
     const deadline = Date.now() + 2 * ttl;
@@ -95,17 +95,17 @@ export class Rooms {
           if (again) return again;
           // createRoom has no transaction id: an attempt that timed out (or died) may have
           // made the room all the same. The marker says to look for it before making another.
-          const attempt = `${prefix}dm-attempt:${user}|${ghost}`;
-          let roomId = (await store.get(attempt)) ? await this.#orphan(user, ghost) : null;
+          const attempt = `dm-attempt:${user}|${ghost}`;
+          let roomId = (await state.get(attempt)) ? await this.#orphan(user, ghost) : null;
           if (roomId)
             this.#link.log.info({ roomId, user, ghost }, 'adopted a direct room an earlier attempt made');
           else {
-            await store.set(attempt, '1', ROOM_ATTEMPT_TTL_MS);
+            await state.set(attempt, '1', ROOM_ATTEMPT_TTL_MS);
             roomId = await hs.createDirectRoom(ghost, user);
             this.#link.log.info({ roomId, user, ghost }, 'opened a direct room');
           }
           await this.map(roomId, { user, ghost });
-          await store.del(attempt);
+          await state.del(attempt);
           return roomId;
         } finally {
           await store.releaseLease(lease, owner).catch(() => {});

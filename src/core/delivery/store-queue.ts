@@ -2,7 +2,9 @@
 // only after it was sent or handled otherwise, so a consumer killed midway leaves it for
 // the next one (at least once, in order). Every replica may push; one consumes at a time
 // (the holder of a lease). This process's operations on it are serialised.
-import type { CanonicalEvent } from '../model.js';
+import { FormatRegistry } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { CanonicalEvent } from '../model.js';
 import type { Store } from '../store.js';
 
 /** What a queue stores: the event, when it was queued, and the adapter's own fields. */
@@ -27,6 +29,12 @@ export interface StoreQueueOptions {
 }
 
 const BATCH = 100;
+const isEvent = TypeCompiler.Compile(CanonicalEvent);
+// The events' `time` format, as the policy and HTTP layers register it (whichever loads first).
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/i;
+if (!FormatRegistry.Has('date-time')) {
+  FormatRegistry.Set('date-time', (v) => DATE_TIME.test(v) && !Number.isNaN(Date.parse(v)));
+}
 
 export class StoreQueue<X extends object = Record<never, never>> {
   readonly #o: StoreQueueOptions & { now: () => number };
@@ -166,6 +174,9 @@ export class StoreQueue<X extends object = Record<never, never>> {
     try {
       const v = JSON.parse(payload) as { at?: unknown; event?: unknown } | null;
       if (v && typeof v.at === 'number' && v.event && typeof v.event === 'object') return v as QueuedItem<X>;
+      // A bare event, as the Matrix adapter's own queue kept them (the same list, before the
+      // core queue): it carries no time, so it counts as queued now.
+      if (isEvent.Check(v)) return { event: v, at: this.#o.now() } as QueuedItem<X>;
     } catch {
       // fall through
     }

@@ -236,6 +236,39 @@ t.test('while the homeserver is down the drain retries with a doubling backoff',
   t.equal(await store.queueLength('matrix:hs:outq'), 0);
 });
 
+t.test('events an earlier version queued are sent after an upgrade, in order', async (t) => {
+  const q = 'matrix:hs:outq';
+  // That version kept bare events in the list, and before it the one being retried under
+  // `outq:head`: that one goes first.
+  await t.test('a head and a backlog', async (t) => {
+    const store = new MemoryStore();
+    await store.set(`${q}:head`, JSON.stringify(toAlice('head')));
+    await store.enqueue(q, JSON.stringify(toAlice('one')), 10);
+    await store.enqueue(q, 'not an event', 10);
+    await store.enqueue(q, JSON.stringify(toAlice('two')), 10);
+    const { hs } = await setup(undefined, {}, store);
+    await waitFor(() => hs.sent.length === 3, 'the old events sent');
+    t.same(
+      hs.sent.map((s) => s.content.body),
+      ['head', 'one', 'two'],
+    );
+    await waitFor(async () => (await store.queueLength(q)) === 0, 'the queue emptied');
+    t.equal(await store.get(`${q}:head`), null, 'the head is gone');
+  });
+  await t.test('a head alone', async (t) => {
+    const store = new MemoryStore();
+    await store.set(`${q}:head`, JSON.stringify(toAlice('head')));
+    const { hs, corp } = await setup(undefined, {}, store);
+    await waitFor(() => hs.sent.length === 1, 'the head sent');
+    t.match(await corp.submit(toAlice('new')), { status: 'delivered' });
+    t.same(
+      hs.sent.map((s) => s.content.body),
+      ['head', 'new'],
+    );
+    t.equal(await store.get(`${q}:head`), null);
+  });
+});
+
 t.test('a room whose creation timed out is adopted, not made twice', async (t) => {
   const { hs, corp, store } = await setup();
   hs.loseCreateReply = true; // Synapse made the room, Parley never heard

@@ -4,7 +4,7 @@
 import type { Test } from 'tap';
 import type { Refusal } from '../../../src/core/adapter.js';
 import { adapterServices } from '../../../src/core/delivery/services.js';
-import { StoreQueue } from '../../../src/core/delivery/store-queue.js';
+import { type QueuedItem, StoreQueue } from '../../../src/core/delivery/store-queue.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { CanonicalEvent } from '../../../src/core/model.js';
 import type { Store } from '../../../src/core/store.js';
@@ -143,6 +143,44 @@ export function queueContract(t: Test, name: string, make: () => Promise<StoreUn
       await q.flush(sendAll(sent), async () => void t.fail('no age limit'));
       t.same(sent, ['a']);
     });
+
+    await sub(
+      'a bare event (the Matrix queue before the core one) is read as queued now',
+      async (store, t) => {
+        const now = 5000;
+        await store.enqueue('q', JSON.stringify(ev('legacy')), 10);
+        const q = new StoreQueue({ store, key: 'q', maxLength: 10, maxAgeMs: 1000, now: () => now });
+        await q.push(ev('new'));
+        await store.enqueue('q', JSON.stringify({ not: 'an event' }), 10);
+        await q.sync();
+        t.equal(q.size, 3);
+        t.equal(q.nextExpiry, 6000, 'the bare head counts as queued now');
+        const sent: QueuedItem[] = [];
+        const corrupt: string[] = [];
+        const reader = new StoreQueue({
+          store,
+          key: 'q',
+          maxLength: 10,
+          now: () => now,
+          onCorrupt: (p) => corrupt.push(p),
+        });
+        await reader.flush(async (i) => {
+          sent.push(i);
+          return true;
+        }, nothing);
+        t.same(
+          sent.map((i) => [i.event.id, i.at]),
+          [
+            ['legacy', 5000],
+            ['new', 5000],
+          ],
+          'sent in order, the bare one first',
+        );
+        t.match(sent[0]?.event, { kind: 'message', body: 'legacy' });
+        t.same(corrupt, ['{"not":"an event"}'], 'JSON that is no event is still unreadable');
+        t.equal(await store.queueLength('q'), 0);
+      },
+    );
 
     await sub("an item keeps the adapter's own fields", async (store, t) => {
       const q = new StoreQueue<{ note?: string }>({ store, key: 'q', maxLength: 10 });
