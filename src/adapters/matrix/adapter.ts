@@ -228,10 +228,6 @@ export class MatrixAdapter implements Adapter {
     this.#presence.start();
   }
 
-  status(): LinkStatus {
-    return this.#status;
-  }
-
   async stop(): Promise<void> {
     this.#stopped = true;
     // What waits stays in the store. A send in flight is not waited for (a hanging homeserver
