@@ -1,4 +1,4 @@
-// DESIGN "degrade visibly": when the core degrades an event for its target network, the
+// Degrade visibly, never silently: when the core degrades an event for its target network, the
 // sender is told on its own network (Adapter.notice), once per sender, target network and
 // kind of degradation per period, and the notice itself is neither an event nor audited.
 import t from 'tap';

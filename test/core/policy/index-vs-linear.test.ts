@@ -1,7 +1,7 @@
 // The index must not change any decision: over random policies and events, the compiled
 // (indexed) evaluation gives the same decision and deciding rule as a naive reference
 // that checks every rule in file order, written here independently from the semantics
-// in DESIGN ("Policy").
+// of docs/policy.md, "Semantics" (any deny wins, else any allow or redact, else the default).
 import fc from 'fast-check';
 import t from 'tap';
 import { type CanonicalEvent, EVENT_KINDS } from '../../../src/core/model.js';
