@@ -237,6 +237,19 @@ export class MatrixAdapter implements Adapter {
     if (this.#app) await this.#app.close();
     this.#app = null;
     await this.#lease?.stop();
+    // A memory store dies with the process: tell the senders of what waits now rather than never.
+    const ctx = this.#ctx;
+    if (ctx && this.#queue && ctx.state.kind === 'memory') {
+      for (const item of await this.#queue.takeAll()) {
+        await ctx
+          .bounce(
+            item.event,
+            { code: 'shutdown', rule: null, reason: 'The gateway stopped before the homeserver came back.' },
+            'failed',
+          )
+          .catch((err: unknown) => this.#log.error({ err }, 'bounce failed'));
+      }
+    }
     this.#setStatus('stopped');
   }
 

@@ -5,8 +5,9 @@
 // is used (its config block, its appservice API, what reaches the homeserver), not its
 // queue, and of its parts only the per-kind send table its declared kinds derive from.
 import t from 'tap';
+import { fromGhost, toGhost } from '../../../src/adapters/matrix/ghost.js';
 import { matrixKindTable } from '../../../src/adapters/matrix/outbound-send.js';
-import { fromGhost, toGhost, tryParseAddress } from '../../../src/core/address.js';
+import { tryParseAddress } from '../../../src/core/address.js';
 import { memoryMatrixAdapter } from '../../fixtures/matrix-homeserver.js';
 import { type AdapterHarness, adapterContract, type FarEndItem } from './suite.js';
 

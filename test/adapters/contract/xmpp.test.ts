@@ -3,9 +3,10 @@
 // link hands the adapter; the link drops and reconnects.
 import { type Element, xml } from '@xmpp/xml';
 import t from 'tap';
+import { toGhost, unescapeJidLocal } from '../../../src/adapters/xmpp/ghost.js';
 import { buildXmppAdapter } from '../../../src/adapters/xmpp/index.js';
 import { outboundTable } from '../../../src/adapters/xmpp/outbound.js';
-import { toGhost, tryParseAddress, unescapeJidLocal } from '../../../src/core/address.js';
+import { tryParseAddress } from '../../../src/core/address.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { memoryLinks } from '../../fixtures/xmpp-memory-link.js';
 import { type AdapterHarness, adapterContract, type FarEndItem } from './suite.js';

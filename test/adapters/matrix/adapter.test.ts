@@ -171,6 +171,8 @@ t.test('crash safety: a replica that dies while draining loses nothing', async (
       const dead: string[] = [];
       const dying = new Proxy(shared, {
         get(target, prop) {
+          // Two replicas share this store, as they would share Redis: it outlives either.
+          if (prop === 'kind') return 'redis';
           const v = Reflect.get(target, prop);
           if (typeof v !== 'function') return v;
           return (...args: unknown[]) => {
