@@ -15,6 +15,7 @@
 // ping() answers false and ioredis keeps reconnecting.
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { recordJson } from '../core/audit/chain.js';
 import type { AuditRecord } from '../core/audit/record.js';
 import { GENESIS_HASH } from '../core/audit/record.js';
 import type { Logger } from '../core/logger.js';
@@ -438,7 +439,7 @@ export class RedisAuditLog implements AuditLog {
       String(last.seq),
       last.hash,
     ];
-    for (const r of records) args.push(String(r.seq), JSON.stringify(r));
+    for (const r of records) args.push(String(r.seq), recordJson(r));
     const res = await this.store.script('audit append', APPEND, [this.keys.stream, this.keys.head], args);
     if (Array.isArray(res) && Number(res[0]) === 1) return { ok: true };
     if (Array.isArray(res) && Number(res[0]) === 0) {
