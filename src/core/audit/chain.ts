@@ -10,8 +10,8 @@ import { type AuditEntry, type AuditRecord, GENESIS_HASH } from './record.js';
 /**
  * Chain `entries` after `head` (null: an empty log). Returns new records holding the
  * AuditEntry fields of each entry (an unknown member is not carried); the entries are not
- * modified. A record keeps the JSON text it was chained with (`recordJson`): change a
- * record by copying it (`{ ...r, field }`), not in place.
+ * modified. The records are frozen: each keeps the JSON text it was chained with
+ * (`recordJson`), so a changed record is a copy (`{ ...r, field }`), with a text of its own.
  */
 export function chainEntries(head: AuditHead | null, entries: readonly AuditEntry[]): AuditRecord[] {
   let seq = head ? head.seq : 0;
@@ -99,6 +99,8 @@ class ChainedRecord {
     if (e.transforms !== undefined) this.transforms = e.transforms;
     if (e.outcome !== undefined) this.outcome = e.outcome;
     if (e.outcomeReason !== undefined) this.outcomeReason = e.outcomeReason;
+    // Its text must stay what it says.
+    Object.freeze(this);
   }
 }
 

@@ -130,6 +130,13 @@ t.test('a copy of a record, changed, is written as changed', async (t) => {
   t.equal(recordJson(edited), JSON.stringify(edited));
   t.match(recordJson(edited), /"decision":"deny"/);
   t.equal(recordJson(r), JSON.stringify(r), 'the original keeps its text');
+  t.throws(
+    () => {
+      (r as { decision: string }).decision = 'deny';
+    },
+    TypeError,
+    'a chained record cannot be changed in place',
+  );
 });
 
 t.test('fields with many distinct values encode as well as the few', async (t) => {
