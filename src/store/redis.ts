@@ -274,7 +274,7 @@ export class RedisStore implements Store {
     }
   }
 
-  async script(name: string, s: Script, keys: string[], args: (string | number | Buffer)[]): Promise<unknown> {
+  async script(name: string, s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
     return this.op(name, async (c) => {
       try {
         return await c.evalsha(s.sha, keys.length, ...keys, ...args);
@@ -433,11 +433,8 @@ export class RedisAuditLog implements AuditLog {
     const problem = chainProblem({ seq: expectSeq, hash: first.prev }, records);
     if (problem) throw new Error(`audit append rejected: ${problem}`);
     const last = records[records.length - 1] as AuditRecord;
-    const args: (string | Buffer)[] = [
-      // One argument as a Buffer makes ioredis write the command as one Buffer. With strings
-      // only it writes one string, which the socket first copies into a zero-filled buffer
-      // three times its length: most of the cost of sending a batch of records.
-      Buffer.from(String(expectSeq)),
+    const args: (string | number)[] = [
+      String(expectSeq),
       expectSeq === 0 ? '' : first.prev,
       String(last.seq),
       last.hash,
