@@ -4,7 +4,14 @@
 // it (JSON.stringify's text of the record, key for key and byte for byte), so that the
 // store does not encode the record a second time (`recordJson`).
 import type { AuditHead } from '../store.js';
-import { encodeContent, encodeString, encodeValue, needsEscape, sha256Hex } from './hash.js';
+import {
+  CanonicalEncodingError,
+  encodeContent,
+  encodeString,
+  encodeValue,
+  needsEscape,
+  sha256Hex,
+} from './hash.js';
 import { type AuditEntry, type AuditRecord, GENESIS_HASH } from './record.js';
 
 /**
@@ -16,6 +23,7 @@ import { type AuditEntry, type AuditRecord, GENESIS_HASH } from './record.js';
 export function chainEntries(head: AuditHead | null, entries: readonly AuditEntry[]): AuditRecord[] {
   let seq = head ? head.seq : 0;
   let prev = head ? head.hash : GENESIS_HASH;
+  if (!Number.isSafeInteger(seq)) throw new CanonicalEncodingError(`cannot chain after seq ${seq}`);
   const out: AuditRecord[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     seq += 1;
@@ -212,7 +220,8 @@ function chainOne(e: AuditEntry, seq: number, prev: string): ChainedRecord {
   const prevM = own(',"prev":"', prev);
   const reason = e.reason === undefined ? '' : few.reason.member(e.reason);
   const rule = e.rule === undefined ? '' : few.rule.member(e.rule);
-  const seqM = `,"seq":${encodeValue(seq)}`;
+  // An integer (chainEntries checks the head's), which encodes as its digits.
+  const seqM = `,"seq":${seq}`;
   const sourceAdapter = e.sourceAdapter === undefined ? '' : few.sourceAdapter.member(e.sourceAdapter);
   const targetAdapter = e.targetAdapter === undefined ? '' : few.targetAdapter.member(e.targetAdapter);
   const time = own(',"time":"', e.time);

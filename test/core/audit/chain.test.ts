@@ -157,3 +157,9 @@ t.test('fields with many distinct values encode as well as the few', async (t) =
     );
   }
 });
+
+t.test('a head whose seq is not an integer is refused, not encoded', async (t) => {
+  for (const seq of [Number.NaN, 1.5, Number.POSITIVE_INFINITY]) {
+    t.throws(() => chainEntries({ seq, hash: 'h' }, [entry()]), /cannot chain after seq/, String(seq));
+  }
+});
