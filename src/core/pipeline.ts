@@ -20,6 +20,7 @@ import type {
 import { type Address, tryParseAddress } from './address.js';
 import { auditContent } from './audit/content.js';
 import type { AuditDecision, AuditEntry, AuditOutcome, AuditTransform } from './audit/record.js';
+import { isoTime } from './audit/time.js';
 import type { Logger } from './logger.js';
 import {
   type CanonicalEvent,
@@ -365,7 +366,7 @@ export class Pipeline {
     const o = this.#opts;
     const e: AuditEntry = {
       category: 'outcome',
-      time: o.now().toISOString(),
+      time: isoTime(o.now()),
       eventTime: decided.eventTime,
       traceId: decided.traceId,
       eventId: decided.eventId,

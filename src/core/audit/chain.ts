@@ -188,6 +188,10 @@ let frozenContent: object | null = null;
 let frozenContentC = '';
 let frozenContentJ = '';
 
+// The last `time` member: records written in the same millisecond share it.
+let lastTime: string | undefined;
+let lastTimeMember = '';
+
 function chainOne(e: AuditEntry, seq: number, prev: string): ChainedRecord {
   const actor = member(',"actor":', e.actor);
   const category = e.category === undefined ? '' : few.category.member(e.category);
@@ -224,7 +228,11 @@ function chainOne(e: AuditEntry, seq: number, prev: string): ChainedRecord {
   const seqM = `,"seq":${seq}`;
   const sourceAdapter = e.sourceAdapter === undefined ? '' : few.sourceAdapter.member(e.sourceAdapter);
   const targetAdapter = e.targetAdapter === undefined ? '' : few.targetAdapter.member(e.targetAdapter);
-  const time = own(',"time":"', e.time);
+  if (typeof e.time !== 'string' || e.time !== lastTime) {
+    lastTimeMember = own(',"time":"', e.time);
+    lastTime = e.time;
+  }
+  const time = lastTimeMember;
   const to = own(',"to":"', e.to);
   const toNetwork = e.toNetwork === undefined ? '' : few.toNetwork.member(e.toNetwork);
   const traceId = own(',"traceId":"', e.traceId);
