@@ -134,8 +134,8 @@ function jsonMember(prefix: string, v: unknown, canonical: string): string {
 
 /**
  * `s` as one flat string. A text made by concatenation is a tree of its pieces, copied into
- * one string each time it is hashed or written (at some 20 ns a piece): a member used in
- * every record is kept flat.
+ * one string each time it is hashed or written (at some 10–20 ns a piece): a member used
+ * in every record is kept flat.
  */
 const flat = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
 

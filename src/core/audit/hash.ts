@@ -159,9 +159,9 @@ export function encodeContent(c: AuditEntry['content']): string {
 
 /**
  * The canonical encoding of the record `entry` becomes at `seq` after `prev`, written field
- * by field in canonical order: what the writer hashes for every record, without building
- * an intermediate object or looking its keys up. Only the AuditEntry fields are encoded;
- * the equality with canonicalRecord is a property test.
+ * by field in canonical order, without building an intermediate object or looking its keys
+ * up. Only the AuditEntry fields are encoded; the equality with canonicalRecord is a
+ * property test, and so is the equality of what chainEntries hashes with this.
  */
 export function canonicalEntryRecord(e: AuditEntry, seq: number, prev: string): string {
   const content = e.content as AuditEntry['content'] | undefined;
