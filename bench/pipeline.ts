@@ -61,9 +61,18 @@ function event(): CanonicalEvent {
   return { ...base, kind: 'message', to: `matrix:u/p${seq % 300}:partner.test`, body: `hello number ${seq}` };
 }
 
-/** Closed loop: keep `concurrency` events in flight; events per second. */
-async function throughput(corp: MemoryAdapter, count: number, concurrency: number): Promise<number> {
+/**
+ * Closed loop: keep `concurrency` events in flight; events per second, and the process's
+ * CPU time per event (µs: user + system, the collector's threads included), which other
+ * processes' load changes far less than the rate.
+ */
+async function throughput(
+  corp: MemoryAdapter,
+  count: number,
+  concurrency: number,
+): Promise<{ eps: number; cpuUs: number }> {
   let next = 0;
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const worker = async () => {
     while (next < count) {
@@ -72,7 +81,9 @@ async function throughput(corp: MemoryAdapter, count: number, concurrency: numbe
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return count / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(c0);
+  return { eps: count / seconds, cpuUs: (cpu.user + cpu.system) / count };
 }
 
 /** Open loop at `rate` events/s for `seconds`: added latency percentiles in ms. */
@@ -109,7 +120,12 @@ async function run(name: string, store: Store, target: number) {
   const { corp, writer } = await makePipeline(store);
   await throughput(corp, 5_000, 64); // warm-up
   const rounds: number[] = [];
-  for (let i = 0; i < 3; i++) rounds.push(await throughput(corp, argCount, 256));
+  const cpu: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await throughput(corp, argCount, 256);
+    rounds.push(r.eps);
+    cpu.push(r.cpuUs);
+  }
   const lat = await latency(corp, 5_000, 3);
   await writer.flush();
   const eps = Math.round(median(rounds));
@@ -120,6 +136,7 @@ async function run(name: string, store: Store, target: number) {
       failClosed: true,
       eventsPerSec: eps,
       rounds: rounds.map(Math.round),
+      cpuUsPerEvent: +median(cpu).toFixed(1),
       targetEventsPerSec: target,
       ratioToTarget: +(eps / target).toFixed(2),
       at5000PerSec: lat,

@@ -20,6 +20,7 @@ import type {
 import { type Address, tryParseAddress } from './address.js';
 import { auditContent } from './audit/content.js';
 import type { AuditDecision, AuditEntry, AuditOutcome } from './audit/record.js';
+import { isoTime } from './audit/time.js';
 import { BounceRights } from './bounce.js';
 import { noticeDegraded } from './degrade-notice.js';
 import { REPLICA_ID } from './delivery/replica.js';
@@ -262,7 +263,7 @@ export class Pipeline {
 
     const auditDecision: AuditDecision = decision.redacted ? 'redact' : 'allow';
     const entry = c.base as AuditEntry;
-    entry.time = o.now().toISOString();
+    entry.time = isoTime(o.now());
     entry.decision = auditDecision;
     entry.rule = decision.rule;
     entry.reason = decision.reason;
@@ -361,7 +362,7 @@ export class Pipeline {
     const o = this.#opts;
     const e: AuditEntry = {
       category: 'outcome',
-      time: o.now().toISOString(),
+      time: isoTime(o.now()),
       eventTime: decided.eventTime,
       traceId: decided.traceId,
       eventId: decided.eventId,
@@ -407,7 +408,7 @@ export class Pipeline {
     let auditSeq: number | null = null;
     const d = c.decision;
     const entry = c.base as AuditEntry;
-    entry.time = o.now().toISOString();
+    entry.time = isoTime(o.now());
     if (d.decision === 'deny') {
       entry.decision = 'deny';
       entry.rule = d.rule;

@@ -2,6 +2,7 @@
 // configured (one replica). Keys with a TTL expire lazily on access and by a sweep timer
 // that does not keep the process alive.
 
+import { recordJson } from '../core/audit/chain.js';
 import type { AuditRecord } from '../core/audit/record.js';
 import { GENESIS_HASH } from '../core/audit/record.js';
 import type { AppendResult, AuditHead, AuditLog, Store } from '../core/store.js';
@@ -56,7 +57,7 @@ export class MemoryAuditLog implements AuditLog {
     }
     const problem = chainProblem(head, records);
     if (problem) throw new Error(`audit append rejected: ${problem}`);
-    for (const r of records) this.texts.push(r.seq, JSON.stringify(r));
+    for (const r of records) this.texts.push(r.seq, recordJson(r));
     const last = records[records.length - 1] as AuditRecord;
     this.headMark = { seq: last.seq, hash: last.hash };
     return { ok: true };

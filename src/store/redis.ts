@@ -15,6 +15,7 @@
 // ping() answers false and ioredis keeps reconnecting.
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { recordJson } from '../core/audit/chain.js';
 import type { AuditRecord } from '../core/audit/record.js';
 import { GENESIS_HASH } from '../core/audit/record.js';
 import type { Logger } from '../core/logger.js';
@@ -66,11 +67,11 @@ local h = redis.call('HMGET', KEYS[2], 'seq', 'hash')
 local cseq = h[1] or '0'
 local chash = h[2] or ''
 if cseq ~= ARGV[1] or chash ~= ARGV[2] then return {0, cseq, chash} end
-local first = redis.pcall('XADD', KEYS[1], ARGV[5] .. '-0', 'r', ARGV[6])
+local first = redis.pcall('XADD', KEYS[1], ARGV[5], 'r', ARGV[6])
 if type(first) == 'table' and first.err then
   return redis.error_reply('audit stream out of step with its head: ' .. first.err)
 end
-for i = 7, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i] .. '-0', 'r', ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i], 'r', ARGV[i + 1]) end
 redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
 return {1}
 `);
@@ -438,7 +439,7 @@ export class RedisAuditLog implements AuditLog {
       String(last.seq),
       last.hash,
     ];
-    for (const r of records) args.push(String(r.seq), JSON.stringify(r));
+    for (const r of records) args.push(streamId(r.seq), recordJson(r));
     const res = await this.store.script('audit append', APPEND, [this.keys.stream, this.keys.head], args);
     if (Array.isArray(res) && Number(res[0]) === 1) return { ok: true };
     if (Array.isArray(res) && Number(res[0]) === 0) {

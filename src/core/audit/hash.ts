@@ -16,7 +16,11 @@ export class CanonicalEncodingError extends TypeError {
 // themselves in quotes; testing for that is about twice as fast as JSON.stringify.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-function encodeString(s: string): string {
+/** True when `s` does not encode as itself in quotes. */
+export const needsEscape = (s: string): boolean => NEEDS_ESCAPE.test(s);
+
+/** The canonical encoding of a string, which is also JSON.stringify's. */
+export function encodeString(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
@@ -98,7 +102,7 @@ function encodeObject(o: Record<string, unknown>, skip: string | null): string {
   return encodeMembers(o, keys.length > 1 ? keys.sort() : keys, skip);
 }
 
-function encodeValue(v: unknown): string {
+export function encodeValue(v: unknown): string {
   if (v === null) return 'null';
   switch (typeof v) {
     case 'string':
@@ -145,7 +149,7 @@ function member(prefix: string, v: unknown): string {
   return `${prefix}${typeof v === 'string' ? encodeString(v) : encodeValue(v)},`;
 }
 
-function encodeContent(c: AuditEntry['content']): string {
+export function encodeContent(c: AuditEntry['content']): string {
   // Keys in canonical order: body < mode < sha256.
   if (c.mode === 'none') return '{"mode":"none"}';
   if (c.mode === 'hash') return `{"mode":"hash","sha256":${encodeString(c.sha256)}}`;
@@ -155,9 +159,9 @@ function encodeContent(c: AuditEntry['content']): string {
 
 /**
  * The canonical encoding of the record `entry` becomes at `seq` after `prev`, written field
- * by field in canonical order: what the writer hashes for every record, without building
- * an intermediate object or looking its keys up. Only the AuditEntry fields are encoded;
- * the equality with canonicalRecord is a property test.
+ * by field in canonical order, without building an intermediate object or looking its keys
+ * up. Only the AuditEntry fields are encoded; the equality with canonicalRecord is a
+ * property test, and so is the equality of what chainEntries hashes with this.
  */
 export function canonicalEntryRecord(e: AuditEntry, seq: number, prev: string): string {
   const content = e.content as AuditEntry['content'] | undefined;

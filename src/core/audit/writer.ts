@@ -157,8 +157,10 @@ export class AuditWriter {
           this.head = lastRec ? { seq: lastRec.seq, hash: lastRec.hash } : this.head;
           this.observer.auditFlushed(records.length, (performance.now() - started) / 1000);
           for (let i = 0; i < batch.length; i++) {
+            const p = batch[i] as Pending;
             const r = records[i];
-            if (r) batch[i]?.resolve({ seq: r.seq, hash: r.hash });
+            // A posted entry has nobody to tell.
+            if (r && p.resolve !== ignore) p.resolve({ seq: r.seq, hash: r.hash });
           }
           return;
         }
