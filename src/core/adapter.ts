@@ -5,7 +5,6 @@ import type { AdapterServices } from './delivery/services.js';
 import type { Logger } from './logger.js';
 import type { CallAction, CanonicalEvent, EventKind, Network } from './model.js';
 import type { PolicyObligations } from './policy/types.js';
-import type { Store } from './store.js';
 
 /** What a network can carry; the core degrades or refuses what it cannot (docs/architecture.md). */
 export interface Capabilities {
@@ -146,11 +145,6 @@ export interface AdapterContext extends AdapterServices {
    * it like every refusal; it is never routed or delivered.
    */
   reject(event: CanonicalEvent, reason: string): Promise<SubmitOutcome>;
-  /**
-   * The shared store (adapters keep their state under their own key prefix). Prefer `state`,
-   * which is the same under the prefix, without the audit log.
-   */
-  store: Store;
   logger: Logger;
   /** Domains served by every adapter, for building ghost addresses: domain -> network. */
   networkOf(domain: string): Network | null;

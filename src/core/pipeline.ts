@@ -115,7 +115,6 @@ export class Pipeline {
       ...adapterServices(this.#opts.store, adapter, this.#opts.replicaId, log, (...a) => ctx.bounce(...a)),
       submit: (event) => this.submit(adapter, event),
       reject: (event, reason) => this.submit(adapter, event, reason),
-      store: this.#opts.store,
       logger: log,
       networkOf: (domain) => this.routes.lookup(domain)?.network ?? null,
       setStatus: (state, detail) => {

@@ -430,7 +430,6 @@ t.test('no adapter can deliver across the boundary without a decision', async (t
     'replicaId',
     'setStatus',
     'state',
-    'store',
     'submit',
   ]);
   // A forged delivery is rejected by the receiving adapter (isIssuedDelivery).

@@ -19,6 +19,7 @@ import { buildAppserviceApp } from '../../src/adapters/matrix/appservice.js';
 import { buildSipAdapter } from '../../src/adapters/sip/index.js';
 import { parseConfig } from '../../src/config.js';
 import { AuditWriter } from '../../src/core/audit/writer.js';
+import { namespacedState } from '../../src/core/delivery/state.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Pipeline } from '../../src/core/pipeline.js';
 import { compilePolicySource } from '../../src/core/policy/index.js';
@@ -644,8 +645,7 @@ t.test('a Matrix transaction replayed to another replica is processed once', asy
     stores.push(s);
     return buildAppserviceApp({
       hsToken: HS,
-      store: s,
-      keyPrefix: 'matrix:hs:',
+      state: namespacedState(s, 'matrix:hs:'),
       bodyLimit: 65536,
       logger: silentLogger,
       claimWaitMs: 2000,

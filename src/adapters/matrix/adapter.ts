@@ -79,7 +79,6 @@ export class MatrixAdapter implements Adapter {
   readonly #cfg: ResolvedMatrixConfig;
   readonly #hs: HomeserverApi;
   readonly #reg: Registration;
-  readonly #prefix: string;
   #log: Logger;
   #ctx: AdapterContext | null = null;
   #app: FastifyInstance | null = null;
@@ -111,7 +110,6 @@ export class MatrixAdapter implements Adapter {
     this.#hs = opts.homeserver;
     this.#log = opts.logger;
     this.domains = opts.config.domains;
-    this.#prefix = `matrix:${opts.name}:`;
     this.#probeMs = opts.config.queue.retryInitialMs;
     this.#link = this.#view(randomUUID());
     this.#ghosts = new Ghosts(this.#link);
@@ -141,13 +139,9 @@ export class MatrixAdapter implements Adapter {
       cfg: this.#cfg,
       reg: this.#reg,
       hs: this.#hs,
-      prefix: this.#prefix,
       owner,
       get ctx() {
         return self.#ctx;
-      },
-      get store() {
-        return self.#started.store;
       },
       get state() {
         return self.#started.state;
@@ -192,8 +186,7 @@ export class MatrixAdapter implements Adapter {
     this.#stopped = false;
     const app = buildAppserviceApp({
       hsToken: this.#reg.hs_token,
-      store: ctx.store,
-      keyPrefix: this.#prefix,
+      state: ctx.state,
       bodyLimit: this.#cfg.maxTransactionBytes,
       logger: this.#log,
       handlers: {

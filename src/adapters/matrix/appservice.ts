@@ -6,8 +6,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { AdapterState } from '../../core/delivery/state.js';
 import type { Logger } from '../../core/logger.js';
-import type { Store } from '../../core/store.js';
 
 export const TransactionBody = Type.Object(
   {
@@ -35,9 +35,8 @@ export interface AppserviceHandlers {
 
 export interface AppserviceOptions {
   hsToken: string;
-  store: Store;
-  /** Key prefix for this link's transaction ids. */
-  keyPrefix: string;
+  /** The link's own keys: its transaction ids live under `txn:`. */
+  state: Pick<AdapterState, 'get' | 'set' | 'del' | 'setIfAbsent'>;
   bodyLimit: number;
   logger: Logger;
   handlers: AppserviceHandlers;
@@ -122,12 +121,12 @@ export function buildAppserviceApp(opts: AppserviceOptions): FastifyInstance {
     // the same events with a new `unsigned.age`, so the bodies are not byte-identical) and
     // its ephemeral events (a retry from the homeserver's recoverer carries none).
     const ephemeralEvents = body.ephemeral ?? body['de.sorunome.msc2409.ephemeral'] ?? [];
-    const key = `${opts.keyPrefix}txn:${txnId}:${fingerprint(body.events, ephemeralEvents)}`;
+    const key = `txn:${txnId}:${fingerprint(body.events, ephemeralEvents)}`;
     const deadline = Date.now() + claimWait;
     for (;;) {
       // Claim first: a new transaction (the common case) costs one store round trip.
-      if (await opts.store.setIfAbsent(key, 'processing', claimTtl)) break;
-      if ((await opts.store.get(key)) === DONE) return reply.send({});
+      if (await opts.state.setIfAbsent(key, 'processing', claimTtl)) break;
+      if ((await opts.state.get(key)) === DONE) return reply.send({});
       if (Date.now() > deadline) {
         return matrixError(reply, 503, 'M_UNKNOWN', 'Transaction is being processed; retry later');
       }
@@ -139,10 +138,10 @@ export function buildAppserviceApp(opts: AppserviceOptions): FastifyInstance {
       await opts.handlers.onTransaction({ txnId, events: body.events, ephemeral: ephemeralEvents });
     } catch (err) {
       // Let the homeserver retry; events already handled are deduplicated by event id.
-      await opts.store.del(key).catch(() => {});
+      await opts.state.del(key).catch(() => {});
       throw err;
     }
-    await opts.store.set(key, DONE, txnTtl);
+    await opts.state.set(key, DONE, txnTtl);
     return reply.send({});
   };
 

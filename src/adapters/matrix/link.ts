@@ -1,11 +1,11 @@
-// What the parts of one Matrix link share: its config, the homeserver client, its store
-// key prefix and, once it has started, the gateway's context. The adapter owns the state;
-// the parts read it through this view, so none of them holds a copy that could go stale.
+// What the parts of one Matrix link share: its config, the homeserver client and, once it
+// has started, the gateway's context (its `state`: the link's keys under `matrix:<name>:`).
+// The adapter owns the state; the parts read it through this view, so none of them holds a
+// copy that could go stale.
 import type { AdapterContext, LinkState } from '../../core/adapter.js';
 import type { IdMap } from '../../core/delivery/ids.js';
 import type { AdapterState } from '../../core/delivery/state.js';
 import type { Logger } from '../../core/logger.js';
-import type { Store } from '../../core/store.js';
 import type { Registration, ResolvedMatrixConfig } from './config.js';
 import type { HomeserverApi } from './homeserver.js';
 
@@ -15,15 +15,11 @@ export interface MatrixLink {
   readonly cfg: ResolvedMatrixConfig;
   readonly reg: Registration;
   readonly hs: HomeserverApi;
-  /** Every store key of this link starts with it (`matrix:<name>:`). */
-  readonly prefix: string;
   /** This replica's id, for leases shared with other replicas. */
   readonly owner: string;
   /** The gateway's context; null until the link starts. */
   readonly ctx: AdapterContext | null;
-  /** The shared store, for the leases (the rest is in `state`); throws until the link starts. */
-  readonly store: Store;
-  /** The link's own keys (under `prefix`); throws until the link starts. */
+  /** The link's own keys and leases (under `matrix:<name>:`); throws until the link starts. */
   readonly state: AdapterState;
   /** Canonical event ids ↔ Matrix event ids; throws until the link starts. */
   readonly ids: IdMap;

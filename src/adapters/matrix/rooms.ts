@@ -81,14 +81,14 @@ export class Rooms {
    * lets its lease lapse (a few request timeouts) and the next one opens the room.
    */
   async #openOnce(user: string, ghost: string, remote: RemoteUser): Promise<string> {
-    const { store, state, prefix, owner, hs, cfg } = this.#link;
-    const lease = `${prefix}dm:${user}|${ghost}`;
+    const { state, owner, hs, cfg } = this.#link;
+    const lease = `dm:${user}|${ghost}`;
     const ttl = ROOM_LEASE_REQUESTS * cfg.requestTimeoutMs;
     const deadline = Date.now() + 2 * ttl;
     for (;;) {
       const mapped = await this.roomOf(user, ghost);
       if (mapped) return mapped;
-      if (await store.acquireLease(lease, owner, ttl)) {
+      if (await state.acquireLease(lease, owner, ttl)) {
         try {
           await this.#ghosts.ensure(ghost, remote);
           const again = await this.roomOf(user, ghost); // the previous holder finished just now
@@ -108,7 +108,7 @@ export class Rooms {
           await state.del(attempt);
           return roomId;
         } finally {
-          await store.releaseLease(lease, owner).catch(() => {});
+          await state.releaseLease(lease, owner).catch(() => {});
         }
       }
       if (Date.now() > deadline) {

@@ -134,8 +134,7 @@ export class SipAdapter implements Adapter {
         );
     this.layer = new TransactionLayer(this.transport, config.timers, logger);
     this.#claims = new TransactionClaims({
-      adapter: name,
-      store: () => this.#ctx?.store ?? null,
+      state: () => this.#ctx?.state ?? null,
       layer: this.layer,
       ttlMs: 64 * config.timers.t1,
       logger,
@@ -161,7 +160,7 @@ export class SipAdapter implements Adapter {
       name,
       layer: this.layer,
       logger,
-      store: () => this.#ctx?.store ?? null,
+      state: () => this.#ctx?.state ?? null,
       networkOf: (d) => this.#ctx?.networkOf(d) ?? null,
       local: (t) => this.#local(t),
       router: this.router,
@@ -172,7 +171,7 @@ export class SipAdapter implements Adapter {
       auth: config.auth ? new DigestAuth(config.auth) : null,
       peers: this.#peers,
       logger,
-      store: () => this.#ctx?.store ?? null,
+      state: () => this.#ctx?.state ?? null,
       isKnownDialog: (req) => this.calls.isKnownDialog(req),
       reject: (e, why) => this.#reject(e, why),
     });
@@ -264,7 +263,7 @@ export class SipAdapter implements Adapter {
 
   async start(ctx: AdapterContext): Promise<void> {
     this.#ctx = ctx;
-    this.#imdn = new ImdnState(ctx.store, `sip:${this.name}:imdn:`);
+    this.#imdn = new ImdnState(ctx.state, 'imdn:');
     try {
       await this.transport.start();
     } catch (err) {

@@ -4,15 +4,13 @@
 // (branch, sent-by, method) in the shared store for as long as the transaction can live
 // (64*T1); a replica that finds the key claimed by another absorbs its copies.
 import { randomUUID } from 'node:crypto';
+import type { AdapterState } from '../../core/delivery/state.js';
 import type { Logger } from '../../core/logger.js';
-import type { Store } from '../../core/store.js';
 import type { ServerTransaction, TransactionLayer } from './transaction.js';
 
 export interface ClaimOptions {
-  /** The adapter's name: claims live under `sip:<name>:tx:`. */
-  adapter: string;
-  /** The shared store, or null before the adapter started. */
-  store: () => Store | null;
+  /** The adapter's state (claims live under `sip:<name>:tx:`), or null before it started. */
+  state: () => AdapterState | null;
   layer: TransactionLayer;
   /** How long a claim holds: the longest a server transaction lives (64*T1). */
   ttlMs: number;
@@ -34,10 +32,10 @@ export class TransactionClaims {
    * twice than never). False: another replica has it; its copies are absorbed here.
    */
   async claim(tx: ServerTransaction): Promise<boolean> {
-    const store = this.#o.store();
+    const store = this.#o.state();
     // The embedded store means one process: no other replica to share datagrams with.
     if (!store || store.kind === 'memory') return true;
-    const key = `sip:${this.#o.adapter}:tx:${tx.key}`;
+    const key = `tx:${tx.key}`;
     let holder: string | null;
     try {
       if (await store.setIfAbsent(key, this.owner, this.#o.ttlMs)) return true;

@@ -4,9 +4,9 @@
 // for its own user@domain. A request that fails is answered here (401/407, 403), and a
 // forged identity is audited as the event it would have been.
 import { createHash } from 'node:crypto';
+import type { AdapterState } from '../../core/delivery/state.js';
 import type { Logger } from '../../core/logger.js';
 import type { CanonicalEvent } from '../../core/model.js';
-import type { Store } from '../../core/store.js';
 import { type Reply, warning } from './answers.js';
 import { attemptedEvent } from './attempted.js';
 import type { AuthVerdict, DigestAuth } from './auth.js';
@@ -16,13 +16,13 @@ import type { PeerAcl } from './peers.js';
 import type { Endpoint } from './transport.js';
 
 export interface GateDeps {
-  /** The adapter's name (the replay keys' prefix, the attempted events' adapter). */
+  /** The adapter's name (the attempted events' adapter). */
   name: string;
   auth: DigestAuth | null;
   peers: PeerAcl;
   logger: Logger;
-  /** The shared store, once started. */
-  store(): Store | null;
+  /** The adapter's state (keys under `sip:<name>:`), once started. */
+  state(): AdapterState | null;
   /** True for a request inside a call already set up (its dialog was authenticated). */
   isKnownDialog(req: SipRequest): boolean;
   /** Audit and refuse the event a request with a forged identity would have been. */
@@ -83,10 +83,10 @@ export class RequestGate {
 
   /** True the first time these credentials are seen (in every replica sharing the store). */
   #firstUse(once: string): Promise<boolean> {
-    const store = this.deps.store();
+    const store = this.deps.state();
     const auth = this.deps.auth;
     if (!store || !auth) return Promise.resolve(false);
-    const key = `sip:${this.deps.name}:digest:${createHash('sha256').update(once).digest('base64url')}`;
+    const key = `digest:${createHash('sha256').update(once).digest('base64url')}`;
     return store.setIfAbsent(key, '1', auth.config.nonceTtlMs + 60_000);
   }
 

@@ -4,7 +4,7 @@
 // answers with a MESSAGE carrying message/cpim around a message/imdn+xml document.
 // This module parses and writes those bodies and keeps what the adapter must remember
 // between a message and its notifications (who asked for what; which ids Parley sent).
-import type { Store } from '../../core/store.js';
+import type { AdapterState } from '../../core/delivery/state.js';
 import { getHeader, parseMediaType, type SipRequest } from './message.js';
 import { randomHex } from './random.js';
 
@@ -284,13 +284,15 @@ export interface Sent {
 }
 
 /**
- * The IMDN state the adapter keeps in the shared store, under its own prefix:
+ * The IMDN state the adapter keeps in its own state (ctx.state):
  * requests by (sender, message id), the ids Parley sent, and which SIP users have shown
  * they speak IMDN (they asked for a notification themselves).
  */
 export class ImdnState {
   constructor(
-    private readonly store: Store,
+    /** The adapter's state (keys under `sip:<name>:`). */
+    private readonly state: AdapterState,
+    /** Below the adapter's prefix: `imdn:`. */
     private readonly prefix: string,
     /** How long a message's notifications can still come (RFC 5438 gives no bound). */
     private readonly ttlMs = 7 * DAY,
@@ -301,16 +303,16 @@ export class ImdnState {
   async asked(sender: string, request: ImdnRequest): Promise<void> {
     if (!request.dispositions.length) return;
     const value: Asked = { dispositions: request.dispositions, dateTime: request.dateTime };
-    await this.store.set(
+    await this.state.set(
       `${this.prefix}asked:${sender}\n${request.messageId}`,
       JSON.stringify(value),
       this.ttlMs,
     );
-    await this.store.set(`${this.prefix}capable:${sender}`, '1', this.capableTtlMs);
+    await this.state.set(`${this.prefix}capable:${sender}`, '1', this.capableTtlMs);
   }
 
   async askedOf(sender: string, messageId: string): Promise<Asked | null> {
-    const raw = await this.store.get(`${this.prefix}asked:${sender}\n${messageId}`);
+    const raw = await this.state.get(`${this.prefix}asked:${sender}\n${messageId}`);
     if (!raw) return null;
     try {
       return JSON.parse(raw) as Asked;
@@ -321,23 +323,23 @@ export class ImdnState {
 
   /** True the first time a disposition is told for a message (retransmitted receipts are not). */
   once(sender: string, messageId: string, d: Disposition): Promise<boolean> {
-    return this.store.setIfAbsent(`${this.prefix}told:${sender}\n${messageId}\n${d}`, '1', this.ttlMs);
+    return this.state.setIfAbsent(`${this.prefix}told:${sender}\n${messageId}\n${d}`, '1', this.ttlMs);
   }
 
   forget(sender: string, messageId: string, d: Disposition): Promise<void> {
-    return this.store.del(`${this.prefix}told:${sender}\n${messageId}\n${d}`);
+    return this.state.del(`${this.prefix}told:${sender}\n${messageId}\n${d}`);
   }
 
   async capable(user: string): Promise<boolean> {
-    return (await this.store.get(`${this.prefix}capable:${user}`)) !== null;
+    return (await this.state.get(`${this.prefix}capable:${user}`)) !== null;
   }
 
   async sent(imdnId: string, s: Sent): Promise<void> {
-    await this.store.set(`${this.prefix}sent:${imdnId}`, JSON.stringify(s), this.ttlMs);
+    await this.state.set(`${this.prefix}sent:${imdnId}`, JSON.stringify(s), this.ttlMs);
   }
 
   async sentOf(imdnId: string): Promise<Sent | null> {
-    const raw = await this.store.get(`${this.prefix}sent:${imdnId}`);
+    const raw = await this.state.get(`${this.prefix}sent:${imdnId}`);
     if (!raw) return null;
     try {
       return JSON.parse(raw) as Sent;

@@ -7,10 +7,10 @@
 //    user presence (their rosters, learned from delivered traffic), each through the policy.
 import type { DeliveryResult, SubmitOutcome } from '../../core/adapter.js';
 import { bareId, formatAddress, tryParseAddress } from '../../core/address.js';
+import type { AdapterState } from '../../core/delivery/state.js';
 import type { Logger } from '../../core/logger.js';
 import type { CanonicalEvent, Network, PresenceEvent, PresenceShow } from '../../core/model.js';
 import { newTraceId } from '../../core/pipeline.js';
-import type { Store } from '../../core/store.js';
 import {
   getHeader,
   getHeaders,
@@ -141,7 +141,8 @@ export interface PresenceDeps {
   name: string;
   layer: TransactionLayer;
   logger: Logger;
-  store: () => Store | null;
+  /** The adapter's state (keys under `sip:<name>:`), once started. */
+  state: () => AdapterState | null;
   networkOf: (domain: string) => Network | null;
   /** Our address on a transport (default: the one requests are built for). */
   local: (transport?: TransportName) => { hostport: string; transport: TransportName } | null;
@@ -173,12 +174,8 @@ const bare = (addr: string) => {
 export class PresenceManager {
   constructor(readonly deps: PresenceDeps) {}
 
-  #k(s: string): string {
-    return `sip:${this.deps.name}:${s}`;
-  }
-
   async #load(id: string): Promise<Subscription | null> {
-    const raw = await this.deps.store()?.get(this.#k(`sub:${id}`));
+    const raw = await this.deps.state()?.get(`sub:${id}`);
     if (!raw) return null;
     try {
       return JSON.parse(raw) as Subscription;
@@ -188,23 +185,23 @@ export class PresenceManager {
   }
 
   async #save(s: Subscription): Promise<void> {
-    const store = this.deps.store();
+    const store = this.deps.state();
     if (!store) return;
     const ttl = Math.max(1, s.expiresAt - Date.now());
-    await store.set(this.#k(`sub:${s.id}`), JSON.stringify(s), ttl);
-    await store.hset(this.#k(`subs:${bare(s.presentity)}`), s.id, bare(s.watcher));
+    await store.set(`sub:${s.id}`, JSON.stringify(s), ttl);
+    await store.hset(`subs:${bare(s.presentity)}`, s.id, bare(s.watcher));
   }
 
   async #drop(s: Subscription): Promise<void> {
-    const store = this.deps.store();
+    const store = this.deps.state();
     if (!store) return;
-    await store.del(this.#k(`sub:${s.id}`));
-    await store.hdel(this.#k(`subs:${bare(s.presentity)}`), s.id);
+    await store.del(`sub:${s.id}`);
+    await store.hdel(`subs:${bare(s.presentity)}`, s.id);
   }
 
   /** Active subscriptions (for tests and /readyz detail). */
   async count(presentity: string): Promise<number> {
-    const all = (await this.deps.store()?.hgetall(this.#k(`subs:${bare(presentity)}`))) ?? {};
+    const all = (await this.deps.state()?.hgetall(`subs:${bare(presentity)}`)) ?? {};
     let n = 0;
     for (const id of Object.keys(all)) if (await this.#load(id)) n++;
     return n;
@@ -269,7 +266,7 @@ export class PresenceManager {
     sub.expiresAt = Date.now() + expires * 1000;
     await this.#save(sub);
     reply(200, 'OK', [{ name: 'Expires', value: String(expires) }, ...contactHdr]);
-    const cached = await this.deps.store()?.get(this.#k(`pres:${bare(sub.presentity)}|${bare(sub.watcher)}`));
+    const cached = await this.deps.state()?.get(`pres:${bare(sub.presentity)}|${bare(sub.watcher)}`);
     let state: PresenceState | null = null;
     try {
       state = cached ? (JSON.parse(cached) as PresenceState) : null;
@@ -323,21 +320,21 @@ export class PresenceManager {
 
   /** Presence the pipeline delivers to a SIP user: NOTIFY their subscriptions, remember it. */
   async deliver(e: PresenceEvent): Promise<DeliveryResult> {
-    const store = this.deps.store();
+    const store = this.deps.state();
     if (!store) return { ok: false, reason: 'not started' };
     const state: PresenceState = { show: e.show };
     if (e.status) state.status = e.status;
     if (e.activity) state.activity = e.activity;
-    await store.set(this.#k(`pres:${bare(e.from)}|${bare(e.to)}`), JSON.stringify(state), 24 * 3600_000);
+    await store.set(`pres:${bare(e.from)}|${bare(e.to)}`, JSON.stringify(state), 24 * 3600_000);
     // The sender is in the SIP user's roster on its network: PUBLISHes go back to it.
-    await store.hset(this.#k(`watchers:${bare(e.to)}`), e.from, '1');
-    const subs = await store.hgetall(this.#k(`subs:${bare(e.from)}`));
+    await store.hset(`watchers:${bare(e.to)}`, e.from, '1');
+    const subs = await store.hgetall(`subs:${bare(e.from)}`);
     const results: DeliveryResult[] = [];
     for (const [id, watcher] of Object.entries(subs)) {
       if (watcher !== bare(e.to)) continue;
       const sub = await this.#load(id);
       if (!sub) {
-        await store.hdel(this.#k(`subs:${bare(e.from)}`), id);
+        await store.hdel(`subs:${bare(e.from)}`, id);
         continue;
       }
       const left = Math.max(0, Math.round((sub.expiresAt - Date.now()) / 1000));
@@ -357,9 +354,9 @@ export class PresenceManager {
     const expiresText = getHeader(req, 'Expires');
     const expires = Math.min(expiresText === undefined ? MAX_EXPIRES : Number(expiresText), MAX_EXPIRES);
     const ifMatch = getHeader(req, 'SIP-If-Match');
-    const store = this.deps.store();
+    const store = this.deps.state();
     if (!store) return reply(503, 'Service Unavailable');
-    const etagKey = (tag: string) => this.#k(`etag:${bare(presentity)}|${tag}`);
+    const etagKey = (tag: string) => `etag:${bare(presentity)}|${tag}`;
     if (ifMatch !== undefined && !(await store.get(etagKey(ifMatch))))
       return reply(412, 'Conditional Request Failed');
     let state: PresenceState | null;
@@ -384,7 +381,7 @@ export class PresenceManager {
       { name: 'Expires', value: String(expires) },
     ]);
     if (!state) return;
-    const watchers = Object.keys(await store.hgetall(this.#k(`watchers:${bare(presentity)}`)));
+    const watchers = Object.keys(await store.hgetall(`watchers:${bare(presentity)}`));
     for (const to of watchers) {
       const ev: PresenceEvent = {
         kind: 'presence',

@@ -1,6 +1,6 @@
-// An adapter's own state in the store: the key/value, counter and hash operations, each key
-// under the adapter's prefix (`<network>:<name>:`), and nothing else — no audit log, no
-// other adapter's keys.
+// An adapter's own state in the store: the key/value, counter, hash and lease operations,
+// each key under the adapter's prefix (`<network>:<name>:`), and nothing else — no audit
+// log, no queues (those are the context's `queue`), no other adapter's keys.
 import type { Store } from '../store.js';
 
 export interface AdapterState {
@@ -22,6 +22,13 @@ export interface AdapterState {
   hget(key: string, field: string): Promise<string | null>;
   hgetall(key: string): Promise<Record<string, string>>;
   hdel(key: string, field: string): Promise<void>;
+  /**
+   * Take or renew the lease `key` (the store's lease space, not a plain key): true when
+   * `owner` holds it afterwards. For a short mutual exclusion across replicas; a link that
+   * only one replica may hold takes the context's `lease` instead.
+   */
+  acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(key: string, owner: string): Promise<void>;
 }
 
 /** The view of `store` under `prefix`. */
@@ -39,5 +46,7 @@ export function namespacedState(store: Store, prefix: string): AdapterState {
     hget: (key, field) => store.hget(k(key), field),
     hgetall: (key) => store.hgetall(k(key)),
     hdel: (key, field) => store.hdel(k(key), field),
+    acquireLease: (key, owner, ttlMs) => store.acquireLease(k(key), owner, ttlMs),
+    releaseLease: (key, owner) => store.releaseLease(k(key), owner),
   };
 }

@@ -13,6 +13,7 @@ import { buildAppserviceApp } from '../../../src/adapters/matrix/appservice.js';
 import { makeRegistration, resolveMatrixConfig } from '../../../src/adapters/matrix/config.js';
 import type { HomeserverApi } from '../../../src/adapters/matrix/homeserver.js';
 import { AuditWriter } from '../../../src/core/audit/writer.js';
+import { namespacedState } from '../../../src/core/delivery/state.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { Pipeline } from '../../../src/core/pipeline.js';
 import { compilePolicySource } from '../../../src/core/policy/index.js';
@@ -181,8 +182,7 @@ t.test('every appservice route refuses every spelling of its path without the to
   const seen: string[] = [];
   const app = buildAppserviceApp({
     hsToken: 'hs-token-0123456789abcdef',
-    store: new MemoryStore(),
-    keyPrefix: 'matrix:hs:',
+    state: namespacedState(new MemoryStore(), 'matrix:hs:'),
     bodyLimit: 65536,
     logger: silentLogger,
     handlers: {
@@ -219,8 +219,7 @@ t.test(
     const seen: string[] = [];
     const app = buildAppserviceApp({
       hsToken: 'hs-token-0123456789abcdef',
-      store: new MemoryStore(),
-      keyPrefix: 'matrix:hs:',
+      state: namespacedState(new MemoryStore(), 'matrix:hs:'),
       bodyLimit: 65536,
       logger: silentLogger,
       requestTimeoutMs: 400,

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { buildAppserviceApp, type Transaction } from '../../../src/adapters/matrix/appservice.js';
+import { namespacedState } from '../../../src/core/delivery/state.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 
@@ -11,8 +12,7 @@ function setup(over: { fail?: number; slowMs?: number; store?: MemoryStore } = {
   let fail = over.fail ?? 0;
   const app = buildAppserviceApp({
     hsToken: HS,
-    store,
-    keyPrefix: 'matrix:hs:',
+    state: namespacedState(store, 'matrix:hs:'),
     bodyLimit: 4096,
     logger: silentLogger,
     claimWaitMs: 300,

@@ -9,6 +9,7 @@ import type { SipRequest } from '../../../src/adapters/sip/message.js';
 import { newBranch, TransactionLayer } from '../../../src/adapters/sip/transaction.js';
 import type { SipTransport } from '../../../src/adapters/sip/transport.js';
 import { AuditWriter } from '../../../src/core/audit/writer.js';
+import { namespacedState } from '../../../src/core/delivery/state.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { Pipeline } from '../../../src/core/pipeline.js';
 import { compilePolicySource } from '../../../src/core/policy/index.js';
@@ -131,7 +132,12 @@ t.test('claims: first wins, the holder may see its own again, a silent store mea
   const transport = { send: async () => {}, responseTarget: () => ({}) } as unknown as SipTransport;
   const layer = new TransactionLayer(transport, { t1: 10, t2: 40, t4: 50 }, silentLogger);
   const mk = (s: Store | null) =>
-    new TransactionClaims({ adapter: 'sip', store: () => s, layer, ttlMs: 200, logger: silentLogger });
+    new TransactionClaims({
+      state: () => s && namespacedState(s, 'sip:sip:'),
+      layer,
+      ttlMs: 200,
+      logger: silentLogger,
+    });
   const request: SipRequest = {
     kind: 'request',
     method: 'MESSAGE',

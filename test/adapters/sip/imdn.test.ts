@@ -16,6 +16,7 @@ import {
   statusOf,
 } from '../../../src/adapters/sip/imdn.js';
 import type { SipRequest } from '../../../src/adapters/sip/message.js';
+import { namespacedState } from '../../../src/core/delivery/state.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 
 const crlf = (lines: string[]) => Buffer.from(lines.join('\r\n'), 'utf8');
@@ -254,7 +255,7 @@ t.test('ids: tokens are kept, others replaced; receipts and statuses map both wa
 
 t.test('state: who asked for what, once per disposition, what Parley sent, who is capable', async (t) => {
   const store = new MemoryStore();
-  const s = new ImdnState(store, 'sip:test:imdn:', 60_000, 60_000);
+  const s = new ImdnState(namespacedState(store, 'sip:test:'), 'imdn:', 60_000, 60_000);
   t.equal(await s.capable('bob@partner.test'), false);
   await s.asked('bob@partner.test', { messageId: 'plain', dateTime: null, dispositions: [] });
   t.equal(await s.capable('bob@partner.test'), false, 'an id without a request proves nothing');
