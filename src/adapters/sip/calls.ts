@@ -373,7 +373,7 @@ export class CallManager {
 
   async #send(req: SipRequest): Promise<DeliveryResult> {
     const { result: r } = await this.deps.router.send(req);
-    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: r.declined === true, reason: r.reason };
     return r.response.status < 300
       ? { ok: true }
       : { ok: false, refused: true, reason: `${r.response.status} ${r.response.reason}` };
@@ -434,7 +434,7 @@ export class CallManager {
     };
     if (!c.target) return { ok: false, refused: true, reason: 'the INVITE was not sent' };
     const r = await this.deps.layer.request(cancel, c.target).done;
-    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: r.declined === true, reason: r.reason };
     return r.response.status < 300
       ? { ok: true }
       : { ok: false, refused: true, reason: `${r.response.status} ${r.response.reason}` };
@@ -509,7 +509,7 @@ export class CallManager {
         return;
       }
       if (!r.ok) {
-        settle({ ok: false, refused: !r.timeout, reason: r.reason });
+        settle({ ok: false, refused: r.declined === true, reason: r.reason });
         if (rang)
           this.#tell(call, this.#event(call, call.callee, call.caller, 'hangup', { reason: 'timeout' }));
         this.#end(call);

@@ -107,6 +107,7 @@ export class Router {
         result: {
           ok: false,
           timeout: false,
+          declined: true,
           reason: 'the message is too large for SIP over UDP (RFC 3428 §6)',
         },
         request: null,

@@ -172,7 +172,7 @@ export class MessageOutbound {
       body,
     };
     const { result: r } = await this.deps.router.send(req, { maxUdpBytes: UDP_MESSAGE_LIMIT });
-    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: r.declined === true, reason: r.reason };
     const { status, reason } = r.response;
     if (status < 300) return { ok: true };
     const warning = getHeaders(r.response, 'Warning')[0];

@@ -311,7 +311,7 @@ export class PresenceManager {
       body,
     };
     const r = (await this.deps.router.send(req)).result;
-    if (!r.ok) return { ok: false, refused: !r.timeout, reason: r.reason };
+    if (!r.ok) return { ok: false, refused: r.declined === true, reason: r.reason };
     if (r.response.status === 481) await this.#drop(sub); // the watcher forgot it
     return r.response.status < 300
       ? { ok: true }

@@ -175,7 +175,17 @@ export class ServerTransaction {
 
 export type ClientResult =
   | { ok: true; response: SipResponse }
-  | { ok: false; reason: string; timeout: boolean };
+  | {
+      ok: false;
+      reason: string;
+      timeout: boolean;
+      /**
+       * The adapter declined to send it on the network's behalf (e.g. too large for UDP):
+       * audited `refused`. Otherwise no answer came — a timeout, a transport error, a stop —
+       * and the delivery `failed`.
+       */
+      declined?: boolean;
+    };
 
 /** Timer D: how long an INVITE client transaction absorbs retransmitted final responses. */
 const TIMER_D = 32_000;

@@ -72,3 +72,57 @@ t.test('a message delivered through an in-memory transport: the SIP MESSAGE it p
     'the adapter reported its link stopped',
   );
 });
+
+t.test(
+  'the outcome record says failed when no answer came, refused when the network answered no',
+  async (t) => {
+    const store = new MemoryStore();
+    const audit = new AuditWriter(store.audit, {});
+    const policy = compilePolicySource(partnerPolicy('memory-transport'), 'policy.yaml');
+    const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
+    const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
+    const wire = memoryTransport([{ transport: 'udp', host: '192.0.2.10', port: 5060 }]);
+    const config = resolveSipConfig(
+      {
+        type: 'sip',
+        listen: ['udp://192.0.2.10:5060'],
+        domains: ['partner.test'],
+        route: 'sip:192.0.2.20:5070',
+        peers: ['192.0.2.20/32'],
+      },
+      { configDir: '.' },
+    );
+    const sip = new SipAdapter('partner-sip', config, silentLogger, { transport: wire.factory });
+    await corp.start(pipeline.register(corp));
+    await sip.start(pipeline.register(sip));
+    t.teardown(async () => {
+      await sip.stop();
+      await audit.close();
+    });
+    const outcomeOf = async (eventId: string) => {
+      await pipeline.drain();
+      await audit.flush();
+      const records = await store.audit.range(1, 1000);
+      return records.find((r) => r.category === 'outcome' && r.eventId === eventId);
+    };
+
+    wire.transport.failWith = new Error('EPERM: the socket refused the write');
+    const lost = message('xmpp:alice@corp.test', 'sip:bob@partner.test', 'into a broken socket');
+    t.match(await corp.submit(lost), { status: 'failed', code: 'delivery' });
+    t.match(
+      await outcomeOf(lost.id),
+      { outcome: 'failed', outcomeReason: /transport error: EPERM/ },
+      'a transport error: the delivery failed (the network never answered)',
+    );
+
+    wire.transport.failWith = null;
+    wire.transport.answer = (req) => makeResponse(req, 480, 'Temporarily Unavailable', [], 'far');
+    const declined = message('xmpp:alice@corp.test', 'sip:bob@partner.test', 'to someone away');
+    t.match(await corp.submit(declined), { status: 'failed', code: 'delivery' });
+    t.match(
+      await outcomeOf(declined.id),
+      { outcome: 'refused', outcomeReason: /^480 Temporarily Unavailable/ },
+      "the network's 480: refused",
+    );
+  },
+);
