@@ -19,7 +19,7 @@ export const AUDIT_HELP = `Usage:
       Recompute the hash chain. Exit 0 when intact, 1 when broken (naming the first bad record).
   parley audit export [-c FILE] --format jsonl|csv|eml [--from ISO] [--to ISO] [--user U] [--domain D]
                       [--decision allow|redact|deny] [--outcome O] [--kind K] [--rule R]
-                      [--category decision|outcome|admin] [--out FILE]
+                      [--category decision|outcome|admin] [--event ID] [--trace ID] [--out FILE]
       Stream the matching records (oldest first) to stdout or FILE. eml: an mboxrd stream with one
       message per conversation.
   parley audit tail [-c FILE] [-n N] [--follow] [--interval MS]
@@ -57,6 +57,8 @@ ${CONFIG_OPTION}
   --outcome O            what happened: delivered, queued, pending, refused, failed, denied,
                          rate-limited, unroutable, unsupported, invalid, bounced or expired
   --category C           decision, outcome (a later record of what happened) or admin
+  --event ID             one event's records: its decision and what later happened to it
+  --trace ID             every record of one trace
   -o, --out FILE         write to FILE instead of standard output
   -h, --help             this help
 `,
@@ -166,6 +168,8 @@ async function exportCmd(argv: string[], io: CliIO, store: () => Promise<Store>)
     category: { type: 'string' },
     outcome: { type: 'string' },
     q: { type: 'string' },
+    event: { type: 'string' },
+    trace: { type: 'string' },
     out: { type: 'string', short: 'o' },
   });
   const format = oneOf(values.format ?? 'jsonl', FORMATS, 'format') as ExportFormat;
@@ -184,6 +188,10 @@ async function exportCmd(argv: string[], io: CliIO, store: () => Promise<Store>)
   if (category) filter.category = category;
   const outcome = oneOf(values.outcome, AUDIT_OUTCOMES, 'outcome');
   if (outcome) filter.outcome = outcome;
+  const eventId = str(values.event);
+  if (eventId !== undefined) filter.eventId = eventId;
+  const traceId = str(values.trace);
+  if (traceId !== undefined) filter.traceId = traceId;
   compileFilter(filter);
 
   const outFile = str(values.out);

@@ -62,6 +62,16 @@ export const FilterProperties = {
         '`decision`: an event crossing the boundary; `outcome`: what later happened to an allowed event (same eventId); `admin`: an administrative action.',
     }),
   ),
+  eventId: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description: "One event's records (exact id): its decision record and its outcome records.",
+    }),
+  ),
+  traceId: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 128, description: 'Every record of one trace (exact id).' }),
+  ),
   outcome: Type.Optional(
     StringEnum(AUDIT_OUTCOMES, {
       description:

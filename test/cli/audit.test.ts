@@ -206,3 +206,31 @@ t.test('export --outcome and tail show what happened to each event', async (t) =
   t.match(tail.out(), /outcome=refused \("480 Temporarily Unavailable"\)/);
   t.match(tail.out(), /outcome=rate-limited/);
 });
+
+t.test('export --event gives one event’s records; --trace one trace’s', async (t) => {
+  const store = new MemoryStore();
+  const w = new AuditWriter(store.audit);
+  await w.write(entry({ eventId: 'e1', traceId: 't1', outcome: 'pending' }));
+  await w.write(entry({ eventId: 'e2', traceId: 't2', outcome: 'pending' }));
+  await w.write(entry({ category: 'outcome', eventId: 'e1', traceId: 't1', outcome: 'delivered' }));
+  const j = io();
+  t.equal(await auditCommand(['export', '--event', 'e1'], j.cli, keep(store)), 0);
+  const got = j
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { eventId: string; category: string });
+  t.same(
+    got.map((r) => [r.eventId, r.category]),
+    [
+      ['e1', 'decision'],
+      ['e1', 'outcome'],
+    ],
+    'the decision record and its outcome record, oldest first',
+  );
+  const tr = io();
+  t.equal(await auditCommand(['export', '--trace', 't2'], tr.cli, keep(store)), 0);
+  const traced = tr.out().trim().split('\n');
+  t.equal(traced.length, 1, 'only the second event’s trace');
+  t.match(JSON.parse(traced[0] ?? '{}'), { eventId: 'e2' });
+});

@@ -96,7 +96,7 @@ t.test('the console as a compliance officer reads it', async (t) => {
   t.teardown(() => gw.stop());
   partner.answer = (d) =>
     d.event.kind === 'message' && d.event.body.includes('refuse me')
-      ? { ok: false, retryable: false, refused: true, reason: 'M_FORBIDDEN: Carol does not accept messages' }
+      ? { ok: false, refused: true, reason: 'M_FORBIDDEN: Carol does not accept messages' }
       : { ok: true };
 
   const T0 = Date.parse('2026-12-07T09:00:00.000Z');

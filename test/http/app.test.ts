@@ -549,6 +549,7 @@ t.test('openapi.json is an OpenAPI 3 document for every route', async (t) => {
       'category',
       'decision',
       'domain',
+      'eventId',
       'from',
       'kind',
       'limit',
@@ -557,6 +558,7 @@ t.test('openapi.json is an OpenAPI 3 document for every route', async (t) => {
       'q',
       'rule',
       'to',
+      'traceId',
       'user',
     ].sort(),
   );

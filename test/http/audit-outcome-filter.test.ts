@@ -36,7 +36,7 @@ t.test('outcome and category=outcome filters over a real gateway', async (t) => 
   // The target network refuses one recipient, as a homeserver refuses an unknown user.
   partner.answer = (d) =>
     d.event.to.includes('nobody')
-      ? { ok: false, retryable: false, refused: true, reason: 'M_NOT_FOUND: no such user' }
+      ? { ok: false, refused: true, reason: 'M_NOT_FOUND: no such user' }
       : { ok: true };
   const gw = await startGateway(parseConfig(text, join(dir, 'parley.yaml'), {}), {
     logger: createLogger({ level: 'silent' }),
@@ -83,4 +83,56 @@ t.test('outcome and category=outcome filters over a real gateway', async (t) => 
   });
   t.equal(bad.status, 400, 'an unknown outcome is a clear 400');
   t.match(await bad.text(), /outcome/);
+});
+
+t.test('eventId and traceId filters: one event’s decision and outcome records, nothing else', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-event-filter-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const text = [
+    'http:',
+    '  listen: "127.0.0.1:0"',
+    `  tokens: { auditor: "${AUDITOR}" }`,
+    `policy: { file: ${join(process.cwd(), 'policies/default.yaml')} }`,
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'parley.yaml'), text);
+  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
+  const partner = new MemoryAdapter('partner', 'matrix', ['partner.test']);
+  const gw = await startGateway(parseConfig(text, join(dir, 'parley.yaml'), {}), {
+    logger: createLogger({ level: 'silent' }),
+    extraAdapters: [corp, partner],
+  });
+  t.teardown(() => gw.stop());
+
+  const first = message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'first');
+  const second = message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'second');
+  t.match(await corp.submit(first), { status: 'delivered' });
+  t.match(await corp.submit(second), { status: 'delivered' });
+  const get = async (qs: string): Promise<Rec[]> => {
+    const res = await fetch(`${gw.url}/api/v1/audit?${qs}`, {
+      headers: { authorization: `Bearer ${AUDITOR}` },
+    });
+    t.equal(res.status, 200, qs);
+    return ((await res.json()) as { records: Rec[] }).records;
+  };
+  let records: Rec[] = [];
+  for (let i = 0; i < 50 && records.length < 2; i++) {
+    records = await get(`eventId=${encodeURIComponent(first.id)}`);
+    if (records.length < 2) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.same(
+    records.map((r) => [r.eventId, r.category]).sort(),
+    [
+      [first.id, 'decision'],
+      [first.id, 'outcome'],
+    ],
+    'the first event’s decision record and its outcome record, not the second’s',
+  );
+  const traced = await get(`traceId=${encodeURIComponent(second.traceId)}`);
+  t.ok(traced.length >= 1, 'the second event’s trace has records');
+  t.ok(
+    traced.every((r) => r.eventId === second.id),
+    'and only the second event’s',
+  );
+  t.same(await get('eventId=no-such-event'), [], 'an unknown id finds nothing');
 });

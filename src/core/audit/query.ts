@@ -97,6 +97,14 @@ export function compileFilter(filter: AuditFilter): RecordPredicate {
     const out = filter.outcome;
     tests.push((r) => r.outcome === out);
   }
+  if (filter.eventId !== undefined && filter.eventId !== '') {
+    const id = filter.eventId;
+    tests.push((r) => r.eventId === id);
+  }
+  if (filter.traceId !== undefined && filter.traceId !== '') {
+    const id = filter.traceId;
+    tests.push((r) => r.traceId === id);
+  }
   if (filter.q !== undefined && filter.q !== '') {
     const q = filter.q.toLowerCase();
     tests.push((r) => r.content.mode === 'full' && r.content.body.toLowerCase().includes(q));

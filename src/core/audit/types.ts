@@ -18,6 +18,10 @@ export interface AuditFilter {
   category?: AuditCategory;
   /** What happened to the event (records that carry an outcome). */
   outcome?: AuditOutcome;
+  /** One event's records: its decision record and what later happened to it (exact id). */
+  eventId?: string;
+  /** Every record of one trace (exact id): an event and what it caused, e.g. its bounce. */
+  traceId?: string;
 }
 
 export type VerifyResult =
