@@ -159,4 +159,25 @@ const harness: AdapterHarness = {
   },
 };
 
-await adapterContract(t, harness);
+const ran = await adapterContract(t, harness);
+t.test('every behaviour of the contract was checked against this adapter, and held', async (t) => {
+  t.same(
+    ran.map((r) => r.behaviour),
+    [
+      'deliver',
+      'refuse',
+      'notice',
+      'no queue',
+      'stop drains',
+      'stop drains',
+      'capability table honest',
+      'capability table honest',
+    ],
+    'SIP has no queue: its declared answer is checked instead',
+  );
+  t.same(
+    ran.filter((r) => !r.ok).map((r) => r.behaviour),
+    [],
+    'none failed',
+  );
+});

@@ -233,10 +233,23 @@ async function setUp(t: Test, h: AdapterHarness, declare?: (a: Adapter) => Reado
 
 type Env = Awaited<ReturnType<typeof setUp>>;
 
-export async function adapterContract(t: Test, h: AdapterHarness): Promise<void> {
+/** One behaviour the contract checked: its name (the title before the colon) and whether it held. */
+export interface ContractRun {
+  behaviour: string;
+  ok: boolean;
+}
+
+/** Run the contract; resolves to the behaviours checked, for the caller to assert which ran. */
+export async function adapterContract(t: Test, h: AdapterHarness): Promise<ContractRun[]> {
+  const ran: ContractRun[] = [];
   await t.test(`${h.network} adapter contract`, async (t) => {
+    const check = (title: string, fn: (t: Test) => Promise<void>) =>
+      t.test(title, async (t) => {
+        await fn(t);
+        ran.push({ behaviour: title.slice(0, title.indexOf(':')), ok: t.passing() });
+      });
     const sub = (title: string, fn: (t: Test, e: Env) => Promise<void>) =>
-      t.test(title, async (t) => fn(t, await setUp(t, h)));
+      check(title, async (t) => fn(t, await setUp(t, h)));
 
     await sub('deliver: an allowed message from another network reaches the network', async (t, e) => {
       t.equal(e.state(), 'up', 'the link reported up');
@@ -370,7 +383,7 @@ export async function adapterContract(t: Test, h: AdapterHarness): Promise<void>
       t.equal(e.rig.received().length, before.received, `${kind}: nothing reached the far end`);
     };
 
-    await t.test('capability table honest: the declared kinds are carried, the others refused', async (t) => {
+    await check('capability table honest: the declared kinds are carried, the others refused', async (t) => {
       const e = await setUp(t, h, (a) => a.capabilities.kinds);
       const declared = e.rig.adapter.capabilities.kinds;
       const table = h.kindTable();
@@ -395,7 +408,7 @@ export async function adapterContract(t: Test, h: AdapterHarness): Promise<void>
       }
     });
 
-    await t.test('capability table honest: a kind not declared never reaches the link', async (t) => {
+    await check('capability table honest: a kind not declared never reaches the link', async (t) => {
       // An adapter that declares every kind (all three do today) leaves the test above no
       // undeclared kind, so here it is registered declaring none: every kind is then one it
       // does not declare, and the pipeline must keep each from its link.
@@ -403,4 +416,5 @@ export async function adapterContract(t: Test, h: AdapterHarness): Promise<void>
       for (const kind of EVENT_KINDS) await refusedUnsupported(t, e, kind);
     });
   });
+  return ran;
 }

@@ -98,4 +98,25 @@ const harness: AdapterHarness = {
   },
 };
 
-await adapterContract(t, harness);
+const ran = await adapterContract(t, harness);
+t.test('every behaviour of the contract was checked against this adapter, and held', async (t) => {
+  t.same(
+    ran.map((r) => r.behaviour),
+    [
+      'deliver',
+      'refuse',
+      'notice',
+      'queued delivery',
+      'stop drains',
+      'stop drains',
+      'capability table honest',
+      'capability table honest',
+    ],
+    'XMPP queues while its link is down',
+  );
+  t.same(
+    ran.filter((r) => !r.ok).map((r) => r.behaviour),
+    [],
+    'none failed',
+  );
+});
