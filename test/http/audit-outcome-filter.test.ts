@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config.js';
 import { startGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
@@ -20,8 +20,9 @@ interface Rec {
   to: string;
 }
 
-t.test('outcome and category=outcome filters over a real gateway', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-outcome-filter-'));
+/** A gateway with the default policy, an auditor token, and two memory adapters. */
+async function gateway(t: Test) {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-audit-filter-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const text = [
     'http:',
@@ -33,16 +34,21 @@ t.test('outcome and category=outcome filters over a real gateway', async (t) => 
   writeFileSync(join(dir, 'parley.yaml'), text);
   const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
   const partner = new MemoryAdapter('partner', 'matrix', ['partner.test']);
-  // The target network refuses one recipient, as a homeserver refuses an unknown user.
-  partner.answer = (d) =>
-    d.event.to.includes('nobody')
-      ? { ok: false, refused: true, reason: 'M_NOT_FOUND: no such user' }
-      : { ok: true };
   const gw = await startGateway(parseConfig(text, join(dir, 'parley.yaml'), {}), {
     logger: createLogger({ level: 'silent' }),
     extraAdapters: [corp, partner],
   });
   t.teardown(() => gw.stop());
+  return { gw, corp, partner };
+}
+
+t.test('outcome and category=outcome filters over a real gateway', async (t) => {
+  const { gw, corp, partner } = await gateway(t);
+  // The target network refuses one recipient, as a homeserver refuses an unknown user.
+  partner.answer = (d) =>
+    d.event.to.includes('nobody')
+      ? { ok: false, refused: true, reason: 'M_NOT_FOUND: no such user' }
+      : { ok: true };
 
   await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'hello bob'));
   await corp.submit(message('xmpp:alice@corp.test', 'matrix:u/nobody:partner.test', 'hello?'));
@@ -86,23 +92,7 @@ t.test('outcome and category=outcome filters over a real gateway', async (t) => 
 });
 
 t.test('eventId and traceId filters: one event’s decision and outcome records, nothing else', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-event-filter-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const text = [
-    'http:',
-    '  listen: "127.0.0.1:0"',
-    `  tokens: { auditor: "${AUDITOR}" }`,
-    `policy: { file: ${join(process.cwd(), 'policies/default.yaml')} }`,
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'parley.yaml'), text);
-  const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
-  const partner = new MemoryAdapter('partner', 'matrix', ['partner.test']);
-  const gw = await startGateway(parseConfig(text, join(dir, 'parley.yaml'), {}), {
-    logger: createLogger({ level: 'silent' }),
-    extraAdapters: [corp, partner],
-  });
-  t.teardown(() => gw.stop());
+  const { gw, corp } = await gateway(t);
 
   const first = message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'first');
   const second = message('xmpp:alice@corp.test', 'matrix:u/bob:partner.test', 'second');

@@ -3,33 +3,28 @@
 // log, no queues (those are the context's `queue`), no other adapter's keys.
 import type { Store } from '../store.js';
 
-export interface AdapterState {
-  /**
-   * `memory`: the store lives and dies with this process (no other replica shares it, and
-   * nothing in it outlives a restart); `redis`: shared by every replica, durable.
-   */
-  readonly kind: Store['kind'];
+/** The store's key, counter, hash and lease operations: the same calls, on prefixed keys. */
+type KeyOperations =
+  | 'get'
+  | 'set'
+  | 'del'
+  | 'setIfAbsent'
+  | 'incrWindow'
+  | 'hset'
+  | 'hget'
+  | 'hgetall'
+  | 'hdel'
+  | 'acquireLease' // a short mutual exclusion across replicas; a link takes the context's `lease`
+  | 'releaseLease';
+
+/**
+ * `kind` — `memory`: the store lives and dies with this process (no other replica shares it,
+ * nothing in it outlives a restart); `redis`: shared by every replica, durable.
+ */
+export type AdapterState = Pick<Store, 'kind' | KeyOperations> & {
   /** The prefix every key gets, e.g. `xmpp:corp:`. */
   readonly prefix: string;
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string, ttlMs?: number): Promise<void>;
-  del(key: string): Promise<void>;
-  /** Set only if absent; true when this call set it. */
-  setIfAbsent(key: string, value: string, ttlMs?: number): Promise<boolean>;
-  /** Increment a counter that lives `windowMs` from its first increment; returns the new count. */
-  incrWindow(key: string, windowMs: number): Promise<number>;
-  hset(key: string, field: string, value: string): Promise<void>;
-  hget(key: string, field: string): Promise<string | null>;
-  hgetall(key: string): Promise<Record<string, string>>;
-  hdel(key: string, field: string): Promise<void>;
-  /**
-   * Take or renew the lease `key` (the store's lease space, not a plain key): true when
-   * `owner` holds it afterwards. For a short mutual exclusion across replicas; a link that
-   * only one replica may hold takes the context's `lease` instead.
-   */
-  acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
-  releaseLease(key: string, owner: string): Promise<void>;
-}
+};
 
 /** The view of `store` under `prefix`. */
 export function namespacedState(store: Store, prefix: string): AdapterState {

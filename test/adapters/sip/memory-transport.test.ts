@@ -13,7 +13,8 @@ import { MemoryAdapter, message } from '../../fixtures/memory-adapter.js';
 import { memoryTransport } from '../../fixtures/sip-memory-transport.js';
 import { partnerPolicy } from '../../fixtures/sip-rig.js';
 
-t.test('a message delivered through an in-memory transport: the SIP MESSAGE it produced', async (t) => {
+/** A pipeline with an XMPP-side memory adapter and the SIP adapter on an in-memory transport, started. */
+async function setUp() {
   const store = new MemoryStore();
   const audit = new AuditWriter(store.audit, {});
   const policy = compilePolicySource(partnerPolicy('memory-transport'), 'policy.yaml');
@@ -33,6 +34,11 @@ t.test('a message delivered through an in-memory transport: the SIP MESSAGE it p
   const sip = new SipAdapter('partner-sip', config, silentLogger, { transport: wire.factory });
   await corp.start(pipeline.register(corp));
   await sip.start(pipeline.register(sip));
+  return { store, audit, pipeline, corp, wire, sip };
+}
+
+t.test('a message delivered through an in-memory transport: the SIP MESSAGE it produced', async (t) => {
+  const { audit, pipeline, corp, wire, sip } = await setUp();
   t.teardown(() => audit.close());
   t.equal(pipeline.linkStatus().get('partner-sip')?.state, 'up', 'the adapter reported its link up');
   t.ok(wire.transport.accept('192.0.2.20'), 'the transport was given the peer check: a peer');
@@ -76,25 +82,7 @@ t.test('a message delivered through an in-memory transport: the SIP MESSAGE it p
 t.test(
   'the outcome record says failed when no answer came, refused when the network answered no',
   async (t) => {
-    const store = new MemoryStore();
-    const audit = new AuditWriter(store.audit, {});
-    const policy = compilePolicySource(partnerPolicy('memory-transport'), 'policy.yaml');
-    const pipeline = new Pipeline({ policy: () => policy, audit, store, logger: silentLogger });
-    const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
-    const wire = memoryTransport([{ transport: 'udp', host: '192.0.2.10', port: 5060 }]);
-    const config = resolveSipConfig(
-      {
-        type: 'sip',
-        listen: ['udp://192.0.2.10:5060'],
-        domains: ['partner.test'],
-        route: 'sip:192.0.2.20:5070',
-        peers: ['192.0.2.20/32'],
-      },
-      { configDir: '.' },
-    );
-    const sip = new SipAdapter('partner-sip', config, silentLogger, { transport: wire.factory });
-    await corp.start(pipeline.register(corp));
-    await sip.start(pipeline.register(sip));
+    const { store, audit, pipeline, corp, wire, sip } = await setUp();
     t.teardown(async () => {
       await sip.stop();
       await audit.close();

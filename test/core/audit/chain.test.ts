@@ -5,73 +5,13 @@ import t from 'tap';
 import { chainEntries, recordJson } from '../../../src/core/audit/chain.js';
 import { canonicalEntryRecord, hashRecord, sha256Hex } from '../../../src/core/audit/hash.js';
 import type { AuditEntry, AuditRecord } from '../../../src/core/audit/record.js';
-import { entry } from './fixtures.js';
+import { arbitraryEntry, entry } from './fixtures.js';
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
 // Values of few distinct strings, as rules, kinds and adapters are in practice.
 const few = fc.constantFrom('allow', 'partners-talk', 'corp', 'xmpp', 'say "hi"', 'é\u2028', '\ud800');
 const str = fc.oneof(text, few);
-const arbEntry: fc.Arbitrary<AuditEntry> = fc.record(
-  {
-    category: fc.constantFrom('decision' as const, 'outcome' as const, 'admin' as const),
-    time: str,
-    eventTime: str,
-    traceId: str,
-    eventId: str,
-    kind: str,
-    from: str,
-    to: str,
-    fromNetwork: str,
-    toNetwork: str,
-    direction: str,
-    decision: fc.constantFrom('allow' as const, 'redact' as const, 'deny' as const),
-    rule: fc.option(str, { nil: null }),
-    reason: fc.option(str, { nil: null }),
-    policyVersion: str,
-    content: fc.oneof(
-      fc.record({ mode: fc.constant('full' as const), body: str }),
-      fc.record({ body: str, mode: fc.constant('full' as const) }),
-      fc.record({ mode: fc.constant('hash' as const), sha256: str }),
-      fc.constant({ mode: 'none' as const }),
-      fc.constant(Object.freeze({ mode: 'none' as const })),
-    ),
-    sourceAdapter: str,
-    targetAdapter: fc.option(str, { nil: null }),
-    actor: str,
-    details: fc.dictionary(text, fc.jsonValue(), { maxKeys: 4 }),
-    transforms: fc.array(fc.record({ rule: str, effect: str, reason: fc.option(str, { nil: null }) }), {
-      maxLength: 3,
-    }),
-    outcome: fc.constantFrom(
-      'delivered' as const,
-      'pending' as const,
-      'refused' as const,
-      'rate-limited' as const,
-    ),
-    outcomeReason: fc.option(str, { nil: null }),
-  },
-  {
-    requiredKeys: [
-      'category',
-      'time',
-      'traceId',
-      'eventId',
-      'kind',
-      'from',
-      'to',
-      'fromNetwork',
-      'toNetwork',
-      'direction',
-      'decision',
-      'rule',
-      'reason',
-      'policyVersion',
-      'content',
-      'sourceAdapter',
-      'targetAdapter',
-    ],
-  },
-);
+const arbEntry = arbitraryEntry(str, text);
 
 t.test(
   'a chained record: its JSON text is JSON.stringify of it, its hash the canonical one (property)',

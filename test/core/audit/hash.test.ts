@@ -9,7 +9,7 @@ import {
   sha256Hex,
 } from '../../../src/core/audit/hash.js';
 import { type AuditEntry, GENESIS_HASH } from '../../../src/core/audit/record.js';
-import { entry } from './fixtures.js';
+import { arbitraryEntry, entry } from './fixtures.js';
 
 // A slow, obviously-right reference: sorted keys, JSON.stringify for the leaves. (Not
 // via Object.fromEntries: objects put integer-like keys first, whatever the sort.)
@@ -165,65 +165,7 @@ t.test('chainEntries links records after a head', async (t) => {
 
 t.test("the writer's direct encoding equals the canonical encoding of the record (property)", async (t) => {
   const text = fc.string({ unit: 'binary', maxLength: 40 });
-  const arbEntry: fc.Arbitrary<AuditEntry> = fc.record(
-    {
-      category: fc.constantFrom('decision' as const, 'outcome' as const, 'admin' as const),
-      time: text,
-      eventTime: text,
-      traceId: text,
-      eventId: text,
-      kind: text,
-      from: text,
-      to: text,
-      fromNetwork: text,
-      toNetwork: text,
-      direction: text,
-      decision: fc.constantFrom('allow' as const, 'redact' as const, 'deny' as const),
-      rule: fc.option(text, { nil: null }),
-      reason: fc.option(text, { nil: null }),
-      policyVersion: text,
-      content: fc.oneof(
-        fc.record({ mode: fc.constant('full' as const), body: text }),
-        fc.record({ mode: fc.constant('hash' as const), sha256: text }),
-        fc.constant({ mode: 'none' as const }),
-      ),
-      sourceAdapter: text,
-      targetAdapter: fc.option(text, { nil: null }),
-      actor: text,
-      details: fc.dictionary(text, fc.jsonValue(), { maxKeys: 4 }),
-      transforms: fc.array(fc.record({ rule: text, effect: text, reason: fc.option(text, { nil: null }) }), {
-        maxLength: 3,
-      }),
-      outcome: fc.constantFrom(
-        'delivered' as const,
-        'pending' as const,
-        'refused' as const,
-        'rate-limited' as const,
-      ),
-      outcomeReason: fc.option(text, { nil: null }),
-    },
-    {
-      requiredKeys: [
-        'category',
-        'time',
-        'traceId',
-        'eventId',
-        'kind',
-        'from',
-        'to',
-        'fromNetwork',
-        'toNetwork',
-        'direction',
-        'decision',
-        'rule',
-        'reason',
-        'policyVersion',
-        'content',
-        'sourceAdapter',
-        'targetAdapter',
-      ],
-    },
-  );
+  const arbEntry = arbitraryEntry(text);
   fc.assert(
     fc.property(arbEntry, fc.integer({ min: 1, max: 2 ** 40 }), text, (e, seq, prev) => {
       const direct = canonicalEntryRecord(e, seq, prev);
