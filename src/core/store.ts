@@ -1,7 +1,10 @@
-// The store contract (the core's second port). The embedded default keeps everything in
-// memory; the Redis implementation lets several replicas share it. Both pass the same
-// contract test suite (test/store/contract.ts).
+// The store contract (the core's second port). The embedded default keeps everything in a
+// SQLite file; Redis lets several replicas share state; PostgreSQL can hold the audit trail
+// (the archive) beside either. The memory store is for tests and benchmarks. Every
+// implementation passes the same contract suite (test/store/contract.ts).
+import type { QueryPage } from './audit/query.js';
 import type { AuditRecord } from './audit/record.js';
+import type { AuditFilter } from './audit/types.js';
 
 export interface AuditHead {
   seq: number;
@@ -10,8 +13,29 @@ export interface AuditHead {
 
 export type AppendResult = { ok: true } | { ok: false; head: AuditHead | null };
 
+/**
+ * How another thread (or process) opens the same log to read it: `module` is the URL of
+ * an ES module whose `openAuditReader(options)` returns an AuditReader; `options` is plain
+ * JSON (a file path, a connection URL). Lets verify read and hash in parallel.
+ */
+export interface AuditLogSource {
+  module: string;
+  options: Record<string, unknown>;
+}
+
+/** A read-only view of a log, opened from its AuditLogSource. */
+export interface AuditReader {
+  /** As AuditLog.range. */
+  range(fromSeq: number, limit: number): Promise<AuditRecord[]>;
+  close(): Promise<void>;
+}
+
 /** The audit stream: an append-only, hash-chained log. */
 export interface AuditLog {
+  /** What keeps it: `memory`, `redis`, `sqlite`, `postgres`. */
+  readonly kind: string;
+  /** Present when other threads can open this log (see AuditLogSource). */
+  readonly source?: AuditLogSource;
   /**
    * Append records that continue the chain. Atomic: either all are written or none.
    * Fails (ok: false, with the current head) when records[0] does not follow the stored
@@ -38,6 +62,18 @@ export interface AuditLog {
   trim(beforeSeq: number, keep?: ReadonlySet<number>): Promise<number>;
   /** The trim anchor: the record the first kept record follows, or null if never trimmed. */
   anchor(): Promise<AuditHead | null>;
+  /**
+   * Migration into an empty log whose source was trimmed: take `anchor` as the trim anchor
+   * and the head (the next append must follow it), and keep `held` (records at or below the
+   * anchor that legal holds kept, ascending) as they are. Throws when the log is not empty.
+   */
+  restore(anchor: AuditHead, held: readonly AuditRecord[]): Promise<void>;
+  /**
+   * Indexed search: records matching `filter`, newest first, with seq < `before` (null:
+   * from the head), at most `limit`, and the keyset cursor for the next page. Same results
+   * as queryLog's scan, without its cap. Absent: callers scan (queryLog).
+   */
+  search?(filter: AuditFilter, before: number | null, limit: number): Promise<QueryPage>;
 }
 
 export interface QueueItem {
@@ -47,7 +83,8 @@ export interface QueueItem {
 
 /** Shared state: key/value with expiry, counters, dedupe, bounded queues, leases. */
 export interface Store {
-  readonly kind: 'memory' | 'redis';
+  /** What keeps the state (the audit trail may live elsewhere: `audit.kind`). */
+  readonly kind: 'memory' | 'redis' | 'sqlite';
   readonly audit: AuditLog;
 
   get(key: string): Promise<string | null>;

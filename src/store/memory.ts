@@ -6,6 +6,7 @@ import { recordJson } from '../core/audit/chain.js';
 import type { AuditRecord } from '../core/audit/record.js';
 import { GENESIS_HASH } from '../core/audit/record.js';
 import type { AppendResult, AuditHead, AuditLog, Store } from '../core/store.js';
+import { chainProblem, restoreProblem } from './chain-check.js';
 import { TextArena } from './text-arena.js';
 
 interface Entry {
@@ -21,20 +22,8 @@ export class StoreClosedError extends Error {
   }
 }
 
-/** Check that `records` continue `head` and each other; the message says why not. */
-export function chainProblem(head: AuditHead | null, records: readonly AuditRecord[]): string | null {
-  let seq = head ? head.seq : 0;
-  let prev = head ? head.hash : GENESIS_HASH;
-  for (const r of records) {
-    if (r.seq !== seq + 1) return `record seq ${r.seq} does not follow ${seq}`;
-    if (r.prev !== prev) return `record ${r.seq} prev does not match the hash of record ${seq}`;
-    seq = r.seq;
-    prev = r.hash;
-  }
-  return null;
-}
-
 export class MemoryAuditLog implements AuditLog {
+  readonly kind = 'memory';
   /**
    * Kept records in ascending seq order (contiguous above the anchor, held islands below),
    * each as its JSON text, outside the heap (text-arena.ts). A record as an object is some
@@ -99,6 +88,16 @@ export class MemoryAuditLog implements AuditLog {
   async length(): Promise<number> {
     this.check();
     return this.texts.length;
+  }
+
+  async restore(anchor: AuditHead, held: readonly AuditRecord[]): Promise<void> {
+    this.check();
+    if (this.headMark || this.texts.length > 0) throw new Error('audit restore: the log is not empty');
+    const problem = restoreProblem(anchor, held);
+    if (problem) throw new Error(`audit restore rejected: ${problem}`);
+    for (const r of held) this.texts.push(r.seq, recordJson(r));
+    this.anchorMark = { ...anchor };
+    this.headMark = { ...anchor };
   }
 
   async trim(beforeSeq: number, keep: ReadonlySet<number> = new Set()): Promise<number> {

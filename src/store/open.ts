@@ -15,6 +15,7 @@ export class StoreConfigError extends Error {
 /** The ioredis options a config gives (throws StoreConfigError when it names no server). */
 export function redisOptions(cfg: StoreConfig, logger: Logger): RedisStoreOptions {
   const r = cfg.redis;
+  if (r === undefined) throw new StoreConfigError('store.redis: not set');
   if (typeof r === 'string') return { url: r, logger };
   const modes = [r.url, r.sentinels, r.cluster].filter((x) => x !== undefined).length;
   if (modes !== 1) {
@@ -45,7 +46,7 @@ export async function openStore(
   logger: Logger,
   opts: { connectTimeoutMs?: number } = {},
 ): Promise<Store> {
-  if (!cfg) {
+  if (!cfg?.redis) {
     logger.info({ store: 'memory' }, 'using the embedded in-memory store');
     return new MemoryStore();
   }

@@ -21,7 +21,7 @@ import { GENESIS_HASH } from '../core/audit/record.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { AppendResult, AuditHead, AuditLog, Store } from '../core/store.js';
-import { chainProblem } from './memory.js';
+import { chainProblem, restoreProblem } from './chain-check.js';
 
 export interface RedisNode {
   host: string;
@@ -80,6 +80,15 @@ const SET_ANCHOR = new Script(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 if tonumber(ARGV[1]) > cur then redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'hash', ARGV[2]) return 1 end
 return 0
+`);
+
+// Only into an empty log: held records, then the anchor and the head at once.
+const RESTORE = new Script(`
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) > 0 then return 0 end
+for i = 3, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i], 'r', ARGV[i + 1]) end
+redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'hash', ARGV[2])
+redis.call('HSET', KEYS[3], 'seq', ARGV[1], 'hash', ARGV[2])
+return 1
 `);
 
 const INCR_WINDOW = new Script(`
@@ -420,6 +429,7 @@ interface AuditKeys {
 }
 
 export class RedisAuditLog implements AuditLog {
+  readonly kind = 'redis';
   constructor(
     private readonly store: RedisStore,
     readonly keys: AuditKeys,
@@ -482,6 +492,20 @@ export class RedisAuditLog implements AuditLog {
 
   async length(): Promise<number> {
     return this.store.op('audit length', (c) => c.xlen(this.keys.stream));
+  }
+
+  async restore(anchor: AuditHead, held: readonly AuditRecord[]): Promise<void> {
+    const problem = restoreProblem(anchor, held);
+    if (problem) throw new Error(`audit restore rejected: ${problem}`);
+    const args: string[] = [String(anchor.seq), anchor.hash];
+    for (const r of held) args.push(streamId(r.seq), recordJson(r));
+    const res = await this.store.script(
+      'audit restore',
+      RESTORE,
+      [this.keys.stream, this.keys.head, this.keys.anchor],
+      args,
+    );
+    if (Number(res) !== 1) throw new Error('audit restore: the log is not empty');
   }
 
   async trim(beforeSeq: number, keep: ReadonlySet<number> = new Set()): Promise<number> {

@@ -8,7 +8,7 @@ import { AuditWriter } from '../../../src/core/audit/writer.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { Pipeline } from '../../../src/core/pipeline.js';
 import { compilePolicySource } from '../../../src/core/policy/index.js';
-import type { AppendResult, AuditLog, Store } from '../../../src/core/store.js';
+import type { AppendResult, AuditHead, AuditLog, Store } from '../../../src/core/store.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 import { RedisStore } from '../../../src/store/redis.js';
 import { MemoryAdapter, message } from '../../fixtures/memory-adapter.js';
@@ -31,6 +31,7 @@ rules:
 /** Counts the records of each store call. */
 class Counting implements AuditLog {
   appends: number[] = [];
+  readonly kind = 'counting';
   constructor(readonly inner: AuditLog) {}
   append(records: readonly AuditRecord[]): Promise<AppendResult> {
     this.appends.push(records.length);
@@ -42,6 +43,7 @@ class Counting implements AuditLog {
   reverseRange = (a: number, b: number) => this.inner.reverseRange(a, b);
   length = () => this.inner.length();
   trim = (a: number, k?: ReadonlySet<number>) => this.inner.trim(a, k);
+  restore = (a: AuditHead, h: readonly AuditRecord[]) => this.inner.restore(a, h);
 }
 
 const N = 300;

@@ -9,6 +9,7 @@ import { entries, entry } from './fixtures.js';
 
 /** A log over a plain array whose head is kept apart from the records, as the stores do. */
 class ArrayLog implements AuditLog {
+  readonly kind = 'array';
   constructor(
     public records: AuditRecord[],
     public headMark: AuditHead | null,
@@ -43,6 +44,9 @@ class ArrayLog implements AuditLog {
   }
   async trim(): Promise<number> {
     return 0;
+  }
+  async restore(): Promise<void> {
+    throw new Error('read only');
   }
 }
 

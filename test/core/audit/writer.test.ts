@@ -4,7 +4,7 @@ import type { AuditRecord } from '../../../src/core/audit/record.js';
 import { verifyLog } from '../../../src/core/audit/verify.js';
 import { AuditWriter, AuditWriterClosedError } from '../../../src/core/audit/writer.js';
 import type { PipelineObserver } from '../../../src/core/observer.js';
-import type { AppendResult, AuditLog } from '../../../src/core/store.js';
+import type { AppendResult, AuditHead, AuditLog } from '../../../src/core/store.js';
 import { MemoryStore } from '../../../src/store/memory.js';
 import { entries, entry } from './fixtures.js';
 
@@ -14,6 +14,7 @@ class Spy implements AuditLog {
   gate: Promise<void> | null = null;
   failNext = 0;
   beforeAppend: (() => Promise<void>) | null = null;
+  readonly kind = 'spy';
   constructor(readonly inner: AuditLog) {}
   async append(records: readonly AuditRecord[]): Promise<AppendResult> {
     this.appends.push(records.length);
@@ -35,6 +36,7 @@ class Spy implements AuditLog {
   reverseRange = (a: number, b: number) => this.inner.reverseRange(a, b);
   length = () => this.inner.length();
   trim = (a: number, k?: ReadonlySet<number>) => this.inner.trim(a, k);
+  restore = (a: AuditHead, h: readonly AuditRecord[]) => this.inner.restore(a, h);
 }
 
 const setup = (maxBatch?: number) => {
