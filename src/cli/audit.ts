@@ -9,6 +9,7 @@ import { AUDIT_OUTCOMES, type AuditRecord } from '../core/audit/record.js';
 import type { AuditFilter, ExportFormat } from '../core/audit/types.js';
 import { readLog } from '../core/audit/verify.js';
 import type { AuditHead, Store } from '../core/store.js';
+import { MIGRATE_HELP, migrateCommand } from './audit-migrate.js';
 import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK } from './io.js';
 
 const CONFIG_OPTION = `  -c, --config FILE      the gateway's config file: the trail is read from its store
@@ -25,6 +26,9 @@ export const AUDIT_HELP = `Usage:
       message per conversation.
   parley audit tail [-c FILE] [-n N] [--follow] [--interval MS]
       Print the last N records (default 10); --follow keeps printing new ones until interrupted.
+  parley audit migrate --from STORE --to STORE
+      Copy the trail into an empty store (Redis, SQLite, PostgreSQL or a JSONL file) and
+      verify that the copy has the source's head.
 
 ${CONFIG_OPTION}
 Run "parley audit <command> --help" for the options of a command.
@@ -32,6 +36,7 @@ Run "parley audit <command> --help" for the options of a command.
 
 /** Help of each audit command: its usage with -c and every option. */
 export const AUDIT_COMMAND_HELP: Record<string, string> = {
+  migrate: MIGRATE_HELP,
   verify: `Usage: parley audit verify [-c FILE] [--known-head SEQ:HASH] [--workers N] [--json]
 
 Recomputes the hash chain of the audit trail. Exit 0 when intact, 1 when broken (naming
@@ -315,6 +320,13 @@ export async function auditCommand(
         return await exportCmd(rest, io, openStore);
       case 'tail':
         return await tail(rest, io, openStore, opts);
+      case 'migrate':
+        return await migrateCommand(
+          rest,
+          io,
+          (a) =>
+            parse(a, { from: { type: 'string' }, to: { type: 'string' }, page: { type: 'string' } }).values,
+        );
       case undefined:
       case 'help':
       case '--help':
