@@ -24,6 +24,7 @@ Usage:
   parley audit verify [-c FILE]                recompute the hash chain (exit 0 intact, 1 broken)
   parley audit export [-c FILE] --format jsonl|csv|eml [--from --to --user --decision --out FILE]
   parley audit tail [-c FILE] [-n N] [--follow]
+  parley audit migrate --from STORE --to STORE  copy the trail into an empty store, verified
   parley matrix registration -c FILE [--out FILE]   write the Matrix appservice registration
   parley --help | --version
 
