@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG_FILE, LOG_LEVELS, type LoadedConfig, loadConfig } from '
 import { formatProblem, SourceError } from './core/yaml-source.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './log.js';
-import { openStore } from './store/open.js';
+import { openStore, StoreConfigError } from './store/open.js';
 
 const HELP = `parley — a federation gateway for XMPP, Matrix and SIP, with policy and audit
 
@@ -41,7 +41,8 @@ lines on standard output.
 
 Options:
   -c, --config FILE    the configuration file (default: the embedded config/parley.yaml:
-                       in-memory store, policies/default.yaml, no adapters, 127.0.0.1:8080)
+                       the SQLite store data/parley.db under the working directory,
+                       policies/default.yaml, no adapters, 127.0.0.1:8080)
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default: log.level in the config, else info)
   -h, --help           this help
 
@@ -117,6 +118,7 @@ async function start(argv: string[], io: CliIO): Promise<number> {
     if (err instanceof SourceError) {
       throw new CliError(`invalid configuration:\n${err.problems.map(formatProblem).join('\n')}`);
     }
+    if (err instanceof StoreConfigError) throw new CliError(`${err.message} (in ${loaded.file})`);
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
       throw new CliError(
@@ -174,13 +176,22 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await auditCommand(args, io, async () => {
           if (wantsHelp) throw new CliError('no store needed for help');
           const loaded = loadConfigOrThrow(config, io);
-          if (!loaded.config.store) {
+          if (loaded.config.store?.memory) {
             io.stderr(
-              `parley: note: ${loaded.file} uses the embedded in-memory store, which lives inside a running gateway; ` +
-                'this command sees an empty trail. Use the admin API (/api/v1/audit) or a Redis store.\n',
+              `parley: note: ${loaded.file} uses the in-memory store, which lives inside a running gateway; ` +
+                'this command sees an empty trail. Use the admin API (/api/v1/audit), or the SQLite or Redis store.\n',
             );
           }
-          return openStore(loaded.config.store, createLogger({ level: 'warn', destination: process.stderr }));
+          return openStore(
+            loaded.config.store,
+            createLogger({ level: 'warn', destination: process.stderr }),
+            {
+              cwd: io.cwd,
+            },
+          ).catch((err: unknown) => {
+            if (err instanceof StoreConfigError) throw new CliError(err.message);
+            throw err;
+          });
         });
       }
       default:

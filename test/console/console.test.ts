@@ -40,7 +40,7 @@ const call = (from: string, to: string): CanonicalEvent => {
 async function startParley(): Promise<{ gw: Gateway; corp: MemoryAdapter; partner: MemoryAdapter }> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-console-'));
   copyFileSync('policies/default.yaml', join(dir, 'policy.yaml'));
-  const text = `http:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml, watch: false }\naudit: { content: full, retentionDays: 365 }\n`;
+  const text = `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml, watch: false }\naudit: { content: full, retentionDays: 365 }\n`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   const loaded = parseConfig(text, join(dir, 'parley.yaml'), { A: ADMIN, B: AUDITOR });
   const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
