@@ -62,7 +62,11 @@ t.test('the core imports only the core and neutral libraries', async (t) => {
 t.test('stores import only the core, their own folder and their driver', async (t) => {
   for (const i of all.filter((i) => area(i.file) === 'store')) {
     if (i.target !== null) t.ok(['core', 'store'].includes(area(i.target)), `${i.file} imports ${i.spec}`);
-    else t.ok(/^(node:|ioredis$|@sinclair\/typebox)/.test(i.spec), `${i.file} imports package ${i.spec}`);
+    else
+      t.ok(
+        /^(node:|ioredis$|postgres$|@sinclair\/typebox)/.test(i.spec),
+        `${i.file} imports package ${i.spec}`,
+      );
   }
 });
 

@@ -4,6 +4,7 @@ import type { Store } from '../core/store.js';
 import type { StoreConfig } from './config.js';
 import { MemoryStore } from './memory.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
+import { withArchive } from './with-archive.js';
 
 export class StoreConfigError extends Error {
   constructor(message: string) {
@@ -45,6 +46,16 @@ export async function openStore(
   cfg: StoreConfig | undefined,
   logger: Logger,
   opts: { connectTimeoutMs?: number } = {},
+): Promise<Store> {
+  const state = await openStateStore(cfg, logger, opts);
+  // `store.archive`: the audit trail in PostgreSQL, the state where it was.
+  return cfg?.archive ? withArchive(state, cfg.archive, logger, opts) : state;
+}
+
+async function openStateStore(
+  cfg: StoreConfig | undefined,
+  logger: Logger,
+  opts: { connectTimeoutMs?: number },
 ): Promise<Store> {
   if (!cfg?.redis) {
     logger.info({ store: 'memory' }, 'using the embedded in-memory store');

@@ -1,9 +1,7 @@
 // The Store contract: every implementation (memory, Redis) passes this one suite.
 import type { Test } from 'tap';
-import { chainEntries } from '../../src/core/audit/chain.js';
-import { verifyLog } from '../../src/core/audit/verify.js';
 import type { Store } from '../../src/core/store.js';
-import { entries } from '../core/audit/fixtures.js';
+import { auditLogChecks } from './audit-contract.js';
 
 export interface StoreUnderTest {
   store: Store;
@@ -163,100 +161,8 @@ export function storeContract(
       },
     );
 
-    await sub('audit log: append, conflict, head, ranges', async (s, t) => {
-      const log = s.audit;
-      t.equal(await log.head(), null);
-      t.equal(await log.anchor(), null);
-      t.equal(await log.length(), 0);
-      t.same(await log.range(1, 10), []);
-      t.same(await log.reverseRange(10, 10), []);
-      t.same(await log.append([]), { ok: true });
-
-      const first = chainEntries(null, entries(5));
-      t.same(await log.append(first), { ok: true });
-      const h5 = { seq: 5, hash: first[4]?.hash };
-      t.same(await log.head(), h5);
-      t.equal(await log.length(), 5);
-
-      const stale = chainEntries(null, entries(2));
-      t.same(await log.append(stale), { ok: false, head: h5 }, 'stale head: conflict with the current head');
-      const wrongPrev = chainEntries({ seq: 5, hash: 'f'.repeat(64) }, entries(1));
-      t.same(await log.append(wrongPrev), { ok: false, head: h5 }, 'right seq, wrong prev: conflict');
-      t.equal(await log.length(), 5, 'nothing written on conflict');
-
-      // Two replicas append after the same head at once: exactly one wins.
-      const head = (await log.head()) ?? null;
-      const a = chainEntries(head, entries(3));
-      const b = chainEntries(head, entries(2));
-      const [ra, rb] = await Promise.all([log.append(a), log.append(b)]);
-      t.equal([ra, rb].filter((r) => r.ok).length, 1, 'one of two racing appends wins');
-      const winner = ra.ok ? a : b;
-      const loser = ra.ok ? rb : ra;
-      const last = winner[winner.length - 1];
-      t.same(loser, { ok: false, head: { seq: last?.seq, hash: last?.hash } });
-      t.same(await log.head(), { seq: last?.seq, hash: last?.hash });
-
-      const all = await log.range(1, 100);
-      t.same(
-        all.map((r) => r.seq),
-        Array.from({ length: 5 + winner.length }, (_, i) => i + 1),
-      );
-      t.same(all.slice(0, 5), first, 'records come back as written');
-      t.same(
-        (await log.range(3, 2)).map((r) => r.seq),
-        [3, 4],
-      );
-      t.same(
-        (await log.reverseRange(4, 2)).map((r) => r.seq),
-        [4, 3],
-      );
-      t.same(
-        (await log.reverseRange(1000, 3)).map((r) => r.seq),
-        [all.length, all.length - 1, all.length - 2],
-      );
-      t.same(await log.range(1000, 10), []);
-      t.same(await log.reverseRange(0, 10), []);
-      t.same((await verifyLog(log)).ok, true);
-    });
-
-    await sub(
-      'audit log: trim keeps held records and an anchor; the chain stays verifiable',
-      async (s, t) => {
-        const log = s.audit;
-        const recs = chainEntries(null, entries(10));
-        t.same(await log.append(recs), { ok: true });
-        t.equal(await log.trim(5, new Set([2])), 3, 'records 1, 3, 4 deleted; 2 held');
-        t.same(
-          (await log.range(1, 100)).map((r) => r.seq),
-          [2, 5, 6, 7, 8, 9, 10],
-        );
-        t.same(await log.anchor(), { seq: 4, hash: recs[3]?.hash }, 'anchor: the record 5 follows');
-        t.equal(await log.length(), 7);
-        t.same(await log.head(), { seq: 10, hash: recs[9]?.hash });
-        t.same(await verifyLog(log), { ok: true, records: 7, head: { seq: 10, hash: recs[9]?.hash } });
-        t.same(
-          (await log.reverseRange(6, 10)).map((r) => r.seq),
-          [6, 5, 2],
-        );
-
-        t.equal(await log.trim(3), 1, 'an earlier cut: the hold lifted, record 2 goes');
-        t.same(await log.anchor(), { seq: 4, hash: recs[3]?.hash }, 'anchor never moves back');
-
-        t.equal(await log.trim(1000), 6, 'trim everything');
-        t.equal(await log.length(), 0);
-        t.same(await log.anchor(), { seq: 10, hash: recs[9]?.hash });
-        t.same(await log.head(), { seq: 10, hash: recs[9]?.hash }, 'head is the anchor when all are trimmed');
-        t.same(await verifyLog(log), { ok: true, records: 0, head: { seq: 10, hash: recs[9]?.hash } });
-
-        const more = chainEntries(await log.head(), entries(2));
-        t.same(await log.append(more), { ok: true }, 'the chain continues after a full trim');
-        t.same(
-          (await log.range(1, 10)).map((r) => r.seq),
-          [11, 12],
-        );
-        t.equal((await verifyLog(log)).ok, true);
-      },
-    );
+    // The audit log's own contract (audit-contract.ts), on the store's log.
+    for (const [title, check] of auditLogChecks) await sub(title, (s, t) => check(s.audit, t));
 
     await sub('close', async (s, t) => {
       await s.close();
