@@ -3,7 +3,7 @@
 // lint, then run every test (unit and integration against real servers the harness
 // starts). Ends with one line: `N passed, N failed` (skips and todos count as failed).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,6 +32,10 @@ if (!existsSync(resolve(root, 'node_modules/.package-lock.json'))) {
 // 2. System packages the integration tests need (the harness also checks, per server).
 const apt = [];
 if (!have('redis-server')) apt.push('redis-server');
+// The archive tests start their own PostgreSQL server from /usr/lib/postgresql/*/bin.
+const pgBin = '/usr/lib/postgresql';
+if (!existsSync(pgBin) || !readdirSync(pgBin).some((v) => existsSync(`${pgBin}/${v}/bin/initdb`)))
+  apt.push('postgresql');
 if (apt.length) {
   step(`apt-get install ${apt.join(' ')}`);
   const isRoot = process.getuid?.() === 0;

@@ -6,6 +6,7 @@ import type { Store } from '../core/store.js';
 import type { StoreConfig } from './config.js';
 import { MemoryStore } from './memory.js';
 import { RedisStore, type RedisStoreOptions } from './redis.js';
+import { withArchive } from './with-archive.js';
 
 export class StoreConfigError extends Error {
   constructor(message: string) {
@@ -89,8 +90,16 @@ export async function openStore(
       `store: ${chosen.join(', ')} are set together; keep only one of sqlite (the default), redis or memory`,
     );
   }
-  // store.archive (PostgreSQL) is opened beside the state store by its own module: the
-  // state store below, then its audit replaced by the archive's.
+  const state = await openStateStore(cfg, logger, opts);
+  // `store.archive`: the audit trail in PostgreSQL, the state where it was.
+  return cfg?.archive ? withArchive(state, cfg.archive, logger, opts) : state;
+}
+
+async function openStateStore(
+  cfg: StoreConfig | undefined,
+  logger: Logger,
+  opts: { connectTimeoutMs?: number; cwd?: string },
+): Promise<Store> {
   if (cfg?.memory) {
     logger.info(
       { store: 'memory' },

@@ -2,7 +2,11 @@ import t from 'tap';
 import { chainEntries } from '../../../src/core/audit/chain.js';
 import type { AuditRecord } from '../../../src/core/audit/record.js';
 import { verifyLog } from '../../../src/core/audit/verify.js';
-import { AuditWriter, AuditWriterClosedError } from '../../../src/core/audit/writer.js';
+import {
+  AuditWriter,
+  AuditWriterClosedError,
+  type AuditWriterOptions,
+} from '../../../src/core/audit/writer.js';
 import type { PipelineObserver } from '../../../src/core/observer.js';
 import type { AppendResult, AuditHead, AuditLog } from '../../../src/core/store.js';
 import { MemoryStore } from '../../../src/store/memory.js';
@@ -13,6 +17,10 @@ class Spy implements AuditLog {
   appends: number[] = [];
   gate: Promise<void> | null = null;
   failNext = 0;
+  /** Every append fails (the store is down). */
+  down = false;
+  /** The next appends are written, then fail (the answer was lost). */
+  lostAnswers = 0;
   beforeAppend: (() => Promise<void>) | null = null;
   readonly kind = 'spy';
   constructor(readonly inner: AuditLog) {}
@@ -28,6 +36,12 @@ class Spy implements AuditLog {
       this.failNext -= 1;
       throw new Error('connection reset');
     }
+    if (this.down) throw new Error('connection refused');
+    if (this.lostAnswers > 0) {
+      this.lostAnswers -= 1;
+      await this.inner.append(records);
+      throw new Error('connection lost before the answer');
+    }
     return this.inner.append(records);
   }
   head = () => this.inner.head();
@@ -39,11 +53,19 @@ class Spy implements AuditLog {
   restore = (a: AuditHead, h: readonly AuditRecord[]) => this.inner.restore(a, h);
 }
 
-const setup = (maxBatch?: number) => {
+const setup = (maxBatch?: number, opts: AuditWriterOptions = {}) => {
   const store = new MemoryStore();
   const spy = new Spy(store.audit);
-  const writer = new AuditWriter(spy, maxBatch ? { maxBatch } : {});
+  const writer = new AuditWriter(spy, { ...(maxBatch ? { maxBatch } : {}), ...opts });
   return { store, spy, writer };
+};
+
+const until = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
+  for (let i = 0; i < 500; i++) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`not within 5 s: ${what}`);
 };
 
 t.test('entries written in the same tick go in one append, in write order', async (t) => {
@@ -196,12 +218,78 @@ t.test(
       ],
     );
     spy.failNext = 1;
-    writer.post(entry({ eventId: 'lost' }));
+    writer.post(entry({ eventId: 'late' }));
     await writer.flush();
     t.equal(await store.audit.length(), 2, 'the failed batch was not written, and nothing threw');
+    t.equal(writer.pending, 1, 'its posted entry is kept');
+    await writer.flush();
+    t.same(
+      (await store.audit.range(1, 10)).map((r) => r.eventId),
+      ['decided', 'outcome', 'late'],
+      'the next flush tried it again',
+    );
     writer.post(entry({ eventId: 'after' }));
     await writer.close();
     writer.post(entry({ eventId: 'closed' }));
-    t.match(await verifyLog(store.audit), { ok: true, records: 3 });
+    t.match(await verifyLog(store.audit), { ok: true, records: 4 });
   },
 );
+
+t.test('posted entries outlive a store outage: kept, then written once the store answers', async (t) => {
+  const { store, spy, writer } = setup(undefined, { retryMinMs: 10, retryMaxMs: 40 });
+  await writer.write(entry({ eventId: 'before' }));
+  spy.down = true;
+  for (const id of ['o1', 'o2', 'o3']) writer.post(entry({ eventId: id, category: 'outcome' }));
+  await t.rejects(writer.write(entry({ eventId: 'refused' })), /connection refused/, 'a write fails at once');
+  await writer.flush();
+  t.equal(await store.audit.length(), 1, 'nothing written while the store is down');
+  t.equal(writer.pending, 3, 'the posted entries wait');
+  const attempts = spy.appends.length;
+  await new Promise((r) => setTimeout(r, 120));
+  t.ok(spy.appends.length > attempts, 'tried again on a timer while down');
+  spy.down = false;
+  await until('the kept entries written', async () => (await store.audit.length()) === 4);
+  t.same(
+    (await store.audit.range(1, 10)).map((r) => r.eventId),
+    ['before', 'o1', 'o2', 'o3'],
+  );
+  t.equal(writer.pending, 0);
+  t.match(await verifyLog(store.audit), { ok: true, records: 4 });
+  await writer.close();
+});
+
+t.test('a failed append that was written all the same is not written again', async (t) => {
+  const { store, spy, writer } = setup(undefined, { retryMinMs: 10 });
+  spy.lostAnswers = 1;
+  writer.post(entry({ eventId: 'once', category: 'outcome' }));
+  await writer.flush();
+  await writer.flush();
+  const ids = (await store.audit.range(1, 10)).map((r) => r.eventId);
+  t.same(ids, ['once'], 'found where it was sent: not appended a second time');
+  t.equal(writer.pending, 0);
+  await writer.write(entry({ eventId: 'next' }));
+  t.match(await verifyLog(store.audit), { ok: true, records: 2 });
+  await writer.close();
+});
+
+t.test('kept entries are bounded; close drops what the store still refuses', async (t) => {
+  const { store, spy, writer } = setup(undefined, { maxRetained: 2, retryMinMs: 5, retryMaxMs: 10 });
+  spy.down = true;
+  for (let i = 0; i < 5; i++) writer.post(entry({ eventId: `o${i}`, category: 'outcome' }));
+  await writer.flush();
+  t.equal(writer.pending, 2, 'two kept, three dropped');
+  spy.down = false;
+  await until('the kept two written', async () => (await store.audit.length()) === 2);
+  t.same(
+    (await store.audit.range(1, 10)).map((r) => r.eventId),
+    ['o0', 'o1'],
+  );
+  spy.down = true;
+  writer.post(entry({ eventId: 'never' }));
+  await writer.flush();
+  await writer.close();
+  t.equal(writer.pending, 0, 'dropped at close');
+  spy.down = false;
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(await store.audit.length(), 2, 'no retry after close');
+});
