@@ -181,17 +181,29 @@ async function inThread(
   }
 }
 
-t.test('ranges: the held records and the chain start first, then even ranges up to the head', async (t) => {
+t.test('ranges: below the anchor in a few, then the chain in ranges of one size', async (t) => {
   t.same(planRanges(10, 0, 4), [
     { id: 0, lo: 1, hi: 4 },
     { id: 1, lo: 5, hi: 8 },
     { id: 2, lo: 9, hi: 10 },
   ]);
   t.same(planRanges(300, 100, 150), [
-    { id: 0, lo: 1, hi: 250 },
-    { id: 1, lo: 251, hi: 300 },
+    { id: 0, lo: 1, hi: 100 },
+    { id: 1, lo: 101, hi: 250 },
+    { id: 2, lo: 251, hi: 300 },
   ]);
-  t.same(planRanges(5, 5, 10), [{ id: 0, lo: 1, hi: 5 }]);
+  t.same(
+    planRanges(1000, 900, 50, 3).map((r) => [r.lo, r.hi]),
+    [
+      [1, 300],
+      [301, 600],
+      [601, 900],
+      [901, 950],
+      [951, 1000],
+    ],
+    'a long trimmed stretch in at most 3 ranges',
+  );
+  t.same(planRanges(5, 5, 10), [{ id: 0, lo: 1, hi: 5 }], 'everything trimmed');
 });
 
 t.test('each tampering: the ranges joined on this thread give verifyLog’s result', async (t) => {
