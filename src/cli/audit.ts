@@ -1,4 +1,4 @@
-// `parley audit verify|export|tail`.
+// `parley audit verify|export|tail|migrate` (migrate: audit-migrate.ts).
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';

@@ -1,6 +1,6 @@
 // A store named on the command line (`parley audit migrate --from … --to …`), opened for
 // its audit trail: through the store config the gateway uses (openStore), or a JSONL file.
-//   redis://host:port/db, rediss://…   the Redis store (key prefix parley:)
+//   redis://host:port/db, rediss://…   the Redis store (key prefix parley:, or ?prefix=…)
 //   sqlite:PATH, or a PATH ending .db   the SQLite store
 //   postgres://…, postgresql://…        the PostgreSQL archive
 //   jsonl:FILE                          a JSONL export (the form a memory store's trail travels in)
@@ -14,18 +14,26 @@ import { openStore } from '../store/open.js';
 import { CliError, EXIT_BAD_INPUT } from './io.js';
 
 export type StoreSpec =
-  | { kind: 'redis'; url: string }
+  | { kind: 'redis'; url: string; prefix?: string }
   | { kind: 'sqlite'; path: string }
   | { kind: 'postgres'; url: string }
   | { kind: 'jsonl'; path: string };
 
-export const STORE_FORMS = `redis://HOST:PORT/DB (or rediss://), sqlite:PATH (or a PATH ending .db),
+export const STORE_FORMS = `redis://HOST:PORT/DB[?prefix=P] (or rediss://), sqlite:PATH (or a PATH ending .db),
 postgres://USER@HOST/DB, jsonl:FILE`;
 
 /** Parse `text`, given as option `option`; paths resolve against `cwd`. */
 export function parseStoreSpec(text: string, option: string, cwd: string): StoreSpec {
   const t = text.trim();
-  if (/^rediss?:\/\//i.test(t)) return { kind: 'redis', url: t };
+  if (/^rediss?:\/\//i.test(t)) {
+    // The key prefix of a gateway whose store.redis.prefix is not the default.
+    const q = t.indexOf('?');
+    if (q < 0) return { kind: 'redis', url: t };
+    const prefix = new URLSearchParams(t.slice(q + 1)).get('prefix');
+    if (!prefix)
+      throw new CliError(`${option} "${text}": the only query a Redis URL takes here is ?prefix=P`);
+    return { kind: 'redis', url: t.slice(0, q), prefix };
+  }
   if (/^postgres(ql)?:\/\//i.test(t)) return { kind: 'postgres', url: t };
   if (/^sqlite:./i.test(t)) return { kind: 'sqlite', path: resolve(cwd, t.slice('sqlite:'.length)) };
   if (/^jsonl:./i.test(t)) return { kind: 'jsonl', path: resolve(cwd, t.slice('jsonl:'.length)) };
@@ -42,7 +50,9 @@ export function describeSpec(spec: StoreSpec): string {
   try {
     const u = new URL(spec.url);
     if (u.password) u.password = '***';
-    return u.toString();
+    return spec.kind === 'redis' && spec.prefix
+      ? `${u}?prefix=${encodeURIComponent(spec.prefix)}`
+      : u.toString();
   } catch {
     return `${spec.kind} (bad url)`;
   }
@@ -56,7 +66,7 @@ export interface OpenedLog {
 
 const configOf = (spec: Exclude<StoreSpec, { kind: 'jsonl' }>): StoreConfig =>
   spec.kind === 'redis'
-    ? { redis: spec.url }
+    ? { redis: spec.prefix ? { url: spec.url, prefix: spec.prefix } : spec.url }
     : spec.kind === 'sqlite'
       ? { sqlite: spec.path }
       : { memory: true, archive: spec.url };

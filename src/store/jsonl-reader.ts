@@ -164,16 +164,26 @@ export class LineFile {
     return { lines, next: at };
   }
 
-  /** As AuditLog.range: records with seq >= fromSeq in file order, at most `limit`. */
-  range(fromSeq: number, limit: number): AuditRecord[] {
+  /** The lines range() reads: from the first with seq >= fromSeq, in file order. */
+  #rangeLines(fromSeq: number, limit: number): Line[] {
     if (limit <= 0) return [];
     const cursor = this.#cursor;
     const pos = cursor !== null && cursor.nextSeq === fromSeq ? cursor.pos : this.seek(fromSeq);
     const { lines, next } = this.linesFrom(pos, limit);
-    const records = lines.map(parseLine);
-    const lastSeq = records[records.length - 1]?.seq;
-    this.#cursor = typeof lastSeq === 'number' ? { pos: next, nextSeq: lastSeq + 1 } : null;
-    return records;
+    const last = lines[lines.length - 1];
+    const lastSeq = last === undefined ? undefined : seqOfLine(last.text);
+    this.#cursor = lastSeq !== undefined ? { pos: next, nextSeq: lastSeq + 1 } : null;
+    return lines;
+  }
+
+  /** As AuditLog.range: records with seq >= fromSeq in file order, at most `limit`. */
+  range(fromSeq: number, limit: number): AuditRecord[] {
+    return this.#rangeLines(fromSeq, limit).map(parseLine);
+  }
+
+  /** As AuditReader.rangeText: range()'s lines as they are in the file. */
+  rangeText(fromSeq: number, limit: number): string[] {
+    return this.#rangeLines(fromSeq, limit).map((l) => l.text);
   }
 
   /** Up to `limit` non-empty lines that start before byte `end` (a line start), last first. */
@@ -219,6 +229,7 @@ export async function openAuditReader(options: Record<string, unknown>): Promise
   const file = new LineFile(path);
   return {
     range: async (fromSeq, limit) => file.range(fromSeq, limit),
+    rangeText: async (fromSeq, limit) => file.rangeText(fromSeq, limit),
     close: async () => file.close(),
   };
 }

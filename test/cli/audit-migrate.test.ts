@@ -124,6 +124,22 @@ t.test('memory -> redis -> jsonl -> redis -> memory: the same trail each time', 
   t.equal((await verifyLog(mem.audit)).ok, true);
 });
 
+t.test('a Redis store under another key prefix (?prefix=)', async (t) => {
+  const file = join(dir, 'prefixed.jsonl');
+  const recs = chainEntries(null, entries(7));
+  writeFileSync(file, `${recs.map(recordJson).join('\n')}\n`);
+  const r = await migrate('--from', `jsonl:${file}`, '--to', `${redis.url}/10?prefix=acme:`);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, `to ${redis.url}/10?prefix=acme%3A`);
+  const acme = new RedisStore({ url: `${redis.url}/10`, prefix: 'acme:' });
+  await acme.ready();
+  t.teardown(() => acme.close());
+  t.same(await all(acme.audit), recs);
+  const plain = await redisStore(10);
+  t.teardown(() => plain.close());
+  t.equal(await plain.audit.head(), null, 'not under the default prefix');
+});
+
 t.test('a destination that is not empty is refused (exit 2) and left as it was', async (t) => {
   const file = join(dir, 'small.jsonl');
   writeFileSync(file, `${chainEntries(null, entries(5)).map(recordJson).join('\n')}\n`);
@@ -168,6 +184,12 @@ t.test('bad input: clear errors, exit 2', async (t) => {
   const help = await migrate('--help');
   t.equal(help.code, 0);
   t.match(help.out, /^Usage: parley audit migrate --from STORE --to STORE/);
+  t.same(parseStoreSpec('redis://r:6379/2?prefix=acme:', '--to', '/srv'), {
+    kind: 'redis',
+    url: 'redis://r:6379/2',
+    prefix: 'acme:',
+  });
+  t.throws(() => parseStoreSpec('redis://r:6379/2?db=3', '--to', '/srv'), /only query .* \?prefix=P/);
   t.same(parseStoreSpec('archive.db', '--to', '/srv'), { kind: 'sqlite', path: '/srv/archive.db' });
   t.same(parseStoreSpec('sqlite:data/p.db', '--to', '/srv'), { kind: 'sqlite', path: '/srv/data/p.db' });
   t.same(parseStoreSpec('postgresql://u@db/p', '--to', '/srv'), {

@@ -99,8 +99,11 @@ export class ChainVerifier {
     this.knownSeen = p.knownSeen;
   }
 
-  /** Check one record; false when the verification is over (failed or past untilSeq). */
-  push(r: AuditRecord): boolean {
+  /**
+   * Check one record; false when the verification is over (failed or past untilSeq).
+   * `computed`: its hash, when the caller has it already (from the record's text).
+   */
+  push(r: AuditRecord, computed?: string): boolean {
     if (this.failure || this.done) return false;
     const base = this.base;
     const anchor = this.anchor;
@@ -120,12 +123,13 @@ export class ChainVerifier {
       this.failure = bad(count, seq, `out of order: record ${seq} comes after record ${this.lastSeq}`);
       return false;
     }
-    let computed: string;
-    try {
-      computed = hashRecord(r);
-    } catch (err) {
-      this.failure = bad(count, seq, `record cannot be encoded: ${(err as Error).message}`);
-      return false;
+    if (computed === undefined) {
+      try {
+        computed = hashRecord(r);
+      } catch (err) {
+        this.failure = bad(count, seq, `record cannot be encoded: ${(err as Error).message}`);
+        return false;
+      }
     }
     if (computed !== r.hash) {
       this.failure = bad(

@@ -155,7 +155,7 @@ const logOf = (s: Scenario): FileLog =>
 async function inThread(
   log: FileLog,
   rangeSize: number,
-  opts: { knownHead?: AuditHead | null; pageSize?: number },
+  opts: { knownHead?: AuditHead | null; pageSize?: number; texts?: boolean },
 ): Promise<{ result: VerifyResult; fellBack: boolean }> {
   const head = await log.head();
   const anchor = await log.anchor();
@@ -164,7 +164,13 @@ async function inThread(
   const knownHead = opts.knownHead ?? null;
   const ctx = { anchor, knownHead, pageSize: opts.pageSize ?? 2000 };
   const file = new LineFile(log.path);
-  const reader = { range: async (from: number, limit: number) => file.range(from, limit) };
+  // As records, or as their texts (the worker hashes those without parsing them).
+  const reader = opts.texts
+    ? {
+        range: async () => [],
+        rangeText: async (from: number, limit: number) => file.rangeText(from, limit),
+      }
+    : { range: async (from: number, limit: number) => file.range(from, limit) };
   try {
     const v = new ChainVerifier(anchor, { head, untilSeq: head.seq, knownHead });
     const joined = await joinRanges(v, tasks, (i) => verifyRange(reader, ctx, tasks[i] as (typeof tasks)[0]));
@@ -175,17 +181,29 @@ async function inThread(
   }
 }
 
-t.test('ranges: the held records and the chain start first, then even ranges up to the head', async (t) => {
+t.test('ranges: below the anchor in a few, then the chain in ranges of one size', async (t) => {
   t.same(planRanges(10, 0, 4), [
     { id: 0, lo: 1, hi: 4 },
     { id: 1, lo: 5, hi: 8 },
     { id: 2, lo: 9, hi: 10 },
   ]);
   t.same(planRanges(300, 100, 150), [
-    { id: 0, lo: 1, hi: 250 },
-    { id: 1, lo: 251, hi: 300 },
+    { id: 0, lo: 1, hi: 100 },
+    { id: 1, lo: 101, hi: 250 },
+    { id: 2, lo: 251, hi: 300 },
   ]);
-  t.same(planRanges(5, 5, 10), [{ id: 0, lo: 1, hi: 5 }]);
+  t.same(
+    planRanges(1000, 900, 50, 3).map((r) => [r.lo, r.hi]),
+    [
+      [1, 300],
+      [301, 600],
+      [601, 900],
+      [901, 950],
+      [951, 1000],
+    ],
+    'a long trimmed stretch in at most 3 ranges',
+  );
+  t.same(planRanges(5, 5, 10), [{ id: 0, lo: 1, hi: 5 }], 'everything trimmed');
 });
 
 t.test('each tampering: the ranges joined on this thread give verifyLog’s result', async (t) => {
@@ -196,10 +214,13 @@ t.test('each tampering: the ranges joined on this thread give verifyLog’s resu
       const expected = await verifyLog(log, { knownHead, pageSize });
       if (s.expect === 'ok') t.equal(expected.ok, true, `${s.name}: verifyLog says intact`);
       else t.match(expected, { ok: false, problem: s.expect }, `${s.name}: verifyLog finds it`);
-      for (const size of [1, 7, 49, 50, 51, 100, 299, 1000]) {
-        const { result, fellBack } = await inThread(log, size, { knownHead, pageSize });
-        t.same(result, expected, `${s.name}, ranges of ${size}, pages of ${pageSize}`);
-        t.notOk(fellBack, `${s.name}, ranges of ${size}: the ranges joined`);
+      for (const texts of [false, true]) {
+        for (const size of [1, 7, 50, 51, 299, 1000]) {
+          const { result, fellBack } = await inThread(log, size, { knownHead, pageSize, texts });
+          const how = `${s.name}, ranges of ${size}, pages of ${pageSize}${texts ? ', as texts' : ''}`;
+          t.same(result, expected, how);
+          t.notOk(fellBack, `${how}: the ranges joined`);
+        }
       }
     }
     log.close();
@@ -255,9 +276,11 @@ t.test('random logs and random tampering: the same result as verifyLog (property
         const log = fileLog(dir, lines, { head, anchor });
         try {
           const expected = await verifyLog(log, { knownHead, pageSize: c.pageSize });
-          const { result } = await inThread(log, c.size, { knownHead, pageSize: c.pageSize });
-          if (JSON.stringify(result) !== JSON.stringify(expected))
-            throw new Error(`parallel ${JSON.stringify(result)} != sequential ${JSON.stringify(expected)}`);
+          for (const texts of [false, true]) {
+            const { result } = await inThread(log, c.size, { knownHead, pageSize: c.pageSize, texts });
+            if (JSON.stringify(result) !== JSON.stringify(expected))
+              throw new Error(`parallel ${JSON.stringify(result)} != sequential ${JSON.stringify(expected)}`);
+          }
         } finally {
           log.close();
         }
