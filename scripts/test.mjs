@@ -32,6 +32,8 @@ if (!existsSync(resolve(root, 'node_modules/.package-lock.json'))) {
 // 2. System packages the integration tests need (the harness also checks, per server).
 const apt = [];
 if (!have('redis-server')) apt.push('redis-server');
+// The image replay (test/container) compiles the SQLite driver as the Dockerfile's deps stage does.
+for (const tool of ['python3', 'make', 'g++']) if (!have(tool)) apt.push(tool);
 // The archive tests start their own PostgreSQL server from /usr/lib/postgresql/*/bin.
 const pgBin = '/usr/lib/postgresql';
 if (!existsSync(pgBin) || !readdirSync(pgBin).some((v) => existsSync(`${pgBin}/${v}/bin/initdb`)))

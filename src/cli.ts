@@ -41,8 +41,8 @@ lines on standard output.
 
 Options:
   -c, --config FILE    the configuration file (default: the embedded config/parley.yaml:
-                       the SQLite store data/parley.db under the working directory,
-                       policies/default.yaml, no adapters, 127.0.0.1:8080)
+                       the SQLite store data/parley.db under the working directory (or
+                       $PARLEY_SQLITE), policies/default.yaml, no adapters, 127.0.0.1:8080)
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default: log.level in the config, else info)
   -h, --help           this help
 
@@ -51,6 +51,8 @@ or \${NAME:-default}):
   PARLEY_ADMIN_TOKEN     bearer token of the admin role (the admin API: reload, holds, ...)
   PARLEY_AUDITOR_TOKEN   bearer token of the auditor role (read-only: audit, exports, console)
   PARLEY_HTTP_LISTEN     address of the admin API and console (default 127.0.0.1:8080)
+  PARLEY_SQLITE          the SQLite store's file (default data/parley.db under the working
+                         directory; the container image: /var/lib/parley/parley.db)
   Without PARLEY_ADMIN_TOKEN and PARLEY_AUDITOR_TOKEN no one can sign in to the admin API.
 
 The config file is YAML; relative paths in it resolve against its folder. Reference:

@@ -17,7 +17,7 @@ const problemsOf = (text: string, env: Record<string, string> = {}) => {
 t.test('the embedded default loads with nothing set', async (t) => {
   const c = loadConfig(DEFAULT_CONFIG_FILE, {});
   t.same(c.listen, { host: '127.0.0.1', port: 8080 });
-  t.equal(c.config.store, undefined, 'no store section: the SQLite file by default');
+  t.same(c.config.store, { sqlite: 'data/parley.db' }, 'the SQLite file data/parley.db by default');
   t.match(c.policyFile, /policies\/default\.yaml$/);
   t.same(
     c.config.http?.tokens,
@@ -25,6 +25,14 @@ t.test('the embedded default loads with nothing set', async (t) => {
     'unset tokens fall back to empty (role disabled)',
   );
 });
+
+t.test(
+  'the embedded default keeps the SQLite file where PARLEY_SQLITE says (the image: its volume)',
+  async (t) => {
+    const c = loadConfig(DEFAULT_CONFIG_FILE, { PARLEY_SQLITE: '/var/lib/parley/parley.db' });
+    t.same(c.config.store, { sqlite: '/var/lib/parley/parley.db' });
+  },
+);
 
 t.test(
   'environment substitution, with defaults; unset variables are named with their key and line',

@@ -13,8 +13,8 @@ import { MIGRATE_HELP, migrateCommand } from './audit-migrate.js';
 import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK } from './io.js';
 
 const CONFIG_OPTION = `  -c, --config FILE      the gateway's config file: the trail is read from its store
-                         (default: the embedded config, whose in-memory store lives only
-                         inside a running gateway)`;
+                         (default: the embedded config: the SQLite file data/parley.db
+                         under the working directory, or $PARLEY_SQLITE)`;
 
 export const AUDIT_HELP = `Usage:
   parley audit verify [-c FILE] [--known-head SEQ:HASH] [--workers N] [--json]
