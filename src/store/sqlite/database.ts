@@ -21,6 +21,11 @@ export function explain(path: string, err: unknown): SqliteStoreError {
   const where = `store.sqlite: ${path}`;
   if (err instanceof SchemaError)
     return new SqliteStoreError(`${where}: ${msg}; point store.sqlite at another file`);
+  if (/better_sqlite3\.node|bindings file|NODE_MODULE_VERSION|ERR_DLOPEN_FAILED/.test(`${code} ${msg}`))
+    return new SqliteStoreError(
+      `${where}: the SQLite driver's native module cannot be loaded (${msg.split('\n')[0]}); ` +
+        'install the dependencies with their install scripts (npm ci, or npm rebuild better-sqlite3), or use store.redis',
+    );
   if (code === 'SQLITE_NOTADB')
     return new SqliteStoreError(
       `${where} is not a SQLite database (${msg}); move it away (a new one is created) or point store.sqlite at the right file`,
