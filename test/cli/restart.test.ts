@@ -135,6 +135,7 @@ t.test('a restart keeps the audit trail and what waits in the queue', async (t) 
       `store: { sqlite: "${db}" }`,
       'http:',
       '  listen: "127.0.0.1:0"',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${VAR} syntax
       '  tokens: { auditor: "${AUD}" }',
       'policy: { file: policy.yaml, watch: false }',
       'audit: { content: full, failClosed: true }',
