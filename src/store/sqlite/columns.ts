@@ -5,6 +5,7 @@
 
 import { tryParseAddress } from '../../core/address.js';
 import { recordJson } from '../../core/audit/chain.js';
+import { personOf } from '../../core/audit/query.js';
 import type { AuditRecord } from '../../core/audit/record.js';
 import type { RecordBatch } from './protocol.js';
 import { type Field, fieldTerm } from './terms.js';
@@ -25,13 +26,15 @@ class Memo {
 }
 
 /**
- * The terms of a party: its person (`user@domain`, lower case) and domain when it is an
- * address, else its exact text (a `user` filter that is no address matches only that).
+ * The terms of a party: its person as the `user` filter reads one (personOf), else its exact
+ * text (a `user` filter that names no person matches only that); and its domain when it is
+ * an address.
  */
 function partyTerms(party: string): string {
-  const a = tryParseAddress(party);
-  if (!a) return fieldTerm('party', party);
-  return `${fieldTerm('person', `${a.user}@${a.domain}`.toLowerCase())} ${fieldTerm('domain', a.domain)}`;
+  const person = typeof party === 'string' ? personOf(party) : null;
+  const own = person !== null ? fieldTerm('person', person) : fieldTerm('party', String(party));
+  const domain = tryParseAddress(party)?.domain;
+  return domain === undefined ? own : `${own} ${fieldTerm('domain', domain)}`;
 }
 
 export class Columns {
