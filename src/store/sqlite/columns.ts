@@ -65,21 +65,35 @@ export class Columns {
 
   batch(records: readonly AuditRecord[]): RecordBatch {
     const n = records.length;
-    const b: RecordBatch = {
-      seqs: new Array(n),
-      texts: new Array(n),
-      times: new Array(n),
-      bodies: new Array(n),
-      terms: new Array(n),
-    };
+    const texts: string[] = new Array(n);
+    const times: string[] = new Array(n);
+    const terms: string[] = new Array(n);
+    const bodies: string[] = [];
+    const bodyLengths: number[] = new Array(n);
+    let contiguous = true;
     for (let i = 0; i < n; i++) {
       const r = records[i] as AuditRecord;
-      b.seqs[i] = r.seq;
-      b.texts[i] = recordJson(r);
-      b.times[i] = typeof r.time === 'string' ? r.time : '';
-      b.bodies[i] = r.content?.mode === 'full' && typeof r.content.body === 'string' ? r.content.body : null;
-      b.terms[i] = this.terms(r);
+      if (i > 0 && r.seq !== (records[i - 1] as AuditRecord).seq + 1) contiguous = false;
+      texts[i] = recordJson(r);
+      const time = typeof r.time === 'string' ? r.time : '';
+      times[i] = time.includes('\n') ? '' : time;
+      const body = r.content?.mode === 'full' && typeof r.content.body === 'string' ? r.content.body : null;
+      if (body === null) bodyLengths[i] = -1;
+      else {
+        bodies.push(body);
+        bodyLengths[i] = body.length;
+      }
+      terms[i] = this.terms(r);
     }
-    return b;
+    return {
+      count: n,
+      first: (records[0] as AuditRecord | undefined)?.seq ?? 0,
+      seqs: contiguous ? null : records.map((r) => r.seq),
+      texts: texts.join('\n'),
+      times: times.join('\n'),
+      bodies: bodies.join(''),
+      bodyLengths,
+      terms: terms.join('\n'),
+    };
   }
 }

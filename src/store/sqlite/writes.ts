@@ -114,7 +114,7 @@ export class Writes {
         : m.head_seq === prevSeq && m.head_hash === prevHash;
     if (!follows) return { ok: false, head: headOf(m) };
     this.#insert(batch);
-    this.#setHead.run(last.seq, last.hash, batch.seqs.length);
+    this.#setHead.run(last.seq, last.hash, batch.count);
     return { ok: true };
   }
 
@@ -124,7 +124,7 @@ export class Writes {
     if (m.head_seq !== null || m.records > 0 || this.#anyRecord.get())
       throw new Error('audit restore: the log is not empty');
     this.#insert(held);
-    this.#restoreMarks.run(anchor.seq, anchor.hash, anchor.seq, anchor.hash, held.seqs.length);
+    this.#restoreMarks.run(anchor.seq, anchor.hash, anchor.seq, anchor.hash, held.count);
   }
 
   /** As AuditLog.trim: the anchor first, then the records, then the index of what went. */
@@ -157,23 +157,31 @@ export class Writes {
 
   /** Records and their index: runs of at most CHUNK records, one terms document each. */
   #insert(b: RecordBatch): void {
-    const n = b.seqs.length;
+    const n = b.count;
+    const texts = b.texts.split('\n');
+    const times = b.times.split('\n');
+    const fieldTerms = b.terms.split('\n');
+    const seq = (j: number): number => (b.seqs ? (b.seqs[j] as number) : b.first + j);
+    let bodyAt = 0;
     for (let i = 0; i < n; i += CHUNK) {
       const end = Math.min(i + CHUNK, n);
       const terms = new Set<string>();
       let tmin = Number.POSITIVE_INFINITY;
       let tmax = Number.NEGATIVE_INFINITY;
       for (let j = i; j < end; j++) {
-        this.#insertRecord.run(b.seqs[j] as number, b.texts[j] as string);
-        const t = Date.parse(b.times[j] as string);
+        this.#insertRecord.run(seq(j), texts[j] as string);
+        const t = Date.parse(times[j] as string);
         if (t < tmin) tmin = t;
         if (t > tmax) tmax = t;
-        const body = b.bodies[j];
-        if (body) addWordTerms(body, terms);
-        for (const term of (b.terms[j] as string).split(' ')) if (term) terms.add(term);
+        const length = b.bodyLengths[j] as number;
+        if (length >= 0) {
+          addWordTerms(b.bodies.slice(bodyAt, bodyAt + length), terms);
+          bodyAt += length;
+        }
+        for (const term of (fieldTerms[j] as string).split(' ')) if (term) terms.add(term);
       }
-      const start = b.seqs[i] as number;
-      const stop = (b.seqs[end - 1] as number) + 1;
+      const start = seq(i);
+      const stop = seq(end - 1) + 1;
       const finite = tmin !== Number.POSITIVE_INFINITY;
       this.#insertChunk.run(start, stop, finite ? tmin : null, finite ? tmax : null);
       if (terms.size > 0) this.#insertTerms.run(start, [...terms].join(' '));
