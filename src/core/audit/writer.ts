@@ -2,7 +2,9 @@
 //
 // Entries written while no append is in flight are collected until the next turn of the
 // event loop (or until `maxBatch`), chained after the log's head and appended in one store
-// call; entries written while an append is in flight wait for it and form the next batch.
+// call; entries written while an append is in flight wait for it and form the next batch
+// (with `maxInFlight` above 1, up to that many batches are sent, each chained after the
+// one before, before the first is acknowledged).
 // Each write() resolves with the record's seq and hash only when its batch is durable
 // (the store acknowledged the append) and rejects when the store failed, so the pipeline
 // can refuse the event (audit.failClosed). When another replica appended first (the
@@ -11,13 +13,20 @@ import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { PipelineObserver } from '../observer.js';
 import { nullObserver } from '../observer.js';
-import type { AuditHead, AuditLog } from '../store.js';
+import type { AppendResult, AuditHead, AuditLog } from '../store.js';
 import { chainEntries } from './chain.js';
-import type { AuditEntry } from './record.js';
+import type { AuditEntry, AuditRecord } from './record.js';
 
 export interface AuditWriterOptions {
   /** Most records per append (default 500). */
   maxBatch?: number;
+  /**
+   * Appends sent before the first of them is acknowledged (default 1). Above 1, a batch is
+   * chained after the one still in flight and sent at once, so that the store writes one
+   * batch while the next is being made (a store that writes on another thread or server);
+   * when a batch fails, the ones sent after it (chained after it) are re-chained and sent again.
+   */
+  maxInFlight?: number;
   /** Re-chain attempts when other writers keep appending first (default 100). */
   maxConflictRetries?: number;
   observer?: PipelineObserver;
@@ -51,15 +60,32 @@ interface Pending {
   reject(err: Error): void;
 }
 
+type Outcome = AppendResult | { error: unknown };
+
+/** A batch sent to the store, waiting for its answer. */
+interface InFlight {
+  batch: Pending[];
+  records: AuditRecord[];
+  started: number;
+  result: Promise<Outcome>;
+}
+
 export class AuditWriter {
   private readonly log: AuditLog;
   private readonly maxBatch: number;
+  private readonly maxInFlight: number;
   private readonly maxRetries: number;
   private readonly observer: PipelineObserver;
   private readonly logger: Logger;
   private queue: Pending[] = [];
-  /** The head after our last append; undefined when unknown (start, after an error). */
+  /** Sent, oldest first; each chained after the one before it. */
+  private inflight: InFlight[] = [];
+  /** The head after the last batch sent; undefined when unknown (start, after an error). */
   private head: AuditHead | null | undefined = undefined;
+  /** Conflicts in a row of the oldest batch (another writer appended first). */
+  private conflicts = 0;
+  /** While a failure is sorted out, nothing new is sent (it would jump the queue). */
+  private paused = false;
   private running = false;
   private scheduled = false;
   private closed = false;
@@ -68,12 +94,13 @@ export class AuditWriter {
   constructor(log: AuditLog, opts: AuditWriterOptions = {}) {
     this.log = log;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.maxRetries = Math.max(1, opts.maxConflictRetries ?? 100);
     this.observer = opts.observer ?? nullObserver;
     this.logger = opts.logger ?? silentLogger;
   }
 
-  /** Records accepted but not yet durable. */
+  /** Records accepted but not yet sent to the store. */
   get pending(): number {
     return this.queue.length;
   }
@@ -115,22 +142,75 @@ export class AuditWriter {
   }
 
   private schedule(): void {
-    if (this.running || this.scheduled) return;
+    if (this.scheduled || (this.running && this.inflight.length >= this.maxInFlight)) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.drain();
+      if (this.running) this.send();
+      else void this.drain();
     });
+  }
+
+  private take(): Pending[] {
+    const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+    this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
+    return batch;
+  }
+
+  /** Send batches while there is room in flight and the head to chain after is known. */
+  private send(): void {
+    while (
+      !this.paused &&
+      this.queue.length > 0 &&
+      this.inflight.length < this.maxInFlight &&
+      this.head !== undefined
+    ) {
+      const batch = this.take();
+      let records: AuditRecord[];
+      try {
+        records = chainEntries(
+          this.head,
+          batch.map((p) => p.entry),
+        );
+      } catch (err) {
+        this.fail(batch, err);
+        continue;
+      }
+      const last = records[records.length - 1];
+      if (last) this.head = { seq: last.seq, hash: last.hash };
+      let result: Promise<Outcome>;
+      try {
+        result = this.log.append(records).then(
+          (r) => r,
+          (error: unknown) => ({ error }),
+        );
+      } catch (error) {
+        result = Promise.resolve({ error });
+      }
+      this.inflight.push({ batch, records, started: performance.now(), result });
+    }
   }
 
   private async drain(): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
-        this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
-        await this.appendBatch(batch);
+      while (this.queue.length > 0 || this.inflight.length > 0) {
+        if (this.head === undefined && this.inflight.length === 0) {
+          try {
+            this.head = await this.log.head();
+          } catch (err) {
+            this.fail(this.take(), err);
+            continue;
+          }
+        }
+        this.send();
+        const sent = this.inflight[0];
+        if (!sent) continue;
+        // It keeps its place in flight until answered (room for maxInFlight - 1 more).
+        const res = await sent.result;
+        this.inflight.shift();
+        await this.settle(sent, res);
         this.observer.auditLag(this.queue.length);
       }
     } finally {
@@ -144,49 +224,96 @@ export class AuditWriter {
     }
   }
 
-  private async appendBatch(batch: Pending[]): Promise<void> {
-    const started = performance.now();
-    const entries = batch.map((p) => p.entry);
-    try {
-      for (let attempt = 0; ; attempt++) {
-        if (this.head === undefined) this.head = await this.log.head();
-        const records = chainEntries(this.head, entries);
-        const res = await this.log.append(records);
-        if (res.ok) {
-          const lastRec = records[records.length - 1];
-          this.head = lastRec ? { seq: lastRec.seq, hash: lastRec.hash } : this.head;
-          this.observer.auditFlushed(records.length, (performance.now() - started) / 1000);
-          for (let i = 0; i < batch.length; i++) {
-            const p = batch[i] as Pending;
-            const r = records[i];
-            // A posted entry has nobody to tell.
-            if (r && p.resolve !== ignore) p.resolve({ seq: r.seq, hash: r.hash });
-          }
-          return;
-        }
-        this.head = res.head;
-        if (attempt + 1 >= this.maxRetries) {
-          throw new AuditWriteError(
-            `audit append kept conflicting with other writers (${attempt + 1} attempts)`,
-          );
-        }
-        if (attempt >= 3) {
-          // Several replicas racing: back off a little, with jitter.
-          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
-          this.head = undefined;
-        }
+  /** The oldest batch's answer. */
+  private async settle(sent: InFlight, res: Outcome): Promise<void> {
+    if ('error' in res || !res.ok) {
+      this.paused = true;
+      try {
+        await this.recover(sent, res);
+      } finally {
+        this.paused = false;
       }
-    } catch (err) {
+      return;
+    }
+    this.conflicts = 0;
+    this.observer.auditFlushed(sent.records.length, (performance.now() - sent.started) / 1000);
+    const { batch, records } = sent;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      const r = records[i];
+      // A posted entry has nobody to tell.
+      if (r && p.resolve !== ignore) p.resolve({ seq: r.seq, hash: r.hash });
+    }
+  }
+
+  /** The oldest batch failed (an error, or another writer appended first). */
+  private async recover(sent: InFlight, res: Outcome): Promise<void> {
+    if ('error' in res) {
       // The append may or may not have happened: read the head again next time.
       this.head = undefined;
-      const e =
-        err instanceof AuditWriteError
-          ? err
-          : new AuditWriteError(`audit store append failed: ${(err as Error)?.message ?? String(err)}`, {
-              cause: err,
-            });
-      this.logger.error({ err: e.message, records: batch.length }, 'audit batch not written');
-      for (const p of batch) p.reject(e);
+      this.fail(sent.batch, res.error);
+      this.queue = [...(await this.resend()), ...this.queue];
+      return;
     }
+    if (res.ok) return;
+    // Another writer appended first: re-chain after its head and send again.
+    this.conflicts += 1;
+    if (this.conflicts >= this.maxRetries) {
+      const attempts = this.conflicts;
+      this.conflicts = 0;
+      this.head = undefined;
+      this.fail(
+        sent.batch,
+        new AuditWriteError(`audit append kept conflicting with other writers (${attempts} attempts)`),
+      );
+      this.queue = [...(await this.resend()), ...this.queue];
+      return;
+    }
+    this.head = res.head;
+    this.queue = [...sent.batch, ...(await this.resend()), ...this.queue];
+    if (this.conflicts > 3) {
+      // Several replicas racing: back off a little, with jitter.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** (this.conflicts - 1))));
+      this.head = undefined;
+    }
+  }
+
+  /**
+   * After the oldest batch failed: the batches sent after it were chained after it, so
+   * they fail too. Wait for their answers; returns their entries, in order, to send again.
+   */
+  private async resend(): Promise<Pending[]> {
+    const rest = this.inflight;
+    this.inflight = [];
+    const again: Pending[] = [];
+    let unknown = false;
+    for (const sent of rest) {
+      const res = await sent.result;
+      if ('error' in res) {
+        unknown = true;
+        again.push(...sent.batch);
+      } else if (res.ok) {
+        // Written after all (the failed append did happen): tell its writers.
+        await this.settle(sent, res);
+        unknown = true;
+      } else {
+        // The latest head the store reported.
+        this.head = res.head;
+        again.push(...sent.batch);
+      }
+    }
+    if (unknown) this.head = undefined;
+    return again;
+  }
+
+  private fail(batch: Pending[], err: unknown): void {
+    const e =
+      err instanceof AuditWriteError
+        ? err
+        : new AuditWriteError(`audit store append failed: ${(err as Error)?.message ?? String(err)}`, {
+            cause: err,
+          });
+    this.logger.error({ err: e.message, records: batch.length }, 'audit batch not written');
+    for (const p of batch) p.reject(e);
   }
 }
