@@ -25,7 +25,9 @@ export class Writes {
   readonly #setHead: Statement<[number, string, number]>;
   readonly #setAnchor: Statement<[number, string]>;
   readonly #restoreMarks: Statement<[number, string, number, string, number]>;
-  readonly #insertRecord: Statement<[number, string]>;
+  readonly #db: Database;
+  /** INSERTs of 1 to CHUNK records in one statement, made when first needed. */
+  readonly #insertRecords: Statement<(number | string)[]>[] = [];
   readonly #insertChunk: Statement<[number, number, number | null, number | null]>;
   readonly #insertTerms: Statement<[number, string]>;
   readonly #anyRecord: Statement<[], number>;
@@ -56,7 +58,7 @@ export class Writes {
     this.#restoreMarks = db.prepare(
       'UPDATE audit_marks SET head_seq = ?, head_hash = ?, anchor_seq = ?, anchor_hash = ?, records = ? WHERE id = 1',
     );
-    this.#insertRecord = db.prepare('INSERT INTO audit_records (seq, json) VALUES (?, ?)');
+    this.#db = db;
     this.#insertChunk = db.prepare('INSERT INTO audit_chunks (start, end, tmin, tmax) VALUES (?, ?, ?, ?)');
     this.#insertTerms = db.prepare('INSERT INTO audit_terms (rowid, terms) VALUES (?, ?)');
     this.#anyRecord = db.prepare<[], number>('SELECT EXISTS (SELECT 1 FROM audit_records)').pluck();
@@ -168,8 +170,10 @@ export class Writes {
       const terms = new Set<string>();
       let tmin = Number.POSITIVE_INFINITY;
       let tmax = Number.NEGATIVE_INFINITY;
+      const args: (number | string)[] = new Array(2 * (end - i));
       for (let j = i; j < end; j++) {
-        this.#insertRecord.run(seq(j), texts[j] as string);
+        args[2 * (j - i)] = seq(j);
+        args[2 * (j - i) + 1] = texts[j] as string;
         const t = Date.parse(times[j] as string);
         if (t < tmin) tmin = t;
         if (t > tmax) tmax = t;
@@ -180,12 +184,24 @@ export class Writes {
         }
         for (const term of (fieldTerms[j] as string).split(' ')) if (term) terms.add(term);
       }
+      // One statement for the chunk's records: a call per row costs more than the row.
+      this.#recordsInsert(end - i).run(...args);
       const start = seq(i);
       const stop = seq(end - 1) + 1;
       const finite = tmin !== Number.POSITIVE_INFINITY;
       this.#insertChunk.run(start, stop, finite ? tmin : null, finite ? tmax : null);
       if (terms.size > 0) this.#insertTerms.run(start, [...terms].join(' '));
     }
+  }
+
+  #recordsInsert(rows: number): Statement<(number | string)[]> {
+    let st = this.#insertRecords[rows];
+    if (!st) {
+      const values = Array.from({ length: rows }, () => '(?, ?)').join(', ');
+      st = this.#db.prepare<(number | string)[]>(`INSERT INTO audit_records (seq, json) VALUES ${values}`);
+      this.#insertRecords[rows] = st;
+    }
+    return st;
   }
 
   state(ops: readonly StateOp[]): void {
