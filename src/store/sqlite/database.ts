@@ -72,6 +72,9 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database.Dat
     // Waits for another connection's write instead of failing at once (SQLite sleeps).
     db.pragma('busy_timeout = 5000');
     if (!opts.readonly) {
+      // For a new file only (an existing one keeps its own): records of most of a KiB in
+      // 16 KiB pages cost fewer page writes per commit and checkpoint than in 4 KiB ones.
+      db.pragma('page_size = 16384');
       // Reading the header: a file that is not a database fails here.
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal')
