@@ -38,6 +38,15 @@ export function redisOptions(cfg: StoreConfig, logger: Logger): RedisStoreOption
   return opts;
 }
 
+/**
+ * How many audit appends the writer may have in flight on this store (AuditWriter's
+ * maxInFlight): the SQLite store writes on a thread of its own, which works on one batch
+ * while the event loop makes the next.
+ */
+export function auditPipelineDepth(store: Store): number {
+  return store.audit.kind === 'sqlite' ? 4 : 1;
+}
+
 /** Where the SQLite store lives when the config does not say. */
 export const DEFAULT_SQLITE_PATH = 'data/parley.db';
 
