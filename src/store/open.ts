@@ -72,11 +72,14 @@ async function openSqlite(cfg: StoreConfig | undefined, logger: Logger, cwd: str
   // Loaded only when used: a Redis or memory deployment never loads the native module.
   const { SqliteStore } = await import('./sqlite/store.js');
   const { SqliteStoreError } = await import('./sqlite/database.js');
+  let store: InstanceType<typeof SqliteStore> | undefined;
   try {
-    const store = new SqliteStore({ path, synchronous, logger });
+    store = new SqliteStore({ path, synchronous, logger });
+    await store.ready();
     logger.info({ store: 'sqlite', path, synchronous }, `using the SQLite store ${path}`);
     return store;
   } catch (err) {
+    await store?.close().catch(() => {});
     if (err instanceof SqliteStoreError) throw new StoreConfigError(err.message);
     throw err;
   }

@@ -29,6 +29,7 @@ const tempPath = (): string => join(tempDir(), 'parley.db');
 
 await storeContract(t, 'sqlite', async () => {
   const store = new SqliteStore({ path: tempPath() });
+  await store.ready();
   return { store, cleanup: () => store.close() };
 });
 

@@ -55,6 +55,8 @@ export type Request =
   | { type: 'restore'; id: number; anchor: AuditHead; held: RecordBatch }
   | { type: 'trim'; id: number; before: number; keep: number[] }
   | { type: 'queue'; id: number; q: QueueOp }
+  /** Answered at once, outside any transaction: the thread is up and has the file open. */
+  | { type: 'ping'; id: number }
   | { type: 'close'; id: number };
 
 /** State writes (no reply; `committed` follows once they are in the file). */
