@@ -6,7 +6,9 @@
 // answer is still sent only once its transaction is on disk: what FULL gives, at the cost
 // of one sync per burst instead of one per transaction. (In WAL mode with NORMAL, SQLite
 // itself syncs the WAL before each checkpoint and the database after it, so the file stays
-// consistent; what this adds is the sync before an answer.)
+// consistent; what this adds is the sync before an answer.) Another connection may read a
+// transaction in the moment between its commit and its sync; the gateway acts on a record
+// (delivers its event) only after the answer.
 import { closeSync, fstatSync, fsync, openSync, statSync } from 'node:fs';
 
 export class WalSync<T> {
