@@ -1,13 +1,20 @@
-// Audit throughput: the writer into the memory store and into a real Redis (started on a
-// free port by the test harness), with concurrent producers and with two writers sharing
-// one chain (two replicas); then verify speed over 200,000 records.
-// Run: node --import tsx bench/audit.ts [--records=N]   (one JSON line per measurement)
+// Audit throughput: the writer into the memory store, into the SQLite store (a file in a
+// temporary folder: the insert rate with every index, bytes per record on disk, the
+// reader other threads use for verify) and into a real Redis (started on a free port by
+// the test harness), with concurrent producers and with two writers sharing one chain
+// (two replicas); then verify speed over 200,000 records.
+// Run: node --import tsx bench/audit.ts [--records=N] [--stores=memory,sqlite,redis]
+//   (one JSON line per measurement)
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AuditEntry } from '../src/core/audit/record.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { AuditWriter } from '../src/core/audit/writer.js';
-import type { AuditLog } from '../src/core/store.js';
+import type { AuditLog, AuditReader } from '../src/core/store.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { RedisStore } from '../src/store/redis.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { startRedis } from '../test/harness/redis.js';
 
 const arg = (name: string, dflt: number): number =>
@@ -15,6 +22,9 @@ const arg = (name: string, dflt: number): number =>
 const RECORDS = arg('records', 200_000);
 const REDIS_RECORDS = arg('redis-records', 100_000);
 const PRODUCERS = arg('producers', 256);
+const STORES = (process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis').split(
+  ',',
+);
 
 let n = 0;
 function entry(): AuditEntry {
@@ -46,8 +56,8 @@ function entry(): AuditEntry {
 const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 /** `producers` concurrent loops, each awaiting its write before the next, across `writers`. */
-async function writerRun(logs: AuditLog[], records: number, producers: number) {
-  const writers = logs.map((l) => new AuditWriter(l, { maxBatch: 1000 }));
+async function writerRun(logs: AuditLog[], records: number, producers: number, maxInFlight = 1) {
+  const writers = logs.map((l) => new AuditWriter(l, { maxBatch: 1000, maxInFlight }));
   let left = records;
   const latencies: number[] = [];
   const started = performance.now();
@@ -88,7 +98,7 @@ async function verifyRun(log: AuditLog) {
 }
 
 // Memory: one writer, then two writers sharing the log.
-{
+if (STORES.includes('memory')) {
   const store = new MemoryStore();
   emit({
     bench: 'audit.writer',
@@ -110,8 +120,60 @@ async function verifyRun(log: AuditLog) {
   await shared.close();
 }
 
+// SQLite: one writer (4 appends in flight, as the gateway), every index; the file's size;
+// verify through the log, then the reader other threads open (AuditLog.source).
+if (STORES.includes('sqlite')) {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-audit-'));
+  const path = join(dir, 'parley.db');
+  try {
+    const store = new SqliteStore({ path });
+    emit({
+      bench: 'audit.writer',
+      store: 'sqlite',
+      writers: 1,
+      producers: PRODUCERS,
+      maxInFlight: 4,
+      ...(await writerRun([store.audit], RECORDS, PRODUCERS, 4)),
+    });
+    emit({ bench: 'audit.verify', store: 'sqlite', ...(await verifyRun(store.audit)) });
+    const source = store.audit.source;
+    const mod = (await import(source.module)) as {
+      openAuditReader(o: Record<string, unknown>): Promise<AuditReader>;
+    };
+    const reader = await mod.openAuditReader(source.options);
+    const started = performance.now();
+    let read = 0;
+    for (let from = 1; ; ) {
+      const page = await reader.range(from, 5000);
+      read += page.length;
+      if (page.length < 5000) break;
+      from = (page[page.length - 1]?.seq ?? from) + 1;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await reader.close();
+    emit({
+      bench: 'audit.reader.range',
+      store: 'sqlite',
+      records: read,
+      recordsPerSecond: Math.round(read / seconds),
+    });
+    const records = await store.audit.length();
+    await store.close();
+    const bytes = statSync(path).size;
+    emit({
+      bench: 'audit.disk',
+      store: 'sqlite',
+      records,
+      bytes,
+      bytesPerRecord: Math.round(bytes / records),
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // Redis: one writer, then two replicas (two connections, two writers) on one chain.
-{
+if (STORES.includes('redis')) {
   const redis = await startRedis();
   try {
     const a = new RedisStore({ url: redis.url, prefix: 'bench1:' });

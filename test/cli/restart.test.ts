@@ -212,3 +212,17 @@ t.test('a restart keeps the audit trail and what waits in the queue', async (t) 
     /before the restart, one[\s\S]*before the restart, two[\s\S]*after the restart/,
   );
 });
+
+t.test('audit verify on a SQLite file that is not there says so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-restart-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync(join(root, 'policies/default.yaml'), join(dir, 'policy.yaml'));
+  const db = join(dir, 'elsewhere', 'parley.db');
+  const cfg = join(dir, 'parley.yaml');
+  writeFileSync(cfg, `store: { sqlite: "${db}" }\npolicy: { file: policy.yaml }\n`);
+  const r = await finish(parley(['audit', 'verify', '-c', cfg]));
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /empty log/);
+  t.match(r.err, `parley: note: ${db} did not exist: this opens a new, empty store there`);
+  t.match(r.err, /run this where the gateway runs/);
+});
