@@ -6,7 +6,7 @@
 // --dist: the JSONL verify runs the compiled code (dist/, `npm run build` first), whose
 // workers start in tens of milliseconds (from source, tsx starts in each: some 300 ms).
 // Run: node --import tsx bench/audit.ts [--records=N] [--only=verify] [--dist]   (one JSON line per measurement)
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainEntries } from '../src/core/audit/chain.js';
@@ -14,10 +14,11 @@ import * as parallelSource from '../src/core/audit/parallel-verify.js';
 import type { AuditEntry } from '../src/core/audit/record.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { AuditWriter } from '../src/core/audit/writer.js';
-import type { AuditLog } from '../src/core/store.js';
+import type { AuditLog, AuditReader } from '../src/core/store.js';
 import * as jsonlSource from '../src/store/jsonl.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { RedisStore } from '../src/store/redis.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { startRedis } from '../test/harness/redis.js';
 
 const arg = (name: string, dflt: number): number =>
@@ -34,6 +35,9 @@ const { verifyLogParallel } = DIST
   ? ((await dist('core/audit/parallel-verify.js')) as typeof parallelSource)
   : parallelSource;
 const { JsonlAuditLog } = DIST ? ((await dist('store/jsonl.js')) as typeof jsonlSource) : jsonlSource;
+const STORES = (process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis').split(
+  ',',
+);
 /** Records per second a parallel verify should reach on 2 cores (decision 0010, issue 17). */
 const TARGETS: Record<string, number> = { sqlite: 500_000, postgres: 250_000 };
 
@@ -67,8 +71,8 @@ function entry(): AuditEntry {
 const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 /** `producers` concurrent loops, each awaiting its write before the next, across `writers`. */
-async function writerRun(logs: AuditLog[], records: number, producers: number) {
-  const writers = logs.map((l) => new AuditWriter(l, { maxBatch: 1000 }));
+async function writerRun(logs: AuditLog[], records: number, producers: number, maxInFlight = 1) {
+  const writers = logs.map((l) => new AuditWriter(l, { maxBatch: 1000, maxInFlight }));
   let left = records;
   const latencies: number[] = [];
   const started = performance.now();
@@ -184,7 +188,7 @@ if (ONLY === 'verify') {
 }
 
 // Memory: one writer, then two writers sharing the log.
-{
+if (STORES.includes('memory')) {
   const store = new MemoryStore();
   emit({
     bench: 'audit.writer',
@@ -206,8 +210,60 @@ if (ONLY === 'verify') {
   await shared.close();
 }
 
+// SQLite: one writer (4 appends in flight, as the gateway), every index; the file's size;
+// verify through the log, then the reader other threads open (AuditLog.source).
+if (STORES.includes('sqlite')) {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-audit-'));
+  const path = join(dir, 'parley.db');
+  try {
+    const store = new SqliteStore({ path });
+    emit({
+      bench: 'audit.writer',
+      store: 'sqlite',
+      writers: 1,
+      producers: PRODUCERS,
+      maxInFlight: 4,
+      ...(await writerRun([store.audit], RECORDS, PRODUCERS, 4)),
+    });
+    emit({ bench: 'audit.verify', store: 'sqlite', ...(await verifyRun(store.audit)) });
+    const source = store.audit.source;
+    const mod = (await import(source.module)) as {
+      openAuditReader(o: Record<string, unknown>): Promise<AuditReader>;
+    };
+    const reader = await mod.openAuditReader(source.options);
+    const started = performance.now();
+    let read = 0;
+    for (let from = 1; ; ) {
+      const page = await reader.range(from, 5000);
+      read += page.length;
+      if (page.length < 5000) break;
+      from = (page[page.length - 1]?.seq ?? from) + 1;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await reader.close();
+    emit({
+      bench: 'audit.reader.range',
+      store: 'sqlite',
+      records: read,
+      recordsPerSecond: Math.round(read / seconds),
+    });
+    const records = await store.audit.length();
+    await store.close();
+    const bytes = statSync(path).size;
+    emit({
+      bench: 'audit.disk',
+      store: 'sqlite',
+      records,
+      bytes,
+      bytesPerRecord: Math.round(bytes / records),
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // Redis: one writer, then two replicas (two connections, two writers) on one chain.
-{
+if (STORES.includes('redis')) {
   const redis = await startRedis();
   try {
     const a = new RedisStore({ url: redis.url, prefix: 'bench1:' });

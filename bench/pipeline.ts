@@ -1,8 +1,12 @@
 // Events per second and added latency through the whole pipeline (policy + audit +
-// routing + delivery to an in-process adapter), with the memory store and with a real
-// Redis (started on a free port) and fail-closed audit; then audit verify speed.
-// Run: npm run bench:pipeline   (prints one JSON line per measurement)
-import { readFileSync } from 'node:fs';
+// routing + delivery to an in-process adapter), with the memory store, the SQLite store (a
+// file in a temporary folder) and a real Redis (started on a free port), fail-closed audit;
+// then audit verify speed, and for SQLite the bytes per record on disk.
+// Run: npm run bench:pipeline [-- --stores=memory,sqlite,redis --events=N]
+//   (prints one JSON line per measurement)
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { AuditWriter } from '../src/core/audit/writer.js';
 import { silentLogger } from '../src/core/logger.js';
@@ -12,7 +16,7 @@ import { compilePolicySource } from '../src/core/policy/index.js';
 // Registers the networks this build speaks (address schemes, the policy's network names).
 import '../src/networks.js';
 import type { Store } from '../src/core/store.js';
-import { openStore } from '../src/store/open.js';
+import { auditPipelineDepth, openStore } from '../src/store/open.js';
 import { MemoryAdapter } from '../test/fixtures/memory-adapter.js';
 import { startRedis } from '../test/harness/redis.js';
 import { median, percentile } from './common.js';
@@ -22,9 +26,14 @@ const policy = compilePolicySource(
   'default.yaml',
 );
 const argCount = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 100_000);
+const stores = (process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis').split(
+  ',',
+);
 
 async function makePipeline(store: Store) {
-  const writer = new AuditWriter(store.audit, {});
+  // As the gateway does it; INFLIGHT=n overrides, to compare.
+  const maxInFlight = process.env.INFLIGHT ? Number(process.env.INFLIGHT) : auditPipelineDepth(store);
+  const writer = new AuditWriter(store.audit, { maxInFlight });
   const pipeline = new Pipeline({
     policy: () => policy,
     audit: writer,
@@ -146,43 +155,67 @@ async function run(name: string, store: Store, target: number) {
   return writer;
 }
 
-const mem = await openStore(undefined, silentLogger);
-await run('memory', mem, 50_000);
-const records = await mem.audit.length();
-const v0 = process.hrtime.bigint();
-const verified = await verifyLog(mem.audit);
-const vs = Number(process.hrtime.bigint() - v0) / 1e9;
-console.log(
-  JSON.stringify({
-    bench: 'audit-verify',
-    store: 'memory',
-    records,
-    ok: verified.ok,
-    recordsPerSec: Math.round(records / vs),
-    targetRecordsPerSec: 200_000,
-    ratioToTarget: +(records / vs / 200_000).toFixed(2),
-  }),
-);
-await mem.close();
-
-const redis = await startRedis();
-try {
-  const rstore = await openStore({ redis: redis.url }, silentLogger);
-  await run('redis', rstore, 20_000);
-  const rv0 = process.hrtime.bigint();
-  const rverified = await verifyLog(rstore.audit);
-  const rn = await rstore.audit.length();
-  const rvs = Number(process.hrtime.bigint() - rv0) / 1e9;
+async function verifySpeed(name: string, store: Store, target?: number) {
+  const records = await store.audit.length();
+  const v0 = process.hrtime.bigint();
+  const verified = await verifyLog(store.audit);
+  const vs = Number(process.hrtime.bigint() - v0) / 1e9;
   console.log(
     JSON.stringify({
       bench: 'audit-verify',
-      store: 'redis',
-      records: rn,
-      ok: rverified.ok,
-      recordsPerSec: Math.round(rn / rvs),
+      store: name,
+      records,
+      ok: verified.ok,
+      recordsPerSec: Math.round(records / vs),
+      ...(target ? { targetRecordsPerSec: target, ratioToTarget: +(records / vs / target).toFixed(2) } : {}),
     }),
   );
-  await rstore.close();
-} finally {
-  await redis.stop();
+  return records;
+}
+
+if (stores.includes('memory')) {
+  const mem = await openStore({ memory: true }, silentLogger);
+  await run('memory', mem, 50_000);
+  await verifySpeed('memory', mem, 200_000);
+  await mem.close();
+}
+
+// `sqlite`: the default (synchronous full); `sqlite-normal`: synchronous normal (no sync
+// to disk before an answer: a power cut may lose the last batches).
+for (const name of ['sqlite', 'sqlite-normal'] as const) {
+  if (!stores.includes(name)) continue;
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-'));
+  const path = join(dir, 'parley.db');
+  try {
+    const synchronous = name === 'sqlite' ? 'full' : 'normal';
+    const store = await openStore({ sqlite: { path, synchronous } }, silentLogger);
+    await run(name, store, 50_000);
+    const records = await verifySpeed(name, store);
+    await store.close();
+    // After close the WAL is checkpointed into the file: its size is what the trail costs.
+    const bytes = statSync(path).size;
+    console.log(
+      JSON.stringify({
+        bench: 'sqlite-disk',
+        store: name,
+        records,
+        bytes,
+        bytesPerRecord: Math.round(bytes / records),
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (stores.includes('redis')) {
+  const redis = await startRedis();
+  try {
+    const rstore = await openStore({ redis: redis.url }, silentLogger);
+    await run('redis', rstore, 20_000);
+    await verifySpeed('redis', rstore);
+    await rstore.close();
+  } finally {
+    await redis.stop();
+  }
 }

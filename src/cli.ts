@@ -1,5 +1,5 @@
 // The `parley` command. Exit codes: 0 success, 1 a check failed, 2 bad input.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG_FILE, LOG_LEVELS, type LoadedConfig, loadConfig } from '
 import { formatProblem, SourceError } from './core/yaml-source.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './log.js';
-import { openStore, StoreConfigError } from './store/open.js';
+import { openStore, StoreConfigError, sqliteOptions } from './store/open.js';
 
 const HELP = `parley — a federation gateway for XMPP, Matrix and SIP, with policy and audit
 
@@ -178,11 +178,20 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await auditCommand(args, io, async () => {
           if (wantsHelp) throw new CliError('no store needed for help');
           const loaded = loadConfigOrThrow(config, io);
-          if (loaded.config.store?.memory) {
+          const store = loaded.config.store;
+          if (store?.memory) {
             io.stderr(
               `parley: note: ${loaded.file} uses the in-memory store, which lives inside a running gateway; ` +
                 'this command sees an empty trail. Use the admin API (/api/v1/audit), or the SQLite or Redis store.\n',
             );
+          } else if (!store?.redis) {
+            const { path } = sqliteOptions(store, io.cwd);
+            if (!existsSync(path)) {
+              io.stderr(
+                `parley: note: ${path} did not exist: this opens a new, empty store there. A relative ` +
+                  'store.sqlite (and the default data/parley.db) is under the working directory: run this where the gateway runs.\n',
+              );
+            }
           }
           return openStore(
             loaded.config.store,

@@ -18,7 +18,7 @@ import { POLICY_RECORD_KIND, PolicyRuntime } from './policy-runtime.js';
 // Registers the networks this build speaks (the adapters' modules).
 import './networks.js';
 import { Retention } from './retention.js';
-import { openStore } from './store/open.js';
+import { auditPipelineDepth, openStore } from './store/open.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -123,6 +123,7 @@ export async function startGateway(loaded: LoadedConfig, opts: GatewayOptions): 
   const metrics = new PrometheusMetrics();
   const store = await openStore(cfg.store, logger.child({ component: 'store' }));
   const audit = new AuditWriter(store.audit, {
+    maxInFlight: auditPipelineDepth(store),
     observer: metrics,
     logger: logger.child({ component: 'audit' }),
   });

@@ -39,6 +39,15 @@ export function redisOptions(cfg: StoreConfig, logger: Logger): RedisStoreOption
   return opts;
 }
 
+/**
+ * How many audit appends the writer may have in flight on this store (AuditWriter's
+ * maxInFlight): the SQLite store writes on a thread of its own, which works on one batch
+ * while the event loop makes the next.
+ */
+export function auditPipelineDepth(store: Store): number {
+  return store.audit.kind === 'sqlite' ? 4 : 1;
+}
+
 /** Where the SQLite store lives when the config does not say. */
 export const DEFAULT_SQLITE_PATH = 'data/parley.db';
 
@@ -64,11 +73,14 @@ async function openSqlite(cfg: StoreConfig | undefined, logger: Logger, cwd: str
   // Loaded only when used: a Redis or memory deployment never loads the native module.
   const { SqliteStore } = await import('./sqlite/store.js');
   const { SqliteStoreError } = await import('./sqlite/database.js');
+  let store: InstanceType<typeof SqliteStore> | undefined;
   try {
-    const store = new SqliteStore({ path, synchronous, logger });
+    store = new SqliteStore({ path, synchronous, logger });
+    await store.ready();
     logger.info({ store: 'sqlite', path, synchronous }, `using the SQLite store ${path}`);
     return store;
   } catch (err) {
+    await store?.close().catch(() => {});
     if (err instanceof SqliteStoreError) throw new StoreConfigError(err.message);
     throw err;
   }

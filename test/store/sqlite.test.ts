@@ -29,6 +29,7 @@ const tempPath = (): string => join(tempDir(), 'parley.db');
 
 await storeContract(t, 'sqlite', async () => {
   const store = new SqliteStore({ path: tempPath() });
+  await store.ready();
   return { store, cleanup: () => store.close() };
 });
 
@@ -74,13 +75,14 @@ t.test('state and the trail survive a close and a reopen', async (t) => {
   t.equal((await verifyLog(b.audit)).ok, true);
 });
 
-t.test('the file is in WAL mode and records its schema version', async (t) => {
+t.test('the file is in WAL mode, has 16 KiB pages and records its schema version', async (t) => {
   const path = tempPath();
   const s = new SqliteStore({ path });
   await s.audit.append(chainEntries(null, entries(2)));
   const db = new Database(path, { readonly: true });
   t.teardown(() => db.close());
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  t.equal(db.pragma('page_size', { simple: true }), 16384, 'a new file gets 16 KiB pages');
   t.equal(db.prepare('SELECT version FROM schema_version').pluck().get(), SCHEMA_VERSION);
   t.equal(SCHEMA_VERSION >= 1, true);
   await s.close();

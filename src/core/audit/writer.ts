@@ -2,28 +2,36 @@
 //
 // Entries written while no append is in flight are collected until the next turn of the
 // event loop (or until `maxBatch`), chained after the log's head and appended in one store
-// call; entries written while an append is in flight wait for it and form the next batch.
+// call; entries written while an append is in flight wait for it and form the next batch
+// (with `maxInFlight` above 1, up to that many batches are sent, each chained after the
+// one before, before the first is acknowledged).
 // Each write() resolves with the record's seq and hash only when its batch is durable
 // (the store acknowledged the append) and rejects when the store failed, so the pipeline
 // can refuse the event (audit.failClosed). When another replica appended first (the
 // store's conditional append fails), the writer takes the new head, re-chains and retries.
-//
-// Posted entries (post(): outcome records nothing waits on) are not lost to a store outage:
-// when their batch fails they are kept (up to `maxRetained`) and appended again, with a
-// growing delay, once the store answers. A failed append may have been written all the
-// same (the connection broke after the commit): before each new attempt the writer looks
-// for the records it last sent, by seq and hash, so that they are never written twice.
+// Posted entries (post(): outcome records nothing waits on) outlive a store outage: kept
+// (bounded) and sent again once the store answers, re-stamped with the time they are
+// finally written, so that the trail stays in time order (retained.ts).
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { PipelineObserver } from '../observer.js';
 import { nullObserver } from '../observer.js';
-import type { AuditHead, AuditLog } from '../store.js';
+import type { AppendResult, AuditHead, AuditLog } from '../store.js';
 import { chainEntries } from './chain.js';
-import type { AuditEntry } from './record.js';
+import type { AuditEntry, AuditRecord } from './record.js';
+import { type Mark, RetainedPosts } from './retained.js';
+import { isoTime } from './time.js';
 
 export interface AuditWriterOptions {
   /** Most records per append (default 500). */
   maxBatch?: number;
+  /**
+   * Appends sent before the first of them is acknowledged (default 1). Above 1, a batch is
+   * chained after the one still in flight and sent at once, so that the store writes one
+   * batch while the next is being made (a store that writes on another thread or server);
+   * when a batch fails, the ones sent after it (chained after it) are re-chained and sent again.
+   */
+  maxInFlight?: number;
   /** Re-chain attempts when other writers keep appending first (default 100). */
   maxConflictRetries?: number;
   /** Posted entries kept for another attempt while the store fails (default 10,000); more are dropped, logged. */
@@ -62,53 +70,59 @@ interface Pending {
   reject(err: Error): void;
 }
 
-/** Posted entries whose append failed, and the last record of each failed attempt. */
-interface Retained {
-  items: Pending[];
-  /** Where attempts that may have been written ended: found there, the entries are written. */
-  marks: WrittenRecord[];
-}
+type Outcome = AppendResult | { error: unknown };
 
-type BatchResult = { ok: true } | { ok: false; error: AuditWriteError; mark: WrittenRecord | null };
+/** A batch sent to the store, waiting for its answer. */
+interface InFlight {
+  batch: Pending[];
+  records: AuditRecord[];
+  started: number;
+  result: Promise<Outcome>;
+}
 
 export class AuditWriter {
   private readonly log: AuditLog;
   private readonly maxBatch: number;
+  private readonly maxInFlight: number;
   private readonly maxRetries: number;
-  private readonly maxRetained: number;
-  private readonly retryMinMs: number;
-  private readonly retryMaxMs: number;
   private readonly observer: PipelineObserver;
   private readonly logger: Logger;
   private queue: Pending[] = [];
-  /** The head after our last append; undefined when unknown (start, after an error). */
+  /** Sent, oldest first; each chained after the one before it. */
+  private inflight: InFlight[] = [];
+  /** The head after the last batch sent; undefined when unknown (start, after an error). */
   private head: AuditHead | null | undefined = undefined;
+  /** Conflicts in a row of the oldest batch (another writer appended first). */
+  private conflicts = 0;
+  /** While a failure is sorted out, nothing new is sent (it would jump the queue). */
+  private paused = false;
   private running = false;
   private scheduled = false;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
-  private retained: Retained[] = [];
-  private retainedCount = 0;
-  /** Kept entries are tried again at the next drain. */
+  private readonly retained: RetainedPosts<Pending>;
+  /** Kept entries are sent again at the next drain. */
   private retryDue = false;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryDelayMs: number;
 
   constructor(log: AuditLog, opts: AuditWriterOptions = {}) {
     this.log = log;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 500);
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.maxRetries = Math.max(1, opts.maxConflictRetries ?? 100);
-    this.maxRetained = Math.max(0, opts.maxRetained ?? 10_000);
-    this.retryMinMs = Math.max(1, opts.retryMinMs ?? 100);
-    this.retryMaxMs = Math.max(this.retryMinMs, opts.retryMaxMs ?? 5000);
-    this.retryDelayMs = this.retryMinMs;
     this.observer = opts.observer ?? nullObserver;
     this.logger = opts.logger ?? silentLogger;
+    const minMs = Math.max(1, opts.retryMinMs ?? 100);
+    this.retained = new RetainedPosts<Pending>(
+      Math.max(0, opts.maxRetained ?? 10_000),
+      minMs,
+      Math.max(minMs, opts.retryMaxMs ?? 5000),
+      () => this.retryNow(),
+    );
   }
 
-  /** Records accepted but not yet durable (kept posted entries included). */
+  /** Records accepted but not yet durable or sent (kept posted entries included). */
   get pending(): number {
-    return this.queue.length + this.retainedCount;
+    return this.queue.length + this.retained.size;
   }
 
   /** Chain and append one entry; resolves when its record is durable. */
@@ -140,10 +154,7 @@ export class AuditWriter {
    * entries kept after a failure are tried once more first (they stay kept if that fails).
    */
   flush(): Promise<void> {
-    if (this.retained.length > 0) {
-      this.retryDue = true;
-      this.schedule();
-    }
+    if (this.retained.size > 0) this.retryNow();
     if (!this.running && !this.scheduled && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -152,45 +163,111 @@ export class AuditWriter {
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    if (this.retainedCount > 0) {
+    const dropped = this.retained.clear();
+    if (dropped > 0) {
       this.logger.error(
-        { records: this.retainedCount },
+        { records: dropped },
         'audit writer closed while the store refused posted records: they are not written',
       );
-      this.retained = [];
-      this.retainedCount = 0;
     }
   }
 
+  private retryNow(): void {
+    if (this.retained.size === 0) return;
+    this.retryDue = true;
+    this.schedule();
+  }
+
+  /** Kept entries not written after all go first, re-stamped: they are written now. */
+  private async requeueRetained(): Promise<void> {
+    this.retryDue = false;
+    const { items, written } = await this.retained.takeUnwritten(this.log);
+    if (written > 0)
+      this.logger.info({ records: written }, 'posted audit records were written before the failure');
+    if (items.length === 0) return;
+    const time = isoTime(new Date());
+    for (const p of items) p.entry = { ...p.entry, time };
+    this.queue = [...items, ...this.queue];
+    this.logger.info({ records: items.length }, 'posted audit records sent again after the store failed');
+  }
+
   private schedule(): void {
-    if (this.running || this.scheduled) return;
+    if (this.scheduled || (this.running && this.inflight.length >= this.maxInFlight)) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.drain();
+      if (this.running) this.send();
+      else void this.drain();
     });
+  }
+
+  private take(): Pending[] {
+    const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+    this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
+    return batch;
+  }
+
+  /** Send batches while there is room in flight and the head to chain after is known. */
+  private send(): void {
+    while (
+      !this.paused &&
+      this.queue.length > 0 &&
+      this.inflight.length < this.maxInFlight &&
+      this.head !== undefined
+    ) {
+      const batch = this.take();
+      let records: AuditRecord[];
+      try {
+        records = chainEntries(
+          this.head,
+          batch.map((p) => p.entry),
+        );
+      } catch (err) {
+        this.fail(batch, err);
+        continue;
+      }
+      const last = records[records.length - 1];
+      if (last) this.head = { seq: last.seq, hash: last.hash };
+      let result: Promise<Outcome>;
+      try {
+        result = this.log.append(records).then(
+          (r) => r,
+          (error: unknown) => ({ error }),
+        );
+      } catch (error) {
+        result = Promise.resolve({ error });
+      }
+      this.inflight.push({ batch, records, started: performance.now(), result });
+    }
   }
 
   private async drain(): Promise<void> {
     if (this.running) return;
     this.running = true;
     try {
-      if (this.retryDue) {
-        this.retryDue = false;
-        await this.retryRetained();
-      }
-      while (this.queue.length > 0) {
-        const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
-        this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
-        const res = await this.appendBatch(batch, [], false);
-        if (!res.ok) this.failed(batch, res);
+      while (this.queue.length > 0 || this.inflight.length > 0 || this.retryDue) {
+        if (this.retryDue && this.inflight.length === 0) await this.requeueRetained();
+        if (this.queue.length === 0 && this.inflight.length === 0) continue;
+        if (this.head === undefined && this.inflight.length === 0) {
+          try {
+            this.head = await this.log.head();
+          } catch (err) {
+            this.fail(this.take(), err);
+            continue;
+          }
+        }
+        this.send();
+        const sent = this.inflight[0];
+        if (!sent) continue;
+        // It keeps its place in flight until answered (room for maxInFlight - 1 more).
+        const res = await sent.result;
+        this.inflight.shift();
+        await this.settle(sent, res);
         this.observer.auditLag(this.pending);
       }
     } finally {
       this.running = false;
-      if (this.queue.length > 0 || (this.retryDue && this.retained.length > 0)) this.schedule();
+      if (this.queue.length > 0 || this.retryDue) this.schedule();
       else {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
@@ -199,123 +276,116 @@ export class AuditWriter {
     }
   }
 
-  /** A batch failed: tell the writers; keep the posted entries for another attempt. */
-  private failed(batch: Pending[], res: Extract<BatchResult, { ok: false }>): void {
+  /** The oldest batch's answer. */
+  private async settle(sent: InFlight, res: Outcome): Promise<void> {
+    if ('error' in res || !res.ok) {
+      this.paused = true;
+      try {
+        await this.recover(sent, res);
+      } finally {
+        this.paused = false;
+      }
+      return;
+    }
+    this.conflicts = 0;
+    this.retained.succeeded();
+    // The store answers again: kept entries need not wait for their timer.
+    if (this.retained.size > 0) this.retryDue = true;
+    this.observer.auditFlushed(sent.records.length, (performance.now() - sent.started) / 1000);
+    const { batch, records } = sent;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      const r = records[i];
+      // A posted entry has nobody to tell.
+      if (r && p.resolve !== ignore) p.resolve({ seq: r.seq, hash: r.hash });
+    }
+  }
+
+  /** The oldest batch failed (an error, or another writer appended first). */
+  private async recover(sent: InFlight, res: Outcome): Promise<void> {
+    if ('error' in res) {
+      // The append may or may not have happened: read the head again next time.
+      this.head = undefined;
+      const last = sent.records[sent.records.length - 1];
+      this.fail(sent.batch, res.error, last ? { seq: last.seq, hash: last.hash } : null);
+      this.queue = [...(await this.resend()), ...this.queue];
+      return;
+    }
+    if (res.ok) return;
+    // Another writer appended first: re-chain after its head and send again.
+    this.conflicts += 1;
+    if (this.conflicts >= this.maxRetries) {
+      const attempts = this.conflicts;
+      this.conflicts = 0;
+      this.head = undefined;
+      this.fail(
+        sent.batch,
+        new AuditWriteError(`audit append kept conflicting with other writers (${attempts} attempts)`),
+      );
+      this.queue = [...(await this.resend()), ...this.queue];
+      return;
+    }
+    this.head = res.head;
+    this.queue = [...sent.batch, ...(await this.resend()), ...this.queue];
+    if (this.conflicts > 3) {
+      // Several replicas racing: back off a little, with jitter.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** (this.conflicts - 1))));
+      this.head = undefined;
+    }
+  }
+
+  /**
+   * After the oldest batch failed: the batches sent after it were chained after it, so
+   * they fail too. Wait for their answers; returns their entries, in order, to send again.
+   */
+  private async resend(): Promise<Pending[]> {
+    const rest = this.inflight;
+    this.inflight = [];
+    const again: Pending[] = [];
+    let unknown = false;
+    for (const sent of rest) {
+      const res = await sent.result;
+      if ('error' in res) {
+        unknown = true;
+        again.push(...sent.batch);
+      } else if (res.ok) {
+        // Written after all (the failed append did happen): tell its writers.
+        await this.settle(sent, res);
+        unknown = true;
+      } else {
+        // The latest head the store reported.
+        this.head = res.head;
+        again.push(...sent.batch);
+      }
+    }
+    if (unknown) this.head = undefined;
+    return again;
+  }
+
+  /**
+   * A batch failed: tell its writers; keep its posted entries for another attempt. `mark`:
+   * the batch's last record when the append may have been written all the same.
+   */
+  private fail(batch: Pending[], err: unknown, mark: Mark | null = null): void {
+    const e =
+      err instanceof AuditWriteError
+        ? err
+        : new AuditWriteError(`audit store append failed: ${(err as Error)?.message ?? String(err)}`, {
+            cause: err,
+          });
+    this.logger.error({ err: e.message, records: batch.length }, 'audit batch not written');
     const posted: Pending[] = [];
     for (const p of batch) {
       if (p.resolve === ignore) posted.push(p);
-      else p.reject(res.error);
+      else p.reject(e);
     }
-    this.logger.error({ err: res.error.message, records: batch.length }, 'audit batch not written');
-    if (posted.length === 0) return;
-    const room = this.maxRetained - this.retainedCount;
-    if (room < posted.length) {
+    if (posted.length === 0 || this.closed) return;
+    const lost = this.retained.keep(posted, mark);
+    if (lost > 0) {
       this.logger.error(
-        { records: posted.length - Math.max(0, room), kept: this.retainedCount },
+        { records: lost, kept: this.retained.size },
         'audit records lost: too many posted records wait for the store',
       );
-    }
-    const kept = room >= posted.length ? posted : posted.slice(0, Math.max(0, room));
-    if (kept.length === 0) return;
-    this.retained.push({ items: kept, marks: res.mark ? [res.mark] : [] });
-    this.retainedCount += kept.length;
-    this.armRetry();
-  }
-
-  private armRetry(): void {
-    if (this.retryTimer || this.closed) return;
-    const delay = this.retryDelayMs;
-    this.retryDelayMs = Math.min(this.retryMaxMs, this.retryDelayMs * 2);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.retryDue = true;
-      this.schedule();
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  /** Append the kept entries, oldest first, until one group fails again. */
-  private async retryRetained(): Promise<void> {
-    while (this.retained.length > 0) {
-      const g = this.retained[0] as Retained;
-      const res = await this.appendBatch(g.items, g.marks, true);
-      if (!res.ok) {
-        if (res.mark) g.marks.push(res.mark);
-        this.armRetry();
-        return;
-      }
-      this.retained.shift();
-      this.retainedCount -= g.items.length;
-      this.retryDelayMs = this.retryMinMs;
-      this.logger.info({ records: g.items.length }, 'posted audit records written after the store returned');
-    }
-  }
-
-  /** Whether an earlier attempt that may have been written was (its last record is there). */
-  private async written(marks: readonly WrittenRecord[]): Promise<boolean> {
-    for (const m of marks) {
-      const [r] = await this.log.range(m.seq, 1);
-      if (r && r.seq === m.seq && r.hash === m.hash) return true;
-    }
-    return false;
-  }
-
-  private async appendBatch(
-    batch: Pending[],
-    marks: readonly WrittenRecord[],
-    retrying: boolean,
-  ): Promise<BatchResult> {
-    const started = performance.now();
-    const entries = batch.map((p) => p.entry);
-    /** The last record of an append whose outcome is unknown (it threw). */
-    let sent: WrittenRecord | null = null;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        if (marks.length > 0 && (await this.written(marks))) {
-          this.head = undefined;
-          return { ok: true };
-        }
-        if (this.head === undefined) this.head = await this.log.head();
-        const records = chainEntries(this.head, entries);
-        const lastRec = records[records.length - 1];
-        sent = lastRec ? { seq: lastRec.seq, hash: lastRec.hash } : null;
-        const res = await this.log.append(records);
-        sent = null;
-        if (res.ok) {
-          this.head = lastRec ? { seq: lastRec.seq, hash: lastRec.hash } : this.head;
-          this.observer.auditFlushed(records.length, (performance.now() - started) / 1000);
-          for (let i = 0; i < batch.length; i++) {
-            const p = batch[i] as Pending;
-            const r = records[i];
-            // A posted entry has nobody to tell.
-            if (r && p.resolve !== ignore) p.resolve({ seq: r.seq, hash: r.hash });
-          }
-          // The store answers again: kept entries need not wait for their timer.
-          if (this.retained.length > 0 && !retrying) this.retryDue = true;
-          return { ok: true };
-        }
-        this.head = res.head;
-        if (attempt + 1 >= this.maxRetries) {
-          throw new AuditWriteError(
-            `audit append kept conflicting with other writers (${attempt + 1} attempts)`,
-          );
-        }
-        if (attempt >= 3) {
-          // Several replicas racing: back off a little, with jitter.
-          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
-          this.head = undefined;
-        }
-      }
-    } catch (err) {
-      // The append may or may not have happened: read the head again next time.
-      this.head = undefined;
-      const e =
-        err instanceof AuditWriteError
-          ? err
-          : new AuditWriteError(`audit store append failed: ${(err as Error)?.message ?? String(err)}`, {
-              cause: err,
-            });
-      return { ok: false, error: e, mark: sent };
     }
   }
 }

@@ -19,7 +19,8 @@ type KeyOperations =
 
 /**
  * `kind` — `memory`: the store lives and dies with this process (no other replica shares it,
- * nothing in it outlives a restart); `redis`: shared by every replica, durable.
+ * nothing in it outlives a restart); `sqlite`: this process's, in a file, so it outlives a
+ * restart; `redis`: shared by every replica, durable.
  */
 export type AdapterState = Pick<Store, 'kind' | KeyOperations> & {
   /** The prefix every key gets, e.g. `xmpp:corp:`. */

@@ -5,6 +5,7 @@
 
 import { tryParseAddress } from '../../core/address.js';
 import { recordJson } from '../../core/audit/chain.js';
+import { personOf } from '../../core/audit/query.js';
 import type { AuditRecord } from '../../core/audit/record.js';
 import type { RecordBatch } from './protocol.js';
 import { type Field, fieldTerm } from './terms.js';
@@ -25,13 +26,15 @@ class Memo {
 }
 
 /**
- * The terms of a party: its person (`user@domain`, lower case) and domain when it is an
- * address, else its exact text (a `user` filter that is no address matches only that).
+ * The terms of a party: its person as the `user` filter reads one (personOf), else its exact
+ * text (a `user` filter that names no person matches only that); and its domain when it is
+ * an address.
  */
 function partyTerms(party: string): string {
-  const a = tryParseAddress(party);
-  if (!a) return fieldTerm('party', party);
-  return `${fieldTerm('person', `${a.user}@${a.domain}`.toLowerCase())} ${fieldTerm('domain', a.domain)}`;
+  const person = typeof party === 'string' ? personOf(party) : null;
+  const own = person !== null ? fieldTerm('person', person) : fieldTerm('party', String(party));
+  const domain = tryParseAddress(party)?.domain;
+  return domain === undefined ? own : `${own} ${fieldTerm('domain', domain)}`;
 }
 
 export class Columns {
@@ -62,21 +65,35 @@ export class Columns {
 
   batch(records: readonly AuditRecord[]): RecordBatch {
     const n = records.length;
-    const b: RecordBatch = {
-      seqs: new Array(n),
-      texts: new Array(n),
-      times: new Array(n),
-      bodies: new Array(n),
-      terms: new Array(n),
-    };
+    const texts: string[] = new Array(n);
+    const times: string[] = new Array(n);
+    const terms: string[] = new Array(n);
+    const bodies: string[] = [];
+    const bodyLengths: number[] = new Array(n);
+    let contiguous = true;
     for (let i = 0; i < n; i++) {
       const r = records[i] as AuditRecord;
-      b.seqs[i] = r.seq;
-      b.texts[i] = recordJson(r);
-      b.times[i] = typeof r.time === 'string' ? r.time : '';
-      b.bodies[i] = r.content?.mode === 'full' && typeof r.content.body === 'string' ? r.content.body : null;
-      b.terms[i] = this.terms(r);
+      if (i > 0 && r.seq !== (records[i - 1] as AuditRecord).seq + 1) contiguous = false;
+      texts[i] = recordJson(r);
+      const time = typeof r.time === 'string' ? r.time : '';
+      times[i] = time.includes('\n') ? '' : time;
+      const body = r.content?.mode === 'full' && typeof r.content.body === 'string' ? r.content.body : null;
+      if (body === null) bodyLengths[i] = -1;
+      else {
+        bodies.push(body);
+        bodyLengths[i] = body.length;
+      }
+      terms[i] = this.terms(r);
     }
-    return b;
+    return {
+      count: n,
+      first: (records[0] as AuditRecord | undefined)?.seq ?? 0,
+      seqs: contiguous ? null : records.map((r) => r.seq),
+      texts: texts.join('\n'),
+      times: times.join('\n'),
+      bodies: bodies.join(''),
+      bodyLengths,
+      terms: terms.join('\n'),
+    };
   }
 }

@@ -49,6 +49,19 @@ export class SqliteStore implements Store {
     this.audit = new SqliteAuditLog(this.#db, opts.path, this.#writer, () => this.#check());
   }
 
+  /**
+   * Start the writer thread now (it starts with the first write otherwise) and wait until
+   * it has the file open: a writer that cannot start fails here, not on the first event.
+   */
+  async ready(): Promise<void> {
+    this.#check();
+    try {
+      await this.#writer.request<null>({ type: 'ping' });
+    } catch (err) {
+      throw explain(this.path, err);
+    }
+  }
+
   #check(): void {
     if (this.#closed) throw new StoreClosedError();
   }

@@ -8,7 +8,7 @@
 // - a word of letters a-z and digits 0-9 only is its own term;
 // - any other word is `x` + the hex of its UTF-8 bytes, which keeps prefixes: the hex of a
 //   prefix is a prefix of the hex, so `café*`-style queries still work;
-// - a field value is `k` + a 53-bit hash of `<field letter>:<value>` in base 36.
+// - a field value is `k` + a 55-bit hash of the field's letter and the value, in base 32.
 // A term can stand for more than one thing (a body word spelled like a hash, two values
 // with one hash): the index finds candidates, and the search checks each one exactly.
 
@@ -29,15 +29,32 @@ export function wordTerm(word: string): string {
   return PLAIN.test(w) ? w : `x${Buffer.from(w, 'utf8').toString('hex')}`;
 }
 
+const NON_ASCII = /[\u0080-\uffff]/;
+const ASCII_WORD = /[a-z0-9]+/g;
+
 /** The distinct word terms of a text, added to `into`. */
 export function addWordTerms(text: string, into: Set<string>): void {
+  if (!NON_ASCII.test(text)) {
+    // The same words, found faster: in ASCII the letters and digits are [A-Za-z0-9], and
+    // lower-casing the whole text lower-cases each word.
+    const words = text.toLowerCase().match(ASCII_WORD);
+    if (words) for (const w of words) into.add(w.length > MAX_WORD ? w.slice(0, MAX_WORD) : w);
+    return;
+  }
   for (const m of text.matchAll(WORD)) into.add(wordTerm(m[0].toLowerCase()));
 }
 
-/** 53-bit string hash (cyrb53): spreads well, cheap per character. */
-function hash53(s: string): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
+/** A digit of base 32 (0-9, a-v) as a character code. */
+const digit = (v: number): number => (v < 10 ? 48 + v : 87 + v);
+
+/**
+ * `k` and a 55-bit hash (two rounds of cyrb53's mixing over the field letter and the value)
+ * in base 32: 12 characters, made without number-to-text conversion (V8's radix printing
+ * of large numbers costs microseconds; this is called for every record).
+ */
+function hashTerm(seed: number, s: string): string {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     h1 = Math.imul(h1 ^ c, 2654435761);
@@ -45,7 +62,20 @@ function hash53(s: string): number {
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+  return String.fromCharCode(
+    107,
+    digit(h1 & 31),
+    digit((h1 >>> 5) & 31),
+    digit((h1 >>> 10) & 31),
+    digit((h1 >>> 15) & 31),
+    digit((h1 >>> 20) & 31),
+    digit((h1 >>> 25) & 31),
+    digit(((h1 >>> 30) | (h2 << 2)) & 31),
+    digit((h2 >>> 3) & 31),
+    digit((h2 >>> 8) & 31),
+    digit((h2 >>> 13) & 31),
+    digit((h2 >>> 18) & 31),
+  );
 }
 
 /**
@@ -69,7 +99,7 @@ export type Field = keyof typeof FIELD;
 
 /** The term of a field's value. */
 export function fieldTerm(field: Field, value: string): string {
-  return `k${hash53(`${FIELD[field]}:${value}`).toString(36)}`;
+  return hashTerm(FIELD[field].charCodeAt(0), value);
 }
 
 const quote = (term: string): string => `"${term}"`;

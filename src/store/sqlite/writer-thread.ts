@@ -1,13 +1,14 @@
 // The writer thread: the one connection that writes the SQLite file. better-sqlite3 is
-// synchronous, and a write with `synchronous = FULL` waits for the disk; here that wait
-// and the work of inserting and indexing records happen beside the event loop instead of
-// in it. Whatever arrived while the previous transaction ran is written in one
-// transaction (one sync to disk), each request inside a savepoint of its own so that one
-// refused request does not undo the others.
+// synchronous; here the work of inserting and indexing records happens beside the event
+// loop instead of in it, and the wait for the disk beside the writer itself (wal-sync.ts).
+// Whatever arrived while the previous transaction ran is written in one transaction, each
+// request inside a savepoint of its own so that one refused request does not undo the
+// others.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
 import { openDatabase, type Synchronous } from './database.js';
 import type { Reply, Request, StateMessage, ToWriter } from './protocol.js';
+import { WalSync } from './wal-sync.js';
 import { Writes } from './writes.js';
 
 interface WriterData {
@@ -35,7 +36,9 @@ const errorCode = (err: unknown): string => {
 function start(): void {
   let db: Database;
   try {
-    db = openDatabase(path, { synchronous, cacheKiB: 32 * 1024 });
+    // With `full`, WalSync syncs the WAL before answering (see there); SQLite itself runs
+    // as NORMAL then, so that a commit does not wait for the disk.
+    db = openDatabase(path, { synchronous: 'normal', cacheKiB: 32 * 1024 });
   } catch (err) {
     send({ type: 'fatal', error: errorText(err) });
     port?.close();
@@ -48,6 +51,20 @@ function start(): void {
   const savepoint = db.prepare('SAVEPOINT op');
   const release = db.prepare('RELEASE op');
   const undo = db.prepare('ROLLBACK TO op');
+
+  const durable = synchronous === 'full';
+  const wal = new WalSync<Reply>(
+    `${path}-wal`,
+    (answers) => {
+      for (const a of answers) send(a);
+    },
+    (answers, err) => {
+      const error = `the SQLite file was written but could not be synced to disk: ${err.message}`;
+      for (const a of answers) {
+        if (a.type === 'reply') send({ type: 'reply', id: a.id, ok: false, error, code: errorCode(err) });
+      }
+    },
+  );
 
   let inbox: ToWriter[] = [];
   let scheduled = false;
@@ -73,6 +90,7 @@ function start(): void {
       case 'state':
         writes.state(m.ops);
         return null;
+      case 'ping':
       case 'close':
         return null;
     }
@@ -134,18 +152,23 @@ function start(): void {
       results.length = 0;
     }
     if (upto > 0) send({ type: 'committed', upto });
-    for (const r of results) send(r);
-    if (closing) {
-      clearInterval(sweeper);
-      const id = closing.id;
-      try {
-        db.close();
-        send({ type: 'reply', id, ok: true, value: null });
-      } catch (err) {
-        send({ type: 'reply', id, ok: false, error: errorText(err), code: errorCode(err) });
-      }
-      port?.close();
+    if (durable) wal.committed(results);
+    else for (const r of results) send(r);
+    if (closing) void close(closing.id);
+  }
+
+  /** After the last transaction: wait for its sync, then close the file and answer. */
+  async function close(id: number): Promise<void> {
+    clearInterval(sweeper);
+    await wal.settled();
+    try {
+      db.close();
+      wal.close();
+      send({ type: 'reply', id, ok: true, value: null });
+    } catch (err) {
+      send({ type: 'reply', id, ok: false, error: errorText(err), code: errorCode(err) });
     }
+    port?.close();
   }
 
   function schedule(): void {
@@ -156,6 +179,10 @@ function start(): void {
   }
 
   port?.on('message', (m: ToWriter) => {
+    if (m.type === 'ping') {
+      send({ type: 'reply', id: m.id, ok: true, value: null });
+      return;
+    }
     inbox.push(m);
     schedule();
   });

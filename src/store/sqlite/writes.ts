@@ -25,7 +25,9 @@ export class Writes {
   readonly #setHead: Statement<[number, string, number]>;
   readonly #setAnchor: Statement<[number, string]>;
   readonly #restoreMarks: Statement<[number, string, number, string, number]>;
-  readonly #insertRecord: Statement<[number, string]>;
+  readonly #db: Database;
+  /** INSERTs of 1 to CHUNK records in one statement, made when first needed. */
+  readonly #insertRecords: Statement<(number | string)[]>[] = [];
   readonly #insertChunk: Statement<[number, number, number | null, number | null]>;
   readonly #insertTerms: Statement<[number, string]>;
   readonly #anyRecord: Statement<[], number>;
@@ -56,7 +58,7 @@ export class Writes {
     this.#restoreMarks = db.prepare(
       'UPDATE audit_marks SET head_seq = ?, head_hash = ?, anchor_seq = ?, anchor_hash = ?, records = ? WHERE id = 1',
     );
-    this.#insertRecord = db.prepare('INSERT INTO audit_records (seq, json) VALUES (?, ?)');
+    this.#db = db;
     this.#insertChunk = db.prepare('INSERT INTO audit_chunks (start, end, tmin, tmax) VALUES (?, ?, ?, ?)');
     this.#insertTerms = db.prepare('INSERT INTO audit_terms (rowid, terms) VALUES (?, ?)');
     this.#anyRecord = db.prepare<[], number>('SELECT EXISTS (SELECT 1 FROM audit_records)').pluck();
@@ -114,7 +116,7 @@ export class Writes {
         : m.head_seq === prevSeq && m.head_hash === prevHash;
     if (!follows) return { ok: false, head: headOf(m) };
     this.#insert(batch);
-    this.#setHead.run(last.seq, last.hash, batch.seqs.length);
+    this.#setHead.run(last.seq, last.hash, batch.count);
     return { ok: true };
   }
 
@@ -124,7 +126,7 @@ export class Writes {
     if (m.head_seq !== null || m.records > 0 || this.#anyRecord.get())
       throw new Error('audit restore: the log is not empty');
     this.#insert(held);
-    this.#restoreMarks.run(anchor.seq, anchor.hash, anchor.seq, anchor.hash, held.seqs.length);
+    this.#restoreMarks.run(anchor.seq, anchor.hash, anchor.seq, anchor.hash, held.count);
   }
 
   /** As AuditLog.trim: the anchor first, then the records, then the index of what went. */
@@ -157,27 +159,49 @@ export class Writes {
 
   /** Records and their index: runs of at most CHUNK records, one terms document each. */
   #insert(b: RecordBatch): void {
-    const n = b.seqs.length;
+    const n = b.count;
+    const texts = b.texts.split('\n');
+    const times = b.times.split('\n');
+    const fieldTerms = b.terms.split('\n');
+    const seq = (j: number): number => (b.seqs ? (b.seqs[j] as number) : b.first + j);
+    let bodyAt = 0;
     for (let i = 0; i < n; i += CHUNK) {
       const end = Math.min(i + CHUNK, n);
       const terms = new Set<string>();
       let tmin = Number.POSITIVE_INFINITY;
       let tmax = Number.NEGATIVE_INFINITY;
+      const args: (number | string)[] = new Array(2 * (end - i));
       for (let j = i; j < end; j++) {
-        this.#insertRecord.run(b.seqs[j] as number, b.texts[j] as string);
-        const t = Date.parse(b.times[j] as string);
+        args[2 * (j - i)] = seq(j);
+        args[2 * (j - i) + 1] = texts[j] as string;
+        const t = Date.parse(times[j] as string);
         if (t < tmin) tmin = t;
         if (t > tmax) tmax = t;
-        const body = b.bodies[j];
-        if (body) addWordTerms(body, terms);
-        for (const term of (b.terms[j] as string).split(' ')) if (term) terms.add(term);
+        const length = b.bodyLengths[j] as number;
+        if (length >= 0) {
+          addWordTerms(b.bodies.slice(bodyAt, bodyAt + length), terms);
+          bodyAt += length;
+        }
+        for (const term of (fieldTerms[j] as string).split(' ')) if (term) terms.add(term);
       }
-      const start = b.seqs[i] as number;
-      const stop = (b.seqs[end - 1] as number) + 1;
+      // One statement for the chunk's records: a call per row costs more than the row.
+      this.#recordsInsert(end - i).run(...args);
+      const start = seq(i);
+      const stop = seq(end - 1) + 1;
       const finite = tmin !== Number.POSITIVE_INFINITY;
       this.#insertChunk.run(start, stop, finite ? tmin : null, finite ? tmax : null);
       if (terms.size > 0) this.#insertTerms.run(start, [...terms].join(' '));
     }
+  }
+
+  #recordsInsert(rows: number): Statement<(number | string)[]> {
+    let st = this.#insertRecords[rows];
+    if (!st) {
+      const values = Array.from({ length: rows }, () => '(?, ?)').join(', ');
+      st = this.#db.prepare<(number | string)[]>(`INSERT INTO audit_records (seq, json) VALUES ${values}`);
+      this.#insertRecords[rows] = st;
+    }
+    return st;
   }
 
   state(ops: readonly StateOp[]): void {

@@ -258,6 +258,25 @@ t.test('posted entries outlive a store outage: kept, then written once the store
   await writer.close();
 });
 
+t.test('kept entries are re-stamped when written: the trail stays in time order', async (t) => {
+  const { store, spy, writer } = setup(undefined, { retryMinMs: 10, retryMaxMs: 20 });
+  spy.down = true;
+  const old = '2020-01-01T00:00:00.000Z';
+  writer.post(entry({ eventId: 'late', category: 'outcome', time: old }));
+  await writer.flush();
+  const back = new Date().toISOString();
+  spy.down = false;
+  writer.post(entry({ eventId: 'next', time: new Date().toISOString() }));
+  await until('both written', async () => (await store.audit.length()) === 2);
+  const records = await store.audit.range(1, 10);
+  const late = records.find((r) => r.eventId === 'late');
+  t.ok((late?.time ?? old) >= back, `written at ${late?.time}, not at the time it was first posted`);
+  const times = records.map((r) => r.time);
+  t.same(times, [...times].sort(), 'times follow the chain');
+  t.match(await verifyLog(store.audit), { ok: true, records: 2 });
+  await writer.close();
+});
+
 t.test('a failed append that was written all the same is not written again', async (t) => {
   const { store, spy, writer } = setup(undefined, { retryMinMs: 10 });
   spy.lostAnswers = 1;
@@ -292,4 +311,103 @@ t.test('kept entries are bounded; close drops what the store still refuses', asy
   spy.down = false;
   await new Promise((r) => setTimeout(r, 50));
   t.equal(await store.audit.length(), 2, 'no retry after close');
+});
+
+t.test(
+  'maxInFlight: batches are sent while earlier ones are in flight, each chained after the last',
+  async (t) => {
+    const store = new MemoryStore();
+    const spy = new Spy(store.audit);
+    const writer = new AuditWriter(spy, { maxInFlight: 3 });
+    let open!: () => void;
+    spy.gate = new Promise((r) => {
+      open = r;
+    });
+    const tick = () => new Promise((r) => setImmediate(r));
+    const written: Promise<{ seq: number }>[] = [];
+    for (const n of [2, 3, 1, 4]) {
+      for (let i = 0; i < n; i++) written.push(writer.write(entry()));
+      await tick();
+      await tick();
+    }
+    t.same(spy.appends, [2, 3, 1], 'three sent before the first was answered');
+    t.equal(writer.pending, 4, 'the fourth waits for room');
+    spy.gate = null;
+    open();
+    t.same(
+      (await Promise.all(written)).map((r) => r.seq),
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+    t.same(spy.appends, [2, 3, 1, 4]);
+    t.match(await verifyLog(store.audit), { ok: true, records: 10 });
+  },
+);
+
+t.test(
+  'maxInFlight: a failed batch is rejected; the ones sent after it are re-chained and written',
+  async (t) => {
+    const store = new MemoryStore();
+    const spy = new Spy(store.audit);
+    const writer = new AuditWriter(spy, { maxInFlight: 4 });
+    await writer.write(entry());
+    let open!: () => void;
+    spy.gate = new Promise((r) => {
+      open = r;
+    });
+    spy.failNext = 1;
+    const first = entries(3).map((e) => writer.write(e));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    const second = entries(2).map((e) => writer.write(e));
+    await new Promise((r) => setTimeout(r, 10));
+    t.same(spy.appends, [1, 3, 2], 'the second batch was sent behind the first');
+    spy.gate = null;
+    open();
+    const a = await Promise.allSettled(first);
+    t.ok(
+      a.every((r) => r.status === 'rejected' && /connection reset/.test(String(r.reason))),
+      'the failed batch is rejected',
+    );
+    t.same(
+      (await Promise.all(second)).map((r) => r.seq),
+      [2, 3],
+      'the next batch, chained after the failed one, was chained again after the stored head',
+    );
+    t.match(await verifyLog(store.audit), { ok: true, records: 3 });
+  },
+);
+
+t.test('maxInFlight: a conflict re-chains every batch in flight; one valid chain', async (t) => {
+  const store = new MemoryStore();
+  const spy = new Spy(store.audit);
+  const writer = new AuditWriter(spy, { maxInFlight: 3, maxBatch: 5 });
+  await writer.write(entry());
+  spy.beforeAppend = async () => {
+    const other = chainEntries(await store.audit.head(), entries(2, { sourceAdapter: 'other' }));
+    await store.audit.append(other);
+  };
+  const mine = await Promise.all(entries(12, { sourceAdapter: 'me' }).map((e) => writer.write(e)));
+  t.same(
+    mine.map((r) => r.seq),
+    Array.from({ length: 12 }, (_, i) => i + 4),
+    'after the other writer’s two records',
+  );
+  t.match(await verifyLog(store.audit), { ok: true, records: 15 });
+});
+
+t.test('maxInFlight: two writers on one log produce one valid chain', async (t) => {
+  const store = new MemoryStore();
+  const w1 = new AuditWriter(store.audit, { maxBatch: 7, maxInFlight: 4 });
+  const w2 = new AuditWriter(store.audit, { maxBatch: 11, maxInFlight: 4 });
+  const all: Promise<{ seq: number }>[] = [];
+  for (let i = 0; i < 20; i++) {
+    for (let j = 0; j < 10; j++) all.push(w1.write(entry()), w2.write(entry()));
+    await new Promise((r) => setImmediate(r));
+  }
+  const seqs = (await Promise.all(all)).map((r) => r.seq).sort((a, b) => a - b);
+  t.same(
+    seqs,
+    Array.from({ length: 400 }, (_, i) => i + 1),
+  );
+  t.match(await verifyLog(store.audit), { ok: true, records: 400 });
 });

@@ -10,6 +10,8 @@ import { queueContract } from './queue-contract.js';
 const make = async () => {
   const dir = mkdtempSync(join(tmpdir(), 'parley-delivery-'));
   const store = new SqliteStore({ path: join(dir, 'parley.db') });
+  // The writer thread up first (as openStore does): the contract's timings start after it.
+  await store.ready();
   return {
     store,
     cleanup: async () => {
