@@ -1,20 +1,31 @@
-// Audit throughput: the writer into the memory store and into a real Redis (started on a
-// free port by the test harness), with concurrent producers and with two writers sharing
-// one chain (two replicas); then verify speed over 200,000 records.
-// Run: node --import tsx bench/audit.ts [--records=N]   (one JSON line per measurement)
+// Audit throughput: the writer into the memory store, into a real Redis and into a real
+// PostgreSQL archive (each started on a free port by the test harness), with concurrent
+// producers and with two writers sharing one chain (two replicas); then verify speed, and
+// for PostgreSQL the speed of reading the archive in ranges (what each verify worker does).
+// Run: node --import tsx bench/audit.ts [--records=N] [--stores=memory,redis,postgres]
+
+import { loadavg } from 'node:os';
 import type { AuditEntry } from '../src/core/audit/record.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { AuditWriter } from '../src/core/audit/writer.js';
 import type { AuditLog } from '../src/core/store.js';
 import { MemoryStore } from '../src/store/memory.js';
+import { PostgresAuditLog } from '../src/store/postgres/log.js';
 import { RedisStore } from '../src/store/redis.js';
+import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
+import { median } from './common.js';
 
 const arg = (name: string, dflt: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
 const RECORDS = arg('records', 200_000);
 const REDIS_RECORDS = arg('redis-records', 100_000);
 const PRODUCERS = arg('producers', 256);
+const PG_RECORDS = arg('pg-records', 200_000);
+const STORES = (
+  process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,redis,postgres'
+).split(',');
+const load = () => +(loadavg()[0] ?? 0).toFixed(2);
 
 let n = 0;
 function entry(): AuditEntry {
@@ -88,7 +99,7 @@ async function verifyRun(log: AuditLog) {
 }
 
 // Memory: one writer, then two writers sharing the log.
-{
+if (STORES.includes('memory')) {
   const store = new MemoryStore();
   emit({
     bench: 'audit.writer',
@@ -111,7 +122,7 @@ async function verifyRun(log: AuditLog) {
 }
 
 // Redis: one writer, then two replicas (two connections, two writers) on one chain.
-{
+if (STORES.includes('redis')) {
   const redis = await startRedis();
   try {
     const a = new RedisStore({ url: redis.url, prefix: 'bench1:' });
@@ -139,5 +150,75 @@ async function verifyRun(log: AuditLog) {
     await Promise.all([a.close(), r1.close(), r2.close()]);
   } finally {
     await redis.stop();
+  }
+}
+
+/** Read the whole log in ranges of `page`, parsing each record (a verify worker's reading). */
+async function rangeRun(log: AuditLog, page: number) {
+  const started = performance.now();
+  let records = 0;
+  let next = 1;
+  for (;;) {
+    const rows = await log.range(next, page);
+    records += rows.length;
+    const last = rows[rows.length - 1];
+    if (!last || rows.length < page) break;
+    next = last.seq + 1;
+  }
+  return records / ((performance.now() - started) / 1000);
+}
+
+// PostgreSQL (durable commits): one writer, verify (one thread), range reads, two replicas.
+if (STORES.includes('postgres')) {
+  const pg = await startPostgres();
+  try {
+    const a = new PostgresAuditLog({ url: pg.url, schema: 'bench1' });
+    await a.open();
+    emit({
+      bench: 'audit.writer',
+      store: 'postgres',
+      writers: 1,
+      producers: PRODUCERS,
+      ...(await writerRun([a], PG_RECORDS, PRODUCERS)),
+      loadAverage: load(),
+    });
+    emit({
+      bench: 'audit.verify',
+      store: 'postgres',
+      threads: 1,
+      ...(await verifyRun(a)),
+      loadAverage: load(),
+    });
+    const rounds: number[] = [];
+    for (let i = 0; i < 3; i++) rounds.push(await rangeRun(a, 5000));
+    const rps = Math.round(median(rounds));
+    emit({
+      bench: 'audit.range',
+      store: 'postgres',
+      note: 'one thread reading and parsing ranges of 5,000 (a verify worker, without hashing)',
+      records: PG_RECORDS,
+      recordsPerSecond: rps,
+      rounds: rounds.map(Math.round),
+      targetRecordsPerSec: 250_000,
+      ratioToTarget: +(rps / 250_000).toFixed(2),
+      loadAverage: load(),
+    });
+    const r1 = new PostgresAuditLog({ url: pg.url, schema: 'bench2' });
+    const r2 = new PostgresAuditLog({ url: pg.url, schema: 'bench2' });
+    await r1.open();
+    await r2.open();
+    emit({
+      bench: 'audit.writer',
+      store: 'postgres',
+      writers: 2,
+      producers: PRODUCERS,
+      ...(await writerRun([r1, r2], PG_RECORDS / 2, PRODUCERS)),
+      loadAverage: load(),
+    });
+    const v = await verifyLog(r1);
+    emit({ bench: 'audit.replicas.chain', store: 'postgres', ok: v.ok, records: v.records });
+    await Promise.all([a.close(), r1.close(), r2.close()]);
+  } finally {
+    await pg.destroy();
   }
 }

@@ -1,8 +1,10 @@
 // Events per second and added latency through the whole pipeline (policy + audit +
-// routing + delivery to an in-process adapter), with the memory store and with a real
-// Redis (started on a free port) and fail-closed audit; then audit verify speed.
-// Run: npm run bench:pipeline   (prints one JSON line per measurement)
+// routing + delivery to an in-process adapter), with the memory store, with a real Redis
+// (started on a free port) and with the memory store plus a real PostgreSQL archive
+// (store.archive; durable commits), all with fail-closed audit; then audit verify speed.
+// Run: npm run bench:pipeline [-- --stores=memory,redis,postgres]   (one JSON line each)
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { AuditWriter } from '../src/core/audit/writer.js';
 import { silentLogger } from '../src/core/logger.js';
@@ -14,14 +16,16 @@ import '../src/networks.js';
 import type { Store } from '../src/core/store.js';
 import { openStore } from '../src/store/open.js';
 import { MemoryAdapter } from '../test/fixtures/memory-adapter.js';
+import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
-import { median, percentile } from './common.js';
+import { argOf, median, percentile } from './common.js';
 
 const policy = compilePolicySource(
   readFileSync(new URL('../policies/default.yaml', import.meta.url), 'utf8'),
   'default.yaml',
 );
 const argCount = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 100_000);
+const stores = (argOf('stores') ?? 'memory,redis,postgres').split(',');
 
 async function makePipeline(store: Store) {
   const writer = new AuditWriter(store.audit, {});
@@ -141,48 +145,84 @@ async function run(name: string, store: Store, target: number) {
       ratioToTarget: +(eps / target).toFixed(2),
       at5000PerSec: lat,
       targetP99Ms: 1,
+      loadAverage: +(loadavg()[0] ?? 0).toFixed(2),
     }),
   );
   return writer;
 }
 
-const mem = await openStore(undefined, silentLogger);
-await run('memory', mem, 50_000);
-const records = await mem.audit.length();
-const v0 = process.hrtime.bigint();
-const verified = await verifyLog(mem.audit);
-const vs = Number(process.hrtime.bigint() - v0) / 1e9;
-console.log(
-  JSON.stringify({
-    bench: 'audit-verify',
-    store: 'memory',
-    records,
-    ok: verified.ok,
-    recordsPerSec: Math.round(records / vs),
-    targetRecordsPerSec: 200_000,
-    ratioToTarget: +(records / vs / 200_000).toFixed(2),
-  }),
-);
-await mem.close();
-
-const redis = await startRedis();
-try {
-  const rstore = await openStore({ redis: redis.url }, silentLogger);
-  await run('redis', rstore, 20_000);
-  const rv0 = process.hrtime.bigint();
-  const rverified = await verifyLog(rstore.audit);
-  const rn = await rstore.audit.length();
-  const rvs = Number(process.hrtime.bigint() - rv0) / 1e9;
+if (stores.includes('memory')) {
+  const mem = await openStore(undefined, silentLogger);
+  await run('memory', mem, 50_000);
+  const records = await mem.audit.length();
+  const v0 = process.hrtime.bigint();
+  const verified = await verifyLog(mem.audit);
+  const vs = Number(process.hrtime.bigint() - v0) / 1e9;
   console.log(
     JSON.stringify({
       bench: 'audit-verify',
-      store: 'redis',
-      records: rn,
-      ok: rverified.ok,
-      recordsPerSec: Math.round(rn / rvs),
+      store: 'memory',
+      records,
+      ok: verified.ok,
+      recordsPerSec: Math.round(records / vs),
+      targetRecordsPerSec: 200_000,
+      ratioToTarget: +(records / vs / 200_000).toFixed(2),
     }),
   );
-  await rstore.close();
-} finally {
-  await redis.stop();
+  await mem.close();
+}
+
+if (stores.includes('redis')) {
+  const redis = await startRedis();
+  try {
+    const rstore = await openStore({ redis: redis.url }, silentLogger);
+    await run('redis', rstore, 20_000);
+    const rv0 = process.hrtime.bigint();
+    const rverified = await verifyLog(rstore.audit);
+    const rn = await rstore.audit.length();
+    const rvs = Number(process.hrtime.bigint() - rv0) / 1e9;
+    console.log(
+      JSON.stringify({
+        bench: 'audit-verify',
+        store: 'redis',
+        records: rn,
+        ok: rverified.ok,
+        recordsPerSec: Math.round(rn / rvs),
+      }),
+    );
+    await rstore.close();
+  } finally {
+    await redis.stop();
+  }
+}
+
+/** verifyLog over the whole log (single thread): records per second. */
+async function verifyRow(name: string, store: Store) {
+  const v0 = process.hrtime.bigint();
+  const verified = await verifyLog(store.audit, { pageSize: 5000 });
+  const records = verified.records;
+  const seconds = Number(process.hrtime.bigint() - v0) / 1e9;
+  console.log(
+    JSON.stringify({
+      bench: 'audit-verify',
+      store: name,
+      records,
+      ok: verified.ok,
+      recordsPerSec: Math.round(records / seconds),
+      loadAverage: +(loadavg()[0] ?? 0).toFixed(2),
+    }),
+  );
+}
+
+if (stores.includes('postgres')) {
+  // Durable settings (fsync, synchronous commit): what an archive of record runs with.
+  const pg = await startPostgres();
+  try {
+    const pstore = await openStore({ memory: true, archive: pg.url }, silentLogger);
+    await run('postgres', pstore, 25_000);
+    await verifyRow('postgres', pstore);
+    await pstore.close();
+  } finally {
+    await pg.destroy();
+  }
 }
