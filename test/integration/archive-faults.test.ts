@@ -96,6 +96,7 @@ t.test('fail-closed on the archive: PostgreSQL stops mid-traffic and starts agai
   );
   await sleep(300);
   t.ok(writer.pending >= 2, `outcome records wait for the archive (${writer.pending})`);
+  t.equal(await store.ping(), false, 'the store does not answer while its archive is down (readiness)');
 
   await pg.start();
   const restartedAt = i;
@@ -104,6 +105,7 @@ t.test('fail-closed on the archive: PostgreSQL stops mid-traffic and starts agai
   );
   running = false;
   await traffic;
+  t.equal(await store.ping(), true, 'and answers again');
   await until('every record written', async () => {
     await writer.flush();
     return writer.pending === 0;
