@@ -134,6 +134,45 @@ t.test('partitions: made on demand by record time; retention drops whole partiti
   t.match(await verifyLog(log), { ok: true, records: 1 });
 });
 
+t.test(
+  'a partition that searches hold is not waited for: rows go one by one, ahead-of-time making gives up',
+  async (t) => {
+    const log = await freshLog();
+    t.teardown(() => log.close());
+    await log.append(
+      chainEntries(null, [
+        at('2024-01-01T00:00:00.000Z'),
+        at('2024-01-02T00:00:00.000Z'),
+        at('2024-02-01T00:00:00.000Z'),
+      ]),
+    );
+    // A long read holds the January partition (and so the parent table) open.
+    const reader = await log.sql.reserve();
+    await reader.unsafe('BEGIN');
+    await reader.unsafe(`SELECT count(*) FROM ${log.schema}.audit_record`);
+    const made = await log.sql.unsafe<{ made: number }[]>(
+      `SELECT ${log.schema}.parley_audit_partitions(ARRAY['2024-06-01T00:00:00Z'::timestamptz], true) AS made`,
+    );
+    t.equal(made[0]?.made, 0, 'made ahead: gives up while the table is held');
+    t.equal(await log.trim(3), 2, 'the trim still removes what it must');
+    t.ok(
+      (await partitions(log)).includes('audit_record_2024_01'),
+      'the held partition stays (emptied row by row)',
+    );
+    t.same(
+      (await log.range(1, 10)).map((r) => r.seq),
+      [3],
+    );
+    await reader.unsafe('COMMIT');
+    reader.release();
+    const later = await log.sql.unsafe<{ made: number }[]>(
+      `SELECT ${log.schema}.parley_audit_partitions(ARRAY['2024-06-01T00:00:00Z'::timestamptz], true) AS made`,
+    );
+    t.equal(later[0]?.made, 1, 'and makes it once the table is free');
+    t.match(await verifyLog(log), { ok: true, records: 1 });
+  },
+);
+
 t.test('partition width day: one partition per UTC day', async (t) => {
   const log = await freshLog({ partition: 'day' });
   t.teardown(() => log.close());

@@ -109,8 +109,11 @@ $$`,
   terms_query tsquery GENERATED ALWAYS AS (${s}.audit_hold_query(person, domain)) STORED,
   CHECK (person IS NOT NULL OR domain IS NOT NULL OR from_at IS NOT NULL OR to_at IS NOT NULL)
 )`,
-    // The partitions the given times need, created when missing (month or day, UTC).
-    `CREATE FUNCTION ${s}.parley_audit_partitions(ats timestamptz[]) RETURNS integer
+    // The partitions the given times need, created when missing (month or day, UTC). Making
+    // one locks the parent table: made `ahead` (the gateway's hourly call), it gives up at
+    // once when searches hold the table (it tries again the next hour) rather than holding
+    // up appends behind them.
+    `CREATE FUNCTION ${s}.parley_audit_partitions(ats timestamptz[], ahead boolean DEFAULT false) RETURNS integer
   LANGUAGE plpgsql ${definer} AS $$
 DECLARE
   width text;
@@ -119,6 +122,7 @@ DECLARE
   made integer := 0;
 BEGIN
   PERFORM ${lock};
+  IF ahead THEN PERFORM set_config('lock_timeout', '200ms', true); END IF;
   SELECT value INTO width FROM ${s}.audit_setting WHERE name = 'partition';
   FOR lo IN SELECT DISTINCT date_trunc(width, a) FROM unnest(ats) a WHERE a IS NOT NULL LOOP
     part := 'audit_record_' || to_char(lo, CASE width WHEN 'day' THEN 'YYYY_MM_DD' ELSE 'YYYY_MM' END);
@@ -129,6 +133,8 @@ BEGIN
         made := made + 1;
       EXCEPTION WHEN invalid_object_definition OR duplicate_table THEN
         NULL; -- made meanwhile, or one of another width covers it (the width was changed)
+      WHEN lock_not_available THEN
+        NULL; -- ahead of time only: the next call makes it
       END;
     END IF;
   END LOOP;
@@ -255,8 +261,16 @@ BEGIN
       INTO held USING keep;
     CONTINUE WHEN held;
     EXECUTE format('SELECT count(*) FROM ${s}.%I', p.relname) INTO n;
-    EXECUTE format('DROP TABLE ${s}.%I', p.relname);
-    removed := removed + n;
+    -- Dropping locks the parent table: when searches hold it, delete the rows one by one
+    -- below instead of holding up appends behind them.
+    BEGIN
+      PERFORM set_config('lock_timeout', '1s', true);
+      EXECUTE format('DROP TABLE ${s}.%I', p.relname);
+      PERFORM set_config('lock_timeout', '0', true);
+      removed := removed + n;
+    EXCEPTION WHEN lock_not_available THEN
+      NULL;
+    END;
   END LOOP;
   DELETE FROM ${s}.audit_record r WHERE r.seq < cut AND NOT r.seq = ANY (keep)
     AND NOT EXISTS (SELECT 1 FROM ${s}.audit_hold x WHERE (x.terms_query IS NULL OR r.terms @@ x.terms_query)
@@ -266,7 +280,7 @@ BEGIN
   UPDATE ${s}.audit_state SET kept = kept - removed;
   RETURN removed;
 END $$`,
-    `REVOKE ALL ON FUNCTION ${s}.parley_audit_partitions(timestamptz[]) FROM PUBLIC`,
+    `REVOKE ALL ON FUNCTION ${s}.parley_audit_partitions(timestamptz[], boolean) FROM PUBLIC`,
     `REVOKE ALL ON FUNCTION ${s}.parley_audit_append(bigint, text, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) FROM PUBLIC`,
     `REVOKE ALL ON FUNCTION ${s}.parley_audit_restore(bigint, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) FROM PUBLIC`,
     `REVOKE ALL ON FUNCTION ${s}.parley_audit_trim(bigint, bigint[]) FROM PUBLIC`,
@@ -295,7 +309,7 @@ export function grantStatements(schema: string, role: string): string[] {
   return [
     `GRANT USAGE ON SCHEMA ${s} TO ${r}`,
     `GRANT SELECT ON ${s}.schema_version, ${s}.audit_setting, ${s}.audit_state, ${s}.audit_record, ${s}.audit_hold TO ${r}`,
-    `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_partitions(timestamptz[]) TO ${r}`,
+    `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_partitions(timestamptz[], boolean) TO ${r}`,
     `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_append(bigint, text, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) TO ${r}`,
     `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_restore(bigint, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) TO ${r}`,
     `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_trim(bigint, bigint[]) TO ${r}`,
@@ -351,7 +365,8 @@ const HEADER = `-- Parley's audit archive in PostgreSQL: the schema \`parley\` (
 --     row elsewhere; moves the trim anchor. Raises when a record to delete is younger than
 --     min_retention_days.
 --   parley_audit_restore(anchor_seq, anchor_hash, seqs, …): migration into an empty archive.
---   parley_audit_partitions(ats timestamptz[]) -> integer: makes the partitions for these times.
+--   parley_audit_partitions(ats timestamptz[], ahead boolean DEFAULT false) -> integer: makes
+--     the partitions for these times (ahead: gives up when the table is busy; tried hourly).
 --
 -- Non-rewriteable: the trigger audit_record_no_update refuses UPDATE for every role, the
 -- owner's included; the gateway's role has no DELETE or TRUNCATE right.`;

@@ -88,7 +88,7 @@ export class PostgresAuditLog implements AuditLog {
       head: `SELECT head_seq, head_hash, anchor_seq, anchor_hash, kept FROM ${s}.audit_state`,
       range: `SELECT seq, record FROM ${s}.audit_record WHERE seq >= $1 ORDER BY seq LIMIT $2`,
       reverse: `SELECT seq, record FROM ${s}.audit_record WHERE seq <= $1 ORDER BY seq DESC LIMIT $2`,
-      partitions: `SELECT ${s}.parley_audit_partitions($1) AS made`,
+      partitions: `SELECT ${s}.parley_audit_partitions($1, true) AS made`,
     };
   }
 
@@ -105,7 +105,6 @@ export class PostgresAuditLog implements AuditLog {
       if (err instanceof ArchiveSchemaError) throw err;
       return false;
     }
-    this.maintain();
     return true;
   }
 
@@ -127,6 +126,7 @@ export class PostgresAuditLog implements AuditLog {
             );
           }
           void this.preparePartitions();
+          this.maintain();
           return st;
         })
         .finally(() => {
@@ -265,7 +265,16 @@ export class PostgresAuditLog implements AuditLog {
     const problem = restoreProblem(anchor, held);
     if (problem) throw new Error(`audit restore rejected: ${problem}`);
     const args = [anchor.seq, anchor.hash, ...columnArrays(held)];
-    await this.op('audit restore', (sql) => sql.unsafe(this.q.restore, args), 0);
+    // Held records may be many: no statement limit.
+    await this.op(
+      'audit restore',
+      (sql) =>
+        sql.begin(async (tx) => {
+          await tx.unsafe('SET LOCAL statement_timeout = 0');
+          await tx.unsafe(this.q.restore, args);
+        }),
+      0,
+    );
   }
 
   async trim(beforeSeq: number, keep: ReadonlySet<number> = new Set()): Promise<number> {
