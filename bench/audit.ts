@@ -4,7 +4,9 @@
 // for PostgreSQL the speed of reading the archive in ranges (what each verify worker does).
 // Run: node --import tsx bench/audit.ts [--records=N] [--stores=memory,redis,postgres]
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import type { AuditEntry } from '../src/core/audit/record.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { AuditWriter } from '../src/core/audit/writer.js';
@@ -14,7 +16,7 @@ import { PostgresAuditLog } from '../src/store/postgres/log.js';
 import { RedisStore } from '../src/store/redis.js';
 import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
-import { median } from './common.js';
+import { cpuSeconds, median } from './common.js';
 
 const arg = (name: string, dflt: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
@@ -153,6 +155,35 @@ if (STORES.includes('redis')) {
   }
 }
 
+/** CPU seconds the PostgreSQL server (its postmaster and every child) has used so far. */
+function serverCpuSeconds(dataDir: string): number {
+  const pm = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let total = cpuSeconds(pm);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pm) total += cpuSeconds(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** writerRun, with the CPU time per record of this process and of the server. */
+async function measuredWriterRun(logs: AuditLog[], records: number, dataDir: string) {
+  const c0 = process.cpuUsage();
+  const s0 = serverCpuSeconds(dataDir);
+  const r = await writerRun(logs, records, PRODUCERS);
+  const c = process.cpuUsage(c0);
+  return {
+    ...r,
+    nodeCpuUsPerRecord: +((c.user + c.system) / records).toFixed(1),
+    serverCpuUsPerRecord: +(((serverCpuSeconds(dataDir) - s0) * 1e6) / records).toFixed(1),
+  };
+}
+
 /** Read the whole log in ranges of `page`, parsing each record (a verify worker's reading). */
 async function rangeRun(log: AuditLog, page: number) {
   const started = performance.now();
@@ -179,7 +210,7 @@ if (STORES.includes('postgres')) {
       store: 'postgres',
       writers: 1,
       producers: PRODUCERS,
-      ...(await writerRun([a], PG_RECORDS, PRODUCERS)),
+      ...(await measuredWriterRun([a], PG_RECORDS, join(pg.dir, 'pg'))),
       loadAverage: load(),
     });
     emit({
@@ -212,7 +243,7 @@ if (STORES.includes('postgres')) {
       store: 'postgres',
       writers: 2,
       producers: PRODUCERS,
-      ...(await writerRun([r1, r2], PG_RECORDS / 2, PRODUCERS)),
+      ...(await measuredWriterRun([r1, r2], PG_RECORDS / 2, join(pg.dir, 'pg'))),
       loadAverage: load(),
     });
     const v = await verifyLog(r1);
