@@ -1,22 +1,29 @@
 // Audit throughput: the writer into the memory store, into a real Redis and into a real
 // PostgreSQL archive (each started on a free port by the test harness), with concurrent
-// producers and with two writers sharing one chain (two replicas); then verify speed, and
-// for PostgreSQL the speed of reading the archive in ranges (what each verify worker does).
-// Run: node --import tsx bench/audit.ts [--records=N] [--stores=memory,redis,postgres]
-
-import { readdirSync, readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+// producers and with two writers sharing one chain (two replicas); verify speed over what
+// they wrote (on every core where the store has a source; for PostgreSQL also on one
+// thread, and the speed of reading it in ranges); then verify on one thread and on every core over a JSONL file of
+// --verify-records records (default 1,000,000), back to back, --runs times (default 3).
+// --dist: the JSONL verify runs the compiled code (dist/, `npm run build` first), whose
+// workers start in tens of milliseconds (from source, tsx starts in each: some 300 ms).
+// --stores=memory,redis,postgres,jsonl picks the parts (default all).
+// Run: node --import tsx bench/audit.ts [--records=N] [--only=verify] [--dist]   (one JSON line per measurement)
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chainEntries } from '../src/core/audit/chain.js';
+import * as parallelSource from '../src/core/audit/parallel-verify.js';
 import type { AuditEntry } from '../src/core/audit/record.js';
 import { verifyLog } from '../src/core/audit/verify.js';
 import { AuditWriter } from '../src/core/audit/writer.js';
 import type { AuditLog } from '../src/core/store.js';
+import * as jsonlSource from '../src/store/jsonl.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { PostgresAuditLog } from '../src/store/postgres/log.js';
 import { RedisStore } from '../src/store/redis.js';
 import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
-import { cpuSeconds, median } from './common.js';
+import { cpuSeconds } from './common.js';
 
 const arg = (name: string, dflt: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
@@ -25,9 +32,19 @@ const REDIS_RECORDS = arg('redis-records', 100_000);
 const PRODUCERS = arg('producers', 256);
 const PG_RECORDS = arg('pg-records', 200_000);
 const STORES = (
-  process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,redis,postgres'
+  process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,redis,postgres,jsonl'
 ).split(',');
-const load = () => +(loadavg()[0] ?? 0).toFixed(2);
+const VERIFY_RECORDS = arg('verify-records', 1_000_000);
+const RUNS = arg('runs', 3);
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const DIST = process.argv.includes('--dist');
+const dist = (path: string): Promise<unknown> => import(new URL(`../dist/${path}`, import.meta.url).href);
+const { verifyLogParallel } = DIST
+  ? ((await dist('core/audit/parallel-verify.js')) as typeof parallelSource)
+  : parallelSource;
+const { JsonlAuditLog } = DIST ? ((await dist('store/jsonl.js')) as typeof jsonlSource) : jsonlSource;
+/** Records per second a parallel verify should reach on 2 cores (decision 0010, issue 17). */
+const TARGETS: Record<string, number> = { sqlite: 500_000, postgres: 250_000 };
 
 let n = 0;
 function entry(): AuditEntry {
@@ -88,16 +105,91 @@ async function writerRun(logs: AuditLog[], records: number, producers: number) {
   };
 }
 
-async function verifyRun(log: AuditLog) {
+/** Verify `log`: on every core when it has a source (workers: how many ran), else on this thread. */
+async function verifyRun(log: AuditLog, parallel = log.source !== undefined) {
+  let workers = 0;
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
-  const v = await verifyLog(log, { pageSize: 5000 });
+  const v = parallel
+    ? await verifyLogParallel(log, { onPlan: (p) => (workers = p.workers) })
+    : await verifyLog(log, { pageSize: 5000 });
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   if (!v.ok) throw new Error(`verify failed: ${JSON.stringify(v)}`);
+  const recordsPerSecond = Math.round(v.records / seconds);
   return {
     records: v.records,
+    workers,
     seconds: Number(seconds.toFixed(3)),
-    recordsPerSecond: Math.round(v.records / seconds),
+    recordsPerSecond,
+    ...(workers > 0 ? { recordsPerSecondPerWorker: Math.round(recordsPerSecond / workers) } : {}),
+    // CPU of every thread of the process: the figure a shared machine disturbs least.
+    cpuUsPerRecord: Number(((cpu.user + cpu.system) / v.records).toFixed(2)),
+    ...(parallel && TARGETS[log.kind]
+      ? {
+          target: TARGETS[log.kind],
+          ratio: Number((recordsPerSecond / (TARGETS[log.kind] as number)).toFixed(2)),
+        }
+      : {}),
   };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/**
+ * Verify over a JSONL file (the store with a source that exists in every build): one thread,
+ * then every core, back to back, RUNS times; each run's figures and the medians.
+ */
+async function verifyFileBench() {
+  const path = join(tmpdir(), `parley-bench-verify-${process.pid}.jsonl`);
+  const file = JsonlAuditLog.open(path, { create: true });
+  try {
+    let head = null;
+    for (let done = 0; done < VERIFY_RECORDS; done += 10_000) {
+      const batch = chainEntries(
+        head,
+        Array.from({ length: Math.min(10_000, VERIFY_RECORDS - done) }, entry),
+      );
+      await file.append(batch);
+      head = await file.head();
+    }
+    const one: Record<string, number>[] = [];
+    const all: Record<string, number>[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const load = loadavg()[0]?.toFixed(2);
+      const a = await verifyRun(file, false);
+      emit({ bench: 'audit.verify', store: 'jsonl', run, threads: 'one', load, ...a });
+      const b = await verifyRun(file, true);
+      emit({ bench: 'audit.verify', store: 'jsonl', run, threads: 'all', load, ...b });
+      one.push(a);
+      all.push(b);
+    }
+    const m = (rows: Record<string, number>[], k: string) => median(rows.map((r) => r[k] as number));
+    emit({
+      bench: 'audit.verify.median',
+      store: 'jsonl',
+      code: DIST ? 'dist' : 'source',
+      runs: RUNS,
+      records: VERIFY_RECORDS,
+      cores: availableParallelism(),
+      oneThreadRecordsPerSecond: m(one, 'recordsPerSecond'),
+      workers: m(all, 'workers'),
+      parallelRecordsPerSecond: m(all, 'recordsPerSecond'),
+      parallelRecordsPerSecondPerWorker: m(all, 'recordsPerSecondPerWorker'),
+      speedup: Number((m(all, 'recordsPerSecond') / m(one, 'recordsPerSecond')).toFixed(2)),
+      oneThreadCpuUsPerRecord: m(one, 'cpuUsPerRecord'),
+      parallelCpuUsPerRecord: m(all, 'cpuUsPerRecord'),
+      load: loadavg()[0]?.toFixed(2),
+    });
+  } finally {
+    file.close();
+    rmSync(path, { force: true });
+  }
+}
+
+if (ONLY === 'verify') {
+  await verifyFileBench();
+  process.exit(0);
 }
 
 // Memory: one writer, then two writers sharing the log.
@@ -155,6 +247,8 @@ if (STORES.includes('redis')) {
   }
 }
 
+const load = () => +(loadavg()[0] ?? 0).toFixed(2);
+
 /** CPU seconds the PostgreSQL server (its postmaster and every child) has used so far. */
 function serverCpuSeconds(dataDir: string): number {
   const pm = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -199,7 +293,8 @@ async function rangeRun(log: AuditLog, page: number) {
   return records / ((performance.now() - started) / 1000);
 }
 
-// PostgreSQL (durable commits): one writer, verify (one thread), range reads, two replicas.
+// PostgreSQL (durable commits): one writer, verify (one thread, every core), range reads,
+// two replicas.
 if (STORES.includes('postgres')) {
   const pg = await startPostgres();
   try {
@@ -213,25 +308,25 @@ if (STORES.includes('postgres')) {
       ...(await measuredWriterRun([a], PG_RECORDS, join(pg.dir, 'pg'))),
       loadAverage: load(),
     });
-    emit({
-      bench: 'audit.verify',
-      store: 'postgres',
-      threads: 1,
-      ...(await verifyRun(a)),
-      loadAverage: load(),
-    });
+    for (const parallel of [false, true]) {
+      emit({
+        bench: 'audit.verify',
+        store: 'postgres',
+        threads: parallel ? 'all' : 'one',
+        ...(await verifyRun(a, parallel)),
+        loadAverage: load(),
+      });
+    }
     const rounds: number[] = [];
     for (let i = 0; i < 3; i++) rounds.push(await rangeRun(a, 5000));
     const rps = Math.round(median(rounds));
     emit({
       bench: 'audit.range',
       store: 'postgres',
-      note: 'one thread reading and parsing ranges of 5,000 (a verify worker, without hashing)',
+      note: 'one thread reading and parsing ranges of 5,000 (what a verify worker reads, without hashing)',
       records: PG_RECORDS,
       recordsPerSecond: rps,
       rounds: rounds.map(Math.round),
-      targetRecordsPerSec: 250_000,
-      ratioToTarget: +(rps / 250_000).toFixed(2),
       loadAverage: load(),
     });
     const r1 = new PostgresAuditLog({ url: pg.url, schema: 'bench2' });
@@ -253,3 +348,5 @@ if (STORES.includes('postgres')) {
     await pg.destroy();
   }
 }
+
+if (STORES.includes('jsonl')) await verifyFileBench();

@@ -584,7 +584,8 @@ async function main(): Promise<number> {
     writeFileSync(join(dir, 'policy.yaml'), POLICY);
     writeFileSync(
       join(dir, 'parley.yaml'),
-      `${redis ? `store: { redis: "${redis.url}/0" }\n` : ''}http: { listen: "127.0.0.1:0" }
+      `store: ${redis ? `{ redis: "${redis.url}/0" }` : '{ memory: true }'}
+http: { listen: "127.0.0.1:0" }
 log: { level: silent }
 policy: { file: policy.yaml, watch: false }
 audit: { content: full, failClosed: true }

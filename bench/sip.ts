@@ -369,7 +369,8 @@ try {
   const inPort = await freeUdpPort();
   const outPort = await freeUdpPort();
   writeFileSync(join(work, 'policy.yaml'), POLICY);
-  const configText = `policy: { file: policy.yaml, watch: false }
+  const configText = `store: { memory: true }
+policy: { file: policy.yaml, watch: false }
 audit: { content: full, failClosed: true }
 adapters:
   partner-sip:

@@ -247,7 +247,8 @@ async function main(): Promise<number> {
       ...(PROSODY_NAGLE ? {} : { extraConfig: ['network_settings = { nagle = false }'] }),
     });
     writeFileSync(join(dir, 'policy.yaml'), POLICY);
-    const text = `http:
+    const text = `store: { memory: true }
+http:
   listen: "127.0.0.1:0"
 policy: { file: policy.yaml, watch: false }
 audit: { content: full, failClosed: true }

@@ -12,7 +12,7 @@ import { DEFAULT_CONFIG_FILE, LOG_LEVELS, type LoadedConfig, loadConfig } from '
 import { formatProblem, SourceError } from './core/yaml-source.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './log.js';
-import { openStore } from './store/open.js';
+import { openStore, StoreConfigError } from './store/open.js';
 
 const HELP = `parley — a federation gateway for XMPP, Matrix and SIP, with policy and audit
 
@@ -25,6 +25,7 @@ Usage:
   parley audit verify [-c FILE]                recompute the hash chain (exit 0 intact, 1 broken)
   parley audit export [-c FILE] --format jsonl|csv|eml [--from --to --user --decision --out FILE]
   parley audit tail [-c FILE] [-n N] [--follow]
+  parley audit migrate --from STORE --to STORE  copy the trail into an empty store, verified
   parley matrix registration -c FILE [--out FILE]   write the Matrix appservice registration
   parley archive init [-c FILE] [--owner-url URL]   set up the PostgreSQL archive as its owner
   parley archive sql                                print the archive's SQL
@@ -43,7 +44,8 @@ lines on standard output.
 
 Options:
   -c, --config FILE    the configuration file (default: the embedded config/parley.yaml:
-                       in-memory store, policies/default.yaml, no adapters, 127.0.0.1:8080)
+                       the SQLite store data/parley.db under the working directory,
+                       policies/default.yaml, no adapters, 127.0.0.1:8080)
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (default: log.level in the config, else info)
   -h, --help           this help
 
@@ -119,6 +121,7 @@ async function start(argv: string[], io: CliIO): Promise<number> {
     if (err instanceof SourceError) {
       throw new CliError(`invalid configuration:\n${err.problems.map(formatProblem).join('\n')}`);
     }
+    if (err instanceof StoreConfigError) throw new CliError(`${err.message} (in ${loaded.file})`);
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
       throw new CliError(
@@ -178,13 +181,22 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await auditCommand(args, io, async () => {
           if (wantsHelp) throw new CliError('no store needed for help');
           const loaded = loadConfigOrThrow(config, io);
-          if (!loaded.config.store) {
+          if (loaded.config.store?.memory) {
             io.stderr(
-              `parley: note: ${loaded.file} uses the embedded in-memory store, which lives inside a running gateway; ` +
-                'this command sees an empty trail. Use the admin API (/api/v1/audit) or a Redis store.\n',
+              `parley: note: ${loaded.file} uses the in-memory store, which lives inside a running gateway; ` +
+                'this command sees an empty trail. Use the admin API (/api/v1/audit), or the SQLite or Redis store.\n',
             );
           }
-          return openStore(loaded.config.store, createLogger({ level: 'warn', destination: process.stderr }));
+          return openStore(
+            loaded.config.store,
+            createLogger({ level: 'warn', destination: process.stderr }),
+            {
+              cwd: io.cwd,
+            },
+          ).catch((err: unknown) => {
+            if (err instanceof StoreConfigError) throw new CliError(err.message);
+            throw err;
+          });
         });
       }
       default:

@@ -64,7 +64,7 @@ t.test('stores import only the core, their own folder and their driver', async (
     if (i.target !== null) t.ok(['core', 'store'].includes(area(i.target)), `${i.file} imports ${i.spec}`);
     else
       t.ok(
-        /^(node:|ioredis$|postgres$|@sinclair\/typebox)/.test(i.spec),
+        /^(node:|ioredis$|better-sqlite3$|postgres$|@sinclair\/typebox)/.test(i.spec),
         `${i.file} imports package ${i.spec}`,
       );
   }

@@ -17,7 +17,7 @@ const problemsOf = (text: string, env: Record<string, string> = {}) => {
 t.test('the embedded default loads with nothing set', async (t) => {
   const c = loadConfig(DEFAULT_CONFIG_FILE, {});
   t.same(c.listen, { host: '127.0.0.1', port: 8080 });
-  t.equal(c.config.store, undefined, 'in-memory store');
+  t.equal(c.config.store, undefined, 'no store section: the SQLite file by default');
   t.match(c.policyFile, /policies\/default\.yaml$/);
   t.same(
     c.config.http?.tokens,

@@ -44,7 +44,7 @@ let run = 0;
 function load(adapters: string) {
   const dir = mkdtempSync(join(tmpdir(), 'parley-plugin-'));
   writeFileSync(join(dir, 'policy.yaml'), POLICY);
-  const text = `policy: { file: policy.yaml, watch: false }\nadapters:\n${adapters}`;
+  const text = `store: { memory: true }\npolicy: { file: policy.yaml, watch: false }\nadapters:\n${adapters}`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   return parseConfig(text, join(dir, 'parley.yaml'), {});
 }

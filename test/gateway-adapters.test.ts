@@ -14,7 +14,7 @@ const silent = createLogger({ level: 'silent', destination: process.stderr });
 function load(adapters: string) {
   const dir = mkdtempSync(join(tmpdir(), 'parley-gwa-'));
   copyFileSync('policies/default.yaml', join(dir, 'policy.yaml'));
-  const text = `http: { listen: "127.0.0.1:0" }\npolicy: { file: policy.yaml, watch: false }\nadapters:\n${adapters}`;
+  const text = `store: { memory: true }\nhttp: { listen: "127.0.0.1:0" }\npolicy: { file: policy.yaml, watch: false }\nadapters:\n${adapters}`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   return parseConfig(text, join(dir, 'parley.yaml'), {});
 }

@@ -43,7 +43,7 @@ async function start(
     '  listen: "127.0.0.1:0"',
     `  tokens: { admin: "${ADMIN}" }`,
     `policy: { file: ${opts.policyFile ?? 'policy.yaml'}, watch: true }`,
-    ...(opts.store ? [`store: { redis: "${opts.store}" }`] : []),
+    opts.store ? `store: { redis: "${opts.store}" }` : 'store: { memory: true }',
     '',
   ].join('\n');
   writeFileSync(join(dir, 'parley.yaml'), text);

@@ -11,6 +11,8 @@ t.test('the embedded config with no token set: the warning names PARLEY_ADMIN_TO
   const dir = mkdtempSync(join(tmpdir(), 'parley-tokens-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const loaded = loadConfig(DEFAULT_CONFIG_FILE, { PARLEY_HTTP_LISTEN: '127.0.0.1:0' });
+  // Not the embedded default's SQLite file under the working directory (the repository).
+  loaded.config.store = { memory: true };
   let logs = '';
   const logger = createLogger({
     level: 'info',

@@ -21,7 +21,7 @@ const AUDITOR = 'auditor-token-0123456789';
 async function start(t: Test, extra = '') {
   const dir = mkdtempSync(join(tmpdir(), 'parley-gw-'));
   copyFileSync('policies/default.yaml', join(dir, 'policy.yaml'));
-  const text = `http:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml }\n${extra}`;
+  const text = `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml }\n${extra}`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   const loaded = parseConfig(text, join(dir, 'parley.yaml'), { A: ADMIN, B: AUDITOR });
   let logs = '';

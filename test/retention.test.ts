@@ -306,6 +306,8 @@ t.test('gateway: audit.retentionDays, holds through the API, trim keeps the chai
   const dir = mkdtempSync(join(tmpdir(), 'parley-retention-'));
   copyFileSync('policies/default.yaml', join(dir, 'policy.yaml'));
   const text =
+    // The embedded default store, in this test's folder (a relative path would be the working directory's).
+    `store: { sqlite: "${join(dir, 'parley.db')}" }\n` +
     `http:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\n` +
     'policy: { file: policy.yaml }\naudit: { retentionDays: 30 }\n';
   writeFileSync(join(dir, 'parley.yaml'), text);

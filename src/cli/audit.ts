@@ -1,13 +1,15 @@
-// `parley audit verify|export|tail`.
+// `parley audit verify|export|tail|migrate` (migrate: audit-migrate.ts).
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { EXPORT_MEDIA, exportRecords, iterateLog } from '../core/audit/export.js';
+import { verifyLogParallel } from '../core/audit/parallel-verify.js';
 import { compileFilter } from '../core/audit/query.js';
 import { AUDIT_OUTCOMES, type AuditRecord } from '../core/audit/record.js';
 import type { AuditFilter, ExportFormat } from '../core/audit/types.js';
-import { readLog, verifyLog } from '../core/audit/verify.js';
+import { readLog } from '../core/audit/verify.js';
 import type { AuditHead, Store } from '../core/store.js';
+import { MIGRATE_HELP, migrateCommand } from './audit-migrate.js';
 import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK } from './io.js';
 
 const CONFIG_OPTION = `  -c, --config FILE      the gateway's config file: the trail is read from its store
@@ -15,7 +17,7 @@ const CONFIG_OPTION = `  -c, --config FILE      the gateway's config file: the t
                          inside a running gateway)`;
 
 export const AUDIT_HELP = `Usage:
-  parley audit verify [-c FILE] [--known-head SEQ:HASH] [--json]
+  parley audit verify [-c FILE] [--known-head SEQ:HASH] [--workers N] [--json]
       Recompute the hash chain. Exit 0 when intact, 1 when broken (naming the first bad record).
   parley audit export [-c FILE] --format jsonl|csv|eml [--from ISO] [--to ISO] [--user U] [--domain D]
                       [--decision allow|redact|deny] [--outcome O] [--kind K] [--rule R]
@@ -24,6 +26,9 @@ export const AUDIT_HELP = `Usage:
       message per conversation.
   parley audit tail [-c FILE] [-n N] [--follow] [--interval MS]
       Print the last N records (default 10); --follow keeps printing new ones until interrupted.
+  parley audit migrate --from STORE --to STORE
+      Copy the trail into an empty store (Redis, SQLite, PostgreSQL or a JSONL file) and
+      verify that the copy has the source's head.
 
 ${CONFIG_OPTION}
 Run "parley audit <command> --help" for the options of a command.
@@ -31,15 +36,19 @@ Run "parley audit <command> --help" for the options of a command.
 
 /** Help of each audit command: its usage with -c and every option. */
 export const AUDIT_COMMAND_HELP: Record<string, string> = {
-  verify: `Usage: parley audit verify [-c FILE] [--known-head SEQ:HASH] [--json]
+  migrate: MIGRATE_HELP,
+  verify: `Usage: parley audit verify [-c FILE] [--known-head SEQ:HASH] [--workers N] [--json]
 
 Recomputes the hash chain of the audit trail. Exit 0 when intact, 1 when broken (naming
-the first bad record), 2 on bad input.
+the first bad record), 2 on bad input. A store that other threads can read (SQLite,
+PostgreSQL) is verified on every core.
 
 Options:
 ${CONFIG_OPTION}
   --known-head SEQ:HASH  also check that the chain still contains this head (e.g. one kept
                          offline): a truncated or rewritten trail fails
+  --workers N            threads that hash records (default: the cores available; 1: this
+                         thread only)
   --json                 print the result as JSON
   -h, --help             this help
 `,
@@ -134,11 +143,22 @@ function parseHead(v: unknown): AuditHead | null {
 }
 
 async function verify(argv: string[], io: CliIO, store: () => Promise<Store>): Promise<number> {
-  const { values } = parse(argv, { 'known-head': { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parse(argv, {
+    'known-head': { type: 'string' },
+    workers: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   const knownHead = parseHead(values['known-head']);
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 256))
+    throw new CliError(`--workers must be a whole number from 1 to 256 (got "${String(values.workers)}")`);
   const s = await store();
   try {
-    const v = await verifyLog(s.audit, { knownHead });
+    const v = await verifyLogParallel(s.audit, {
+      knownHead,
+      ...(workers !== undefined ? { workers } : {}),
+      onWarning: (w) => io.stderr(`parley audit verify: note: ${w}\n`),
+    });
     if (values.json) io.stdout(`${JSON.stringify(v)}\n`);
     if (v.ok) {
       if (!values.json) {
@@ -300,6 +320,13 @@ export async function auditCommand(
         return await exportCmd(rest, io, openStore);
       case 'tail':
         return await tail(rest, io, openStore, opts);
+      case 'migrate':
+        return await migrateCommand(
+          rest,
+          io,
+          (a) =>
+            parse(a, { from: { type: 'string' }, to: { type: 'string' }, page: { type: 'string' } }).values,
+        );
       case undefined:
       case 'help':
       case '--help':

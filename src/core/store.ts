@@ -27,6 +27,13 @@ export interface AuditLogSource {
 export interface AuditReader {
   /** As AuditLog.range. */
   range(fromSeq: number, limit: number): Promise<AuditRecord[]>;
+  /**
+   * Optional, for a store that keeps each record as its JSON text: range's records as those
+   * texts (range's records are JSON.parse of them; a text that is not a JSON object stands
+   * for a record without a valid seq). Verify then hashes most records from their text,
+   * without building them (core/audit/text-hash.ts): about twice as fast.
+   */
+  rangeText?(fromSeq: number, limit: number): Promise<string[]>;
   close(): Promise<void>;
 }
 

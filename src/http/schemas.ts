@@ -53,7 +53,11 @@ export const FilterProperties = {
     Type.String({
       minLength: 1,
       maxLength: 1024,
-      description: 'Free text searched (case-insensitive) in kept content.',
+      description:
+        'Words searched in kept content (content mode `full`): every word must be a word of the content, ' +
+        'case-insensitive, accents significant; `invoic*` matches words starting with `invoic`. Words are runs ' +
+        'of letters and digits: punctuation separates them (`e-mail` is `e` and `mail`). A `q` with no word ' +
+        'filters nothing.',
     }),
   ),
   category: Type.Optional(

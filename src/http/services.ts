@@ -3,17 +3,20 @@
 
 import { type Static, Type } from '@sinclair/typebox';
 import type { LinkStatus } from '../core/adapter.js';
+import type { SearchMode } from '../core/audit/query.js';
 import { AuditRecord } from '../core/audit/record.js';
 import type { AuditFilter, ExportFormat, VerifyResult } from '../core/audit/types.js';
 import { CanonicalEvent } from '../core/model.js';
 import type { Decision, Explanation } from '../core/policy/types.js';
 
-export type { AuditFilter, Explanation, ExportFormat, VerifyResult };
+export type { AuditFilter, Explanation, ExportFormat, SearchMode, VerifyResult };
 
 export interface AuditPage {
   records: AuditRecord[];
   /** Pass as `before` to get the next (older) page; null at the end. */
   next: number | null;
+  /** How the page was found: the store's index, or a (capped) scan of the newest records. */
+  search: SearchMode;
 }
 
 export interface PolicyInfo {
@@ -207,12 +210,35 @@ export const DecisionSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const SearchModeSchema = Type.Union(
+  [
+    Type.Object({ mode: Type.Literal('index') }, { additionalProperties: false }),
+    Type.Object(
+      {
+        mode: Type.Literal('scan'),
+        scanned: Type.Integer({ minimum: 0, description: 'Records read for this page.' }),
+        total: Type.Integer({ minimum: 0, description: 'Records kept in the trail.' }),
+        capped: Type.Boolean({
+          description: 'The scan stopped at its limit before the page was full: continue with `next`.',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  {
+    description:
+      '`index`: the store searched its index, every kept record was considered. `scan`: the newest records ' +
+      'from `before` were read one by one, at most 50,000 a page (stores without a search index).',
+  },
+);
+
 export const AuditPageSchema = Type.Object(
   {
     records: Type.Array(AuditRecord),
     next: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
       description: 'Pass as `before` to get the next (older) page; null at the end.',
     }),
+    search: SearchModeSchema,
   },
   { additionalProperties: false },
 );

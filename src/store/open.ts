@@ -1,4 +1,6 @@
-// Opening the configured store: Redis when `store.redis` is set, else the embedded one.
+// Opening the configured store: the SQLite file (the default, `data/parley.db` under the
+// working directory), Redis, or memory (tests and benchmarks).
+import { resolve } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import type { Store } from '../core/store.js';
 import type { StoreConfig } from './config.js';
@@ -37,6 +39,41 @@ export function redisOptions(cfg: StoreConfig, logger: Logger): RedisStoreOption
   return opts;
 }
 
+/** Where the SQLite store lives when the config does not say. */
+export const DEFAULT_SQLITE_PATH = 'data/parley.db';
+
+/** The state backends a config names (at most one may be set). */
+function backends(cfg: StoreConfig | undefined): string[] {
+  if (!cfg) return [];
+  return (['sqlite', 'redis', 'memory'] as const).filter((k) => cfg[k] !== undefined);
+}
+
+/** The SQLite file and sync mode a config gives (relative paths against `cwd`). */
+export function sqliteOptions(
+  cfg: StoreConfig | undefined,
+  cwd: string,
+): { path: string; synchronous: 'full' | 'normal' } {
+  const s = cfg?.sqlite;
+  const path = s === undefined ? DEFAULT_SQLITE_PATH : typeof s === 'string' ? s : s.path;
+  const synchronous = typeof s === 'object' ? (s.synchronous ?? 'full') : 'full';
+  return { path: resolve(cwd, path), synchronous };
+}
+
+async function openSqlite(cfg: StoreConfig | undefined, logger: Logger, cwd: string): Promise<Store> {
+  const { path, synchronous } = sqliteOptions(cfg, cwd);
+  // Loaded only when used: a Redis or memory deployment never loads the native module.
+  const { SqliteStore } = await import('./sqlite/store.js');
+  const { SqliteStoreError } = await import('./sqlite/database.js');
+  try {
+    const store = new SqliteStore({ path, synchronous, logger });
+    logger.info({ store: 'sqlite', path, synchronous }, `using the SQLite store ${path}`);
+    return store;
+  } catch (err) {
+    if (err instanceof SqliteStoreError) throw new StoreConfigError(err.message);
+    throw err;
+  }
+}
+
 /**
  * Open the store. A Redis that does not answer within `connectTimeoutMs` is not fatal:
  * the store is returned, logs a warning, keeps reconnecting, and its operations reject
@@ -45,8 +82,14 @@ export function redisOptions(cfg: StoreConfig, logger: Logger): RedisStoreOption
 export async function openStore(
   cfg: StoreConfig | undefined,
   logger: Logger,
-  opts: { connectTimeoutMs?: number } = {},
+  opts: { connectTimeoutMs?: number; cwd?: string } = {},
 ): Promise<Store> {
+  const chosen = backends(cfg);
+  if (chosen.length > 1) {
+    throw new StoreConfigError(
+      `store: ${chosen.join(', ')} are set together; keep only one of sqlite (the default), redis or memory`,
+    );
+  }
   const state = await openStateStore(cfg, logger, opts);
   // `store.archive`: the audit trail in PostgreSQL, the state where it was.
   return cfg?.archive ? withArchive(state, cfg.archive, logger, opts) : state;
@@ -55,12 +98,16 @@ export async function openStore(
 async function openStateStore(
   cfg: StoreConfig | undefined,
   logger: Logger,
-  opts: { connectTimeoutMs?: number },
+  opts: { connectTimeoutMs?: number; cwd?: string },
 ): Promise<Store> {
-  if (!cfg?.redis) {
-    logger.info({ store: 'memory' }, 'using the embedded in-memory store');
+  if (cfg?.memory) {
+    logger.info(
+      { store: 'memory' },
+      'using the in-memory store (tests and benchmarks only: nothing survives a restart)',
+    );
     return new MemoryStore();
   }
+  if (!cfg?.redis) return openSqlite(cfg, logger, opts.cwd ?? process.cwd());
   const store = new RedisStore(redisOptions(cfg, logger));
   const ok = await store.ready(opts.connectTimeoutMs ?? 5000);
   if (ok) logger.info({ store: store.target }, 'connected to redis');

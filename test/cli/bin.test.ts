@@ -6,6 +6,8 @@ import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
+import { chainEntries, recordJson } from '../../src/core/audit/chain.js';
+import { entries } from '../core/audit/fixtures.js';
 import { aliasBomb } from '../fixtures/policy-bombs.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -43,6 +45,27 @@ t.test('audit --help lists -c on every command', async (t) => {
   for (const sub of ['verify', 'export', 'tail'])
     t.match(r.out, new RegExp(`parley audit ${sub} \\[-c FILE\\]`));
 });
+
+t.test(
+  'audit migrate from dist: the copy is verified on worker threads (they load the compiled modules)',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-bin-migrate-'));
+    const from = join(dir, 'trail.jsonl');
+    // Past the 20,000 records below which verify stays on one thread.
+    writeFileSync(from, `${chainEntries(null, entries(25_000)).map(recordJson).join('\n')}\n`);
+    const r = parley([
+      'audit',
+      'migrate',
+      '--from',
+      `jsonl:${from}`,
+      '--to',
+      `jsonl:${join(dir, 'copy.jsonl')}`,
+    ]);
+    t.equal(r.code, 0, r.err);
+    t.equal(r.err, '', 'no note that the workers could not be used');
+    t.match(r.out, /the copy verifies \(25000 records\) with the source's head/);
+  },
+);
 
 t.test('start --help: options, environment, config file', async (t) => {
   const r = parley(['start', '--help']);

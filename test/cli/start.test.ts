@@ -107,7 +107,7 @@ t.test('a stopped gateway exits promptly even when its XMPP server stopped answe
   const server = await stuckServer('stuck-secret', 'gw.stuck.test');
   t.teardown(server.stop);
   const dir = configDir(
-    `http:\n  listen: "127.0.0.1:0"\npolicy: { file: policy.yaml, watch: false }\nadapters:\n` +
+    `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\npolicy: { file: policy.yaml, watch: false }\nadapters:\n` +
       `  stuck:\n    type: xmpp\n    service: "xmpp://127.0.0.1:${server.port}"\n` +
       `    component: gw.stuck.test\n    secret: stuck-secret\n    domains: [stuck.test]\n`,
   );

@@ -43,7 +43,7 @@ function policyText(): string {
 async function startParley() {
   const dir = mkdtempSync(join(tmpdir(), 'parley-compliance-'));
   writeFileSync(join(dir, 'policy.yaml'), policyText());
-  const text = `http:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml, watch: false }\naudit: { content: full, retentionDays: 365 }\n`;
+  const text = `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml, watch: false }\naudit: { content: full, retentionDays: 365 }\n`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   const loaded = parseConfig(text, join(dir, 'parley.yaml'), { A: ADMIN, B: AUDITOR });
   const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);

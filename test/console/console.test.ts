@@ -40,7 +40,7 @@ const call = (from: string, to: string): CanonicalEvent => {
 async function startParley(): Promise<{ gw: Gateway; corp: MemoryAdapter; partner: MemoryAdapter }> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-console-'));
   copyFileSync('policies/default.yaml', join(dir, 'policy.yaml'));
-  const text = `http:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml, watch: false }\naudit: { content: full, retentionDays: 365 }\n`;
+  const text = `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml, watch: false }\naudit: { content: full, retentionDays: 365 }\n`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   const loaded = parseConfig(text, join(dir, 'parley.yaml'), { A: ADMIN, B: AUDITOR });
   const corp = new MemoryAdapter('corp', 'xmpp', ['corp.test']);
@@ -187,6 +187,16 @@ t.test('the compliance console in Chromium against a running Parley', async (t) 
   await page.getByTestId('search-input').press('Enter');
   await until('the search result', async () => (await rowSeqs(page)).join() === String(quarterly.seq));
   t.pass('search finds the one message with the word, case-insensitively');
+  // How the page was searched: a store that scans says how much it read; an index says nothing.
+  const info = page.getByTestId('search-info');
+  const mode = await info.getAttribute('data-mode');
+  if (mode === 'scan')
+    t.match(
+      await info.textContent(),
+      /^Searched \d+ of \d+ records for this page/,
+      'a scan says what it read',
+    );
+  else t.equal(await info.isHidden(), true, `${mode}: no note`);
 
   // --- open a record ------------------------------------------------------------------------
   // By keyboard: the row's button opens it, Escape closes it; then by mouse.

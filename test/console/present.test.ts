@@ -33,6 +33,10 @@ interface Present {
   inputToIso(value: string, zone?: string): string;
   offsetName(minutes: number): string;
   sortRows(rows: Row[], by?: string): Row[];
+  searchNote(
+    search: { mode: 'index' } | { mode: 'scan'; scanned: number; total: number; capped: boolean } | undefined,
+    filtered: boolean,
+  ): string | null;
 }
 
 // A browser module (plain JS, no types): imported by a computed path.
@@ -191,5 +195,19 @@ t.test('rows in record order or by the event’s own time', async (t) => {
     p.sortRows(rows, 'event').map((r) => r.seq),
     [1, 3, 2, 4],
     'newest event first; a record without eventTime by its own time',
+  );
+});
+
+t.test('how a page was searched: said for filtered scans only', async (t) => {
+  t.equal(p.searchNote({ mode: 'index' }, true), null, 'indexed: every record was considered');
+  t.equal(p.searchNote({ mode: 'scan', scanned: 50, total: 900, capped: false }, false), null, 'no filter');
+  t.equal(p.searchNote(undefined, true), null);
+  t.equal(
+    p.searchNote({ mode: 'scan', scanned: 1234, total: 2_000_000, capped: false }, true),
+    'Searched 1,234 of 2,000,000 records for this page (this store has no search index: newest first, at most 50,000 a page).',
+  );
+  t.match(
+    p.searchNote({ mode: 'scan', scanned: 50_000, total: 2_000_000, capped: true }, true),
+    /^Searched 50,000 of 2,000,000 records .* Stopped at that limit: “Older →” searches further back\.$/,
   );
 });

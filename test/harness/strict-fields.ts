@@ -15,6 +15,7 @@ const TYPES: Record<string, [string, string]> = {
   'v1/Service': ['IService', 'kubernetes-models/v1'],
   'v1/ServiceAccount': ['IServiceAccount', 'kubernetes-models/v1'],
   'v1/Pod': ['IPod', 'kubernetes-models/v1'],
+  'v1/PersistentVolumeClaim': ['IPersistentVolumeClaim', 'kubernetes-models/v1'],
   'apps/v1/Deployment': ['IDeployment', 'kubernetes-models/apps/v1'],
   'policy/v1/PodDisruptionBudget': ['IPodDisruptionBudget', 'kubernetes-models/policy/v1'],
   'networking.k8s.io/v1/NetworkPolicy': ['INetworkPolicy', 'kubernetes-models/networking.k8s.io/v1'],

@@ -29,7 +29,10 @@ for (const f of ciFiles) {
     t.equal(r.status, 0, r.stderr);
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS());
     const cm = docs.find((d) => d?.kind === 'ConfigMap' && d.data?.['parley.yaml']);
-    const env = new Proxy({} as Record<string, string>, { get: (_, k) => `value-of-${String(k)}` });
+    // Any variable set; the archive's URL must look like one (the config checks its scheme).
+    const env = new Proxy({} as Record<string, string>, {
+      get: (_, k) => (k === 'PARLEY_ARCHIVE_URL' ? 'postgres://db/x' : `value-of-${String(k)}`),
+    });
     const loaded = parseConfig(cm.data['parley.yaml'], '/etc/parley/config/parley.yaml', env);
     for (const [name, block] of Object.entries(loaded.config.adapters ?? {})) {
       const resolve = resolvers[block.type];

@@ -17,7 +17,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import t from 'tap';
 import { isMap, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 import { resolveSipConfig } from '../../src/adapters/sip/config.js';
@@ -47,6 +47,7 @@ const MODELS: Record<string, new (data: never) => Model> = {
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
   'v1/Pod': Pod,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
@@ -67,6 +68,8 @@ function render(args: string[]): { ok: boolean; docs: Manifest[]; stderr: string
   return { ok: true, docs, stderr: r.stderr };
 }
 
+// Stand-ins for Secret values (by name; a URL the config checks, a URL).
+const SECRET_VALUES: Record<string, string> = { PARLEY_ARCHIVE_URL: 'postgres://db/x' };
 const find = (docs: Manifest[], kind: string, name?: string) =>
   docs.filter((d) => d.kind === kind && (name === undefined || d.metadata?.name === name));
 const one = (docs: Manifest[], kind: string, name?: string): Manifest => {
@@ -181,7 +184,7 @@ for (const f of ciFiles) {
     const configVolume = pod.volumes.find((v: Manifest) => v.name === configMount?.name);
     const cm = one(r.docs, 'ConfigMap', configVolume?.configMap?.name);
     const env: Record<string, string> = {};
-    for (const e of c.env ?? []) env[e.name] = e.value ?? `value-of-${e.name}`;
+    for (const e of c.env ?? []) env[e.name] = e.value ?? SECRET_VALUES[e.name] ?? `value-of-${e.name}`;
     const loaded = parseConfig(cm.data['parley.yaml'], '/etc/parley/config/parley.yaml', env);
     t.equal(loaded.listen.host, '0.0.0.0', 'listens on every interface in the pod');
     t.equal(
@@ -289,7 +292,7 @@ t.test('ci/defaults: one replica, embedded store, optional pieces off', async (t
   t.equal(find(docs, 'PodDisruptionBudget').length, 1);
   t.equal(find(docs, 'NetworkPolicy').length, 1);
   const cfg = parseConfig(one(docs, 'ConfigMap', 'parley-config').data['parley.yaml'], '/x/parley.yaml', {});
-  t.notOk(cfg.config.store, 'embedded store');
+  t.same(cfg.config.store, { sqlite: '/var/lib/parley/parley.db' }, 'embedded SQLite store on its volume');
   // The chart ships the repository's default policy unchanged.
   t.equal(
     one(docs, 'ConfigMap', 'parley-policies').data['default.yaml'].trimEnd(),
@@ -592,5 +595,5 @@ t.test('helm install --dry-run renders NOTES', async (t) => {
   const r = helm(['install', 'parley', chart, '--namespace', 'parley', '--dry-run=client']);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /helm test parley -n parley/);
-  t.match(r.stdout, /no store\.redis/, 'warns about the embedded store');
+  t.match(r.stdout, /no store\.redis: state and the audit trail live in the SQLite/, 'where the trail is');
 });

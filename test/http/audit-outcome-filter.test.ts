@@ -25,6 +25,7 @@ async function gateway(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'parley-audit-filter-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const text = [
+    'store: { memory: true }',
     'http:',
     '  listen: "127.0.0.1:0"',
     `  tokens: { auditor: "${AUDITOR}" }`,

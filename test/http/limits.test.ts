@@ -144,7 +144,7 @@ t.test('the http config section sets them on the gateway listener', async (t) =>
   const dir = mkdtempSync(join(tmpdir(), 'parley-http-limits-'));
   copyFileSync('policies/default.yaml', join(dir, 'policy.yaml'));
   const text =
-    `http:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "${'$'}{A}" }\n  requestTimeoutMs: 400\n` +
+    `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "${'$'}{A}" }\n  requestTimeoutMs: 400\n` +
     '  headersTimeoutMs: 300\n  keepAliveTimeoutMs: 250\n  idleTimeoutMs: 60000\n  maxConnections: 64\n' +
     'policy: { file: policy.yaml }\n';
   writeFileSync(join(dir, 'parley.yaml'), text);

@@ -25,7 +25,7 @@ interface Problem {
 async function gateway() {
   const dir = mkdtempSync(join(tmpdir(), 'parley-validate-'));
   copyFileSync('policies/default.yaml', join(dir, 'policy.yaml'));
-  const text = `http:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml }\n`;
+  const text = `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\n  tokens: { admin: "\${A}", auditor: "\${B}" }\npolicy: { file: policy.yaml }\n`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   const loaded = parseConfig(text, join(dir, 'parley.yaml'), { A: ADMIN, B: AUDITOR });
   const logger = createLogger({

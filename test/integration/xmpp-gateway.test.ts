@@ -33,7 +33,7 @@ t.teardown(() => prosody?.destroy());
 function config(adapters: string) {
   const dir = mkdtempSync(join(tmpdir(), 'parley-xmpp-gw-'));
   writeFileSync(join(dir, 'policy.yaml'), POLICY);
-  const text = `http:\n  listen: "127.0.0.1:0"\npolicy: { file: policy.yaml, watch: false }\nadapters:\n${adapters}`;
+  const text = `store: { memory: true }\nhttp:\n  listen: "127.0.0.1:0"\npolicy: { file: policy.yaml, watch: false }\nadapters:\n${adapters}`;
   writeFileSync(join(dir, 'parley.yaml'), text);
   return parseConfig(text, join(dir, 'parley.yaml'), { CORP: 'corp-secret', PARTNER: 'partner-secret' });
 }

@@ -2,6 +2,7 @@
 // storeContract runs them on a store's log; auditLogContract on a log alone.
 import type { Test } from 'tap';
 import { chainEntries } from '../../src/core/audit/chain.js';
+import type { AuditRecord } from '../../src/core/audit/record.js';
 import { verifyLog } from '../../src/core/audit/verify.js';
 import type { AuditLog } from '../../src/core/store.js';
 import { entries } from '../core/audit/fixtures.js';
@@ -125,10 +126,63 @@ async function restoreUnderAnchor(log: AuditLog, t: Test): Promise<void> {
 }
 
 /** Each check with its title (storeContract runs them too). */
+async function restoreThenAppend(log: AuditLog, t: Test): Promise<void> {
+  const recs = chainEntries(null, entries(10));
+  const rec = (seq: number) => recs[seq - 1] as AuditRecord;
+  const anchor = { seq: 8, hash: rec(8).hash };
+  // Held below the anchor: 2 and 5, and 8 (the anchor's own record, held too).
+  const held = [rec(2), rec(5), rec(8)];
+  await log.restore(anchor, held);
+  t.same(await log.head(), anchor, 'the head is the anchor');
+  t.same(await log.anchor(), anchor);
+  t.equal(await log.length(), 3);
+  t.same(await log.range(1, 10), held, 'the held records as given');
+  t.same(
+    (await log.reverseRange(100, 10)).map((r) => r.seq),
+    [8, 5, 2],
+  );
+  t.same(await verifyLog(log), { ok: true, records: 3, head: anchor }, 'verifies against the anchor');
+
+  t.same(await log.append(chainEntries(null, entries(1))), { ok: false, head: anchor }, 'not from genesis');
+  t.same(await log.append(recs.slice(8)), { ok: true }, "the source's next records follow the anchor");
+  const more = chainEntries(await log.head(), entries(2));
+  t.same(await log.append(more), { ok: true }, 'and new ones after them');
+  t.same(await verifyLog(log), { ok: true, records: 7, head: { seq: 12, hash: more[1]?.hash } });
+  t.same(
+    (await log.range(1, 100)).map((r) => r.seq),
+    [2, 5, 8, 9, 10, 11, 12],
+  );
+  await t.rejects(log.restore(anchor, []), /not empty/, 'a second restore is refused');
+  t.same(await log.head(), { seq: 12, hash: more[1]?.hash }, 'and changes nothing');
+}
+
+async function restoreRefusals(log: AuditLog, t: Test): Promise<void> {
+  const recs = chainEntries(null, entries(6));
+  const rec = (seq: number) => recs[seq - 1] as AuditRecord;
+  const anchor = { seq: 4, hash: rec(4).hash };
+  await t.rejects(log.restore(anchor, [rec(5)]), /held record 5 is above the anchor 4/);
+  await t.rejects(log.restore(anchor, [rec(3), rec(1)]), /held record 1 is out of order/);
+  await t.rejects(log.restore(anchor, [rec(2), rec(2)]), /held record 2 is out of order/);
+  await t.rejects(log.restore({ seq: 0, hash: rec(1).hash }, []), /anchor seq 0/);
+  await t.rejects(log.restore({ seq: 4, hash: 'not a hash' }, []), /anchor hash/);
+  t.equal(await log.head(), null, 'nothing written');
+  t.equal(await log.anchor(), null);
+  t.equal(await log.length(), 0);
+
+  t.same(await log.append(recs), { ok: true });
+  await t.rejects(log.restore(anchor, [rec(2)]), /not empty/, 'a log with records');
+  t.same(await log.head(), { seq: 6, hash: rec(6).hash }, 'unchanged');
+  t.equal(await log.anchor(), null);
+  t.equal(await log.length(), 6);
+  t.equal((await verifyLog(log)).ok, true);
+}
+
 export const auditLogChecks: ReadonlyArray<readonly [string, AuditLogCheck]> = [
   ['audit log: append, conflict, head, ranges', appendConflictRanges],
   ['audit log: trim keeps held records and an anchor; the chain stays verifiable', trimHoldsAnchor],
   ['audit log: restore into an empty log under a trimmed source’s anchor', restoreUnderAnchor],
+  ["audit restore: a trimmed source's anchor and holds, then the chain goes on", restoreThenAppend],
+  ['audit restore: refused into a log with records, and with bad held records', restoreRefusals],
 ];
 
 export interface AuditLogUnderTest {

@@ -38,8 +38,8 @@ t.test('keys live under the prefix; audit keys share a hash tag', async (t) => {
   await store.close();
 });
 
-t.test('openStore: url and object forms; memory when absent', async (t) => {
-  const mem = await openStore(undefined, silentLogger);
+t.test('openStore: url and object forms; memory when asked for', async (t) => {
+  const mem = await openStore({ memory: true }, silentLogger);
   t.equal(mem.kind, 'memory');
   await mem.close();
   const a = await openStore({ redis: redis.url }, silentLogger);

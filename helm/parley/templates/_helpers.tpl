@@ -78,12 +78,39 @@ app.kubernetes.io/part-of: parley
 {{- if and .Values.sip.enabled .Values.sip.tls .Values.sip.tls.enabled }}true{{ end }}
 {{- end }}
 
+{{/* "true" when state lives in the embedded SQLite file (no store.redis), else "". */}}
+{{- define "parley.sqlite" -}}
+{{- if not .Values.store.redis }}true{{ end }}
+{{- end }}
+
+{{/* The SQLite database file, on the persistence volume. */}}
+{{- define "parley.sqlitePath" -}}
+{{- printf "%s/parley.db" .Values.persistence.mountPath }}
+{{- end }}
+
+{{/* The claim the SQLite volume uses ("" when persistence is off). */}}
+{{- define "parley.dataClaim" -}}
+{{- if .Values.persistence.enabled }}
+{{- default (printf "%s-data" (include "parley.fullname" .)) .Values.persistence.existingClaim }}
+{{- end }}
+{{- end }}
+
 {{/* parley.yaml, rendered from the values (schema: src/config.ts). */}}
 {{- define "parley.config" -}}
 {{- $cfg := dict }}
+{{- $store := dict }}
 {{- if .Values.store.redis }}
-{{- $_ := set $cfg "store" (dict "redis" .Values.store.redis) }}
+{{- $_ := set $store "redis" .Values.store.redis }}
+{{- else }}
+{{- $_ := set $store "sqlite" (include "parley.sqlitePath" .) }}
 {{- end }}
+{{- /* The URL (with its password) comes from the archive Secret as an environment variable. */}}
+{{- with .Values.archive }}
+{{- if .existingSecret }}
+{{- $_ := set $store "archive" (dict "url" "${PARLEY_ARCHIVE_URL}" "schema" .schema "partition" .partition "poolMax" (int .poolMax) "statementTimeoutMs" (int .statementTimeoutMs)) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $cfg "store" $store }}
 {{- $tokens := dict "admin" "${PARLEY_ADMIN_TOKEN:-}" "auditor" "${PARLEY_AUDITOR_TOKEN:-}" }}
 {{- $_ := set $cfg "http" (dict "listen" (printf "0.0.0.0:%d" (int .Values.http.port)) "tokens" $tokens "bodyLimit" (int .Values.http.bodyLimit)) }}
 {{- $_ := set $cfg "log" (dict "level" .Values.log.level) }}

@@ -9,7 +9,8 @@
 //    `From parley@parley.invalid <asctime>` separator line, lines of a message matching
 //    /^>*From / get one more '>', and each message ends with an empty line. Line ends are
 //    LF, as in mbox files. Admin records belong to no conversation and are left out.
-//    The eml export groups records in memory, so export a bounded time range.
+//    A conversation's lines wait in memory until it is written: at most EML_MAX_LINES,
+//    then the conversations so far are written and go on in new messages.
 import { tryParseAddress } from '../address.js';
 import type { AuditLog } from '../store.js';
 import { compileFilter } from './query.js';
@@ -17,19 +18,65 @@ import type { AuditRecord } from './record.js';
 import type { AuditFilter, ExportFormat } from './types.js';
 import { readLog } from './verify.js';
 
-/** Records of the log matching `filter`, oldest first, read in pages. */
+/**
+ * How far a record's time may be behind one appended before it: records are appended in
+ * the order they are written, each with the time it was written, but a batch waits for the
+ * append before it (or re-chains after another replica's), and replicas' clocks differ a
+ * little. A time-range export reads from this much before its start and stops this much
+ * after its end, so that it finds every record in the range while reading little else.
+ */
+export const TIME_ORDER_SLACK_MS = 5 * 60_000;
+
+/**
+ * The seq to read records written at or after `fromMs` from: a binary search on range()
+ * for the first record written at or after `fromMs - TIME_ORDER_SLACK_MS` (records are in
+ * time order within that slack). A record without a readable time counts as late enough.
+ */
+export async function seqAtTime(log: AuditLog, fromMs: number): Promise<number> {
+  const head = await log.head();
+  if (!head) return 1;
+  const start = fromMs - TIME_ORDER_SLACK_MS;
+  let lo = 1;
+  let hi = head.seq + 1;
+  while (lo < hi) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    const r = (await log.range(mid, 1))[0];
+    const time = r ? Date.parse(r.time) : Number.NaN;
+    if (r && time < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Records of the log matching `filter`, oldest first, read in pages: one page in memory
+ * at a time. With a time range, reading starts near its first record and ends soon after
+ * its last (seqAtTime).
+ */
 export async function* iterateLog(
   log: AuditLog,
   filter: AuditFilter = {},
   pageSize = 1000,
 ): AsyncGenerator<AuditRecord> {
   const match = compileFilter(filter);
-  for await (const r of readLog(log, pageSize)) if (match(r)) yield r;
+  const fromSeq = filter.from === undefined ? 1 : await seqAtTime(log, Date.parse(filter.from));
+  const stopAt =
+    filter.to === undefined ? Number.POSITIVE_INFINITY : Date.parse(filter.to) + TIME_ORDER_SLACK_MS;
+  for await (const r of readLog(log, pageSize, fromSeq)) {
+    if (Date.parse(r.time) >= stopAt) return;
+    if (match(r)) yield r;
+  }
+}
+
+/** Export options: the most lines an EML export keeps before it writes its conversations. */
+export interface ExportOptions {
+  emlMaxLines?: number;
 }
 
 export function exportRecords(
   records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
   format: ExportFormat,
+  opts: ExportOptions = {},
 ): AsyncGenerator<string> {
   switch (format) {
     case 'jsonl':
@@ -37,7 +84,7 @@ export function exportRecords(
     case 'csv':
       return exportCsv(records);
     case 'eml':
-      return exportEml(records);
+      return exportEml(records, opts.emlMaxLines);
   }
 }
 
@@ -303,7 +350,7 @@ function renderConversation(c: Conversation): string {
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=utf-8',
     'Content-Transfer-Encoding: quoted-printable',
-    `X-Parley-Seq: ${first.seq}-${Math.max(...c.lines.map((l) => l.lastSeq))}`,
+    `X-Parley-Seq: ${first.seq}-${c.lines.reduce((m, l) => Math.max(m, l.lastSeq), first.seq)}`,
     `X-Parley-Records: ${c.lines.length}`,
     `X-Parley-Last-Date: ${rfc5322Date(toDate(last.time))}`,
   ];
@@ -311,20 +358,26 @@ function renderConversation(c: Conversation): string {
   return `From parley@parley.invalid ${asctime(date)}\n${mboxrdQuote(message)}\n`;
 }
 
-export async function* exportEml(records: Source): AsyncGenerator<string> {
-  const convs = new Map<string, Conversation>();
+/** The most event lines an EML export holds before it writes the conversations it has. */
+export const EML_MAX_LINES = 50_000;
+
+/**
+ * One message per conversation, its lines in order. A conversation's message is written
+ * once all its records were read, so the lines wait in memory: when `maxLines` wait, the
+ * conversations so far are written and each goes on in a message of its own (memory
+ * stays bounded whatever the range; a small export is one message per conversation).
+ */
+export async function* exportEml(records: Source, maxLines = EML_MAX_LINES): AsyncGenerator<string> {
+  let convs = new Map<string, Conversation>();
+  let lines = 0;
   for await (const r of records as AsyncIterable<AuditRecord>) {
     if (r.category !== 'decision' && r.category !== 'outcome') continue;
     const [a, b] = r.from <= r.to ? [r.from, r.to] : [r.to, r.from];
     const key = `${a}\u0000${b}`;
     let c = convs.get(key);
-    if (!c) {
-      c = { a, b, lines: [], byEvent: new Map() };
-      convs.set(key, c);
-    }
     const outcome =
       r.outcome === undefined ? null : { seq: r.seq, outcome: r.outcome, reason: r.outcomeReason ?? null };
-    if (r.category === 'outcome') {
+    if (c && r.category === 'outcome') {
       // An outcome completes the line of its event's decision record.
       const decided = c.byEvent.get(r.eventId);
       if (decided) {
@@ -333,6 +386,16 @@ export async function* exportEml(records: Source): AsyncGenerator<string> {
         c.byEvent.delete(r.eventId);
         continue;
       }
+    }
+    if (lines >= maxLines) {
+      for (const open of convs.values()) yield renderConversation(open);
+      convs = new Map();
+      lines = 0;
+      c = undefined;
+    }
+    if (!c) {
+      c = { a, b, lines: [], byEvent: new Map() };
+      convs.set(key, c);
     }
     const line: ConvLine = {
       seq: r.seq,
@@ -351,6 +414,7 @@ export async function* exportEml(records: Source): AsyncGenerator<string> {
       text: describe(r),
     };
     c.lines.push(line);
+    lines += 1;
     if (r.category === 'decision' && r.outcome === 'pending') c.byEvent.set(r.eventId, line);
   }
   for (const c of convs.values()) yield renderConversation(c);

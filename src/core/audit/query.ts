@@ -42,6 +42,45 @@ export function personOf(text: string): string | null {
 
 const domainOf = (uri: string): string | null => tryParseAddress(uri)?.domain ?? null;
 
+const WORD = /[\p{L}\p{N}]+/gu;
+const QUERY_WORD = /([\p{L}\p{N}]+)(\*?)/gu;
+
+/**
+ * The words of a text as the full-text filter `q` sees them: maximal runs of Unicode
+ * letters and digits, each lower-cased (String.prototype.toLowerCase, no accent folding),
+ * in order, repeats kept. Indexed stores index exactly these, so that they find what the
+ * reference predicate finds (`"Ünïcode-Text, 2026!"` → `ünïcode`, `text`, `2026`).
+ */
+export function wordsOf(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(WORD)) out.push(m[0].toLowerCase());
+  return out;
+}
+
+/** One word of `q`: `prefix` when it was written with a trailing `*` (`invoic*`). */
+export interface QueryWord {
+  word: string;
+  prefix: boolean;
+}
+
+/**
+ * The words of a full-text query `q`, as wordsOf reads them, each marked as a prefix when
+ * a `*` follows it directly. Repeats are dropped. No words (`"!!"`, `"*"`): no text filter.
+ */
+export function queryWords(q: string): QueryWord[] {
+  const seen = new Set<string>();
+  const out: QueryWord[] = [];
+  for (const m of q.matchAll(QUERY_WORD)) {
+    const word = (m[1] as string).toLowerCase();
+    const prefix = m[2] === '*';
+    const key = `${prefix ? '*' : ''}${word}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ word, prefix });
+  }
+  return out;
+}
+
 /** Compile a filter once into a predicate. Throws RangeError on an unparseable time. */
 export function compileFilter(filter: AuditFilter): RecordPredicate {
   const tests: RecordPredicate[] = [];
@@ -62,8 +101,9 @@ export function compileFilter(filter: AuditFilter): RecordPredicate {
     const u = filter.user;
     const want = personOf(u);
     if (want !== null) {
-      // The person, on whichever network a record saw them (narrow with `network`).
-      tests.push((r) => bareOf(r.from) === want || bareOf(r.to) === want);
+      // The person, on whichever network a record saw them (narrow with `network`). A
+      // party is read as the filter is: a record's URI, or a bare user@domain (an actor).
+      tests.push((r) => personOf(r.from) === want || personOf(r.to) === want);
     } else {
       // Not an address form we know: only the exact text of a party matches.
       tests.push((r) => r.from === u || r.to === u);
@@ -105,9 +145,26 @@ export function compileFilter(filter: AuditFilter): RecordPredicate {
     const id = filter.traceId;
     tests.push((r) => r.traceId === id);
   }
-  if (filter.q !== undefined && filter.q !== '') {
-    const q = filter.q.toLowerCase();
-    tests.push((r) => r.content.mode === 'full' && r.content.body.toLowerCase().includes(q));
+  const words = filter.q === undefined ? [] : queryWords(filter.q);
+  if (words.length > 0) {
+    const exact = words.filter((w) => !w.prefix).map((w) => w.word);
+    const prefixes = words.filter((w) => w.prefix).map((w) => w.word);
+    tests.push((r) => {
+      if (r.content.mode !== 'full') return false;
+      const have = new Set(wordsOf(r.content.body));
+      for (const w of exact) if (!have.has(w)) return false;
+      for (const p of prefixes) {
+        let found = false;
+        for (const h of have) {
+          if (h.startsWith(p)) {
+            found = true;
+            break;
+          }
+        }
+        if (!found) return false;
+      }
+      return true;
+    });
   }
   if (tests.length === 0) return () => true;
   return (r) => {
@@ -127,9 +184,25 @@ export interface QueryPage {
 }
 
 /**
+ * How a page was found: `index`, by the log's own search (every kept record considered,
+ * no cap); or `scan`, by reading records newest first: `scanned` of the `total` kept were
+ * read for this page, and `capped` when the scan stopped at its cap before the page was
+ * full (the page may then be short, or empty, with a `next` to continue from).
+ */
+export type SearchMode =
+  | { mode: 'index' }
+  | { mode: 'scan'; scanned: number; total: number; capped: boolean };
+
+export interface QueryResult extends QueryPage {
+  search: SearchMode;
+}
+
+/**
  * Records matching `filter`, newest first, with seq < `before` (null: from the head), at
- * most `limit`. Scans backwards in pages until `limit` matches or the start of the log;
- * gives up after `maxScan` records, returning what it found and where to continue.
+ * most `limit`. A log with its own (indexed) search answers it, without a cap. Otherwise
+ * this scans backwards in pages until `limit` matches or the start of the log, and gives
+ * up after `maxScan` records, returning what it found and where to continue. Throws
+ * RangeError on an unparseable time, whichever way the log is searched.
  */
 export async function queryLog(
   log: AuditLog,
@@ -137,25 +210,34 @@ export async function queryLog(
   before: number | null,
   limit: number,
   opts: { maxScan?: number; pageSize?: number } = {},
-): Promise<QueryPage> {
+): Promise<QueryResult> {
   const match = compileFilter(filter);
   const want = Math.max(0, Math.floor(limit));
+  if (log.search && want > 0) {
+    const page = await log.search(filter, before, want);
+    return { records: page.records, next: page.next, search: { mode: 'index' } };
+  }
   const maxScan = opts.maxScan ?? DEFAULT_MAX_SCAN;
   const pageSize = opts.pageSize ?? Math.min(1000, Math.max(100, want * 4));
   const records: AuditRecord[] = [];
+  let scanned = 0;
+  const result = async (next: number | null, capped: boolean): Promise<QueryResult> => ({
+    records,
+    next,
+    search: { mode: 'scan', scanned, total: await log.length(), capped },
+  });
   let cursor: number;
   if (before === null) {
     const head = await log.head();
-    if (!head) return { records, next: null };
+    if (!head) return result(null, false);
     cursor = head.seq;
   } else {
     cursor = before - 1;
   }
-  let scanned = 0;
   while (cursor >= 1 && records.length < want) {
     const ask = Math.min(pageSize, maxScan - scanned);
     const page = await log.reverseRange(cursor, ask);
-    if (page.length === 0) return { records, next: null };
+    if (page.length === 0) return result(null, false);
     for (const r of page) {
       scanned += 1;
       cursor = r.seq - 1;
@@ -164,8 +246,9 @@ export async function queryLog(
         if (records.length >= want) break;
       }
     }
-    if (page.length < ask && records.length < want) return { records, next: null };
+    if (page.length < ask && records.length < want) return result(null, false);
     if (scanned >= maxScan) break;
   }
-  return { records, next: cursor >= 1 ? cursor + 1 : null };
+  const next = cursor >= 1 ? cursor + 1 : null;
+  return result(next, next !== null && records.length < want);
 }

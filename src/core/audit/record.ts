@@ -130,4 +130,4 @@ export const AuditRecord = Type.Composite([
 ]);
 export type AuditRecord = Static<typeof AuditRecord>;
 
-export const GENESIS_HASH = '0'.repeat(64);
+export { GENESIS_HASH } from './genesis.js';

@@ -13,7 +13,11 @@ export interface AuditFilter {
   kind?: string;
   decision?: 'allow' | 'redact' | 'deny';
   rule?: string;
-  /** Free text searched (case-insensitive) in kept content. */
+  /**
+   * Words searched in kept content (mode `full`): every word of `q` must be a word of the
+   * content, case-insensitive; `invoic*` matches words starting with `invoic`. Words are
+   * runs of Unicode letters and digits (wordsOf in query.ts).
+   */
   q?: string;
   category?: AuditCategory;
   /** What happened to the event (records that carry an outcome). */

@@ -11,8 +11,9 @@
 // Records at or below the anchor are ones a legal hold kept when their neighbours were
 // trimmed: each is checked on its own (hash) and against a kept predecessor when there is one.
 import type { AuditHead, AuditLog } from '../store.js';
+import { GENESIS_HASH } from './genesis.js';
 import { hashRecord } from './hash.js';
-import { type AuditRecord, GENESIS_HASH } from './record.js';
+import type { AuditRecord } from './record.js';
 import type { VerifyResult } from './types.js';
 
 export interface VerifyOptions {
@@ -40,11 +41,22 @@ const bad = (records: number, firstBad: number, problem: string): VerifyResult =
 
 const short = (h: string): string => (typeof h === 'string' ? h.slice(0, 16) : String(h));
 
+/**
+ * Where a verifier stands after the records it was fed: how many, the last one, and whether
+ * the known head was among them. Parallel verify checks ranges apart and carries this
+ * from one range to the next (parallel-verify.ts).
+ */
+export interface VerifierPosition {
+  count: number;
+  last: AuditHead | null;
+  knownSeen: boolean;
+}
+
 /** Incremental verifier: feed records in ascending order, then finish(). */
 export class ChainVerifier {
   private readonly base: number;
   private readonly until: number;
-  private count = 0;
+  #count = 0;
   private lastSeq = 0;
   private lastHash = '';
   private hasLast = false;
@@ -62,8 +74,36 @@ export class ChainVerifier {
     this.until = opts.untilSeq ?? Number.POSITIVE_INFINITY;
   }
 
-  /** Check one record; false when the verification is over (failed or past untilSeq). */
-  push(r: AuditRecord): boolean {
+  /** Records checked so far (the failing one included). */
+  get count(): number {
+    return this.#count;
+  }
+
+  position(): VerifierPosition {
+    return {
+      count: this.#count,
+      last: this.hasLast ? { seq: this.lastSeq, hash: this.lastHash } : null,
+      knownSeen: this.knownSeen,
+    };
+  }
+
+  /**
+   * Continue as if the records up to `p` had been pushed here: they were checked elsewhere
+   * (another thread), each against the one before it.
+   */
+  continueFrom(p: VerifierPosition): void {
+    this.#count = p.count;
+    this.hasLast = p.last !== null;
+    this.lastSeq = p.last ? p.last.seq : 0;
+    this.lastHash = p.last ? p.last.hash : '';
+    this.knownSeen = p.knownSeen;
+  }
+
+  /**
+   * Check one record; false when the verification is over (failed or past untilSeq).
+   * `computed`: its hash, when the caller has it already (from the record's text).
+   */
+  push(r: AuditRecord, computed?: string): boolean {
     if (this.failure || this.done) return false;
     const base = this.base;
     const anchor = this.anchor;
@@ -77,18 +117,19 @@ export class ChainVerifier {
       this.done = true;
       return false;
     }
-    this.count += 1;
-    const count = this.count;
+    this.#count += 1;
+    const count = this.#count;
     if (this.hasLast && seq <= this.lastSeq) {
       this.failure = bad(count, seq, `out of order: record ${seq} comes after record ${this.lastSeq}`);
       return false;
     }
-    let computed: string;
-    try {
-      computed = hashRecord(r);
-    } catch (err) {
-      this.failure = bad(count, seq, `record cannot be encoded: ${(err as Error).message}`);
-      return false;
+    if (computed === undefined) {
+      try {
+        computed = hashRecord(r);
+      } catch (err) {
+        this.failure = bad(count, seq, `record cannot be encoded: ${(err as Error).message}`);
+        return false;
+      }
     }
     if (computed !== r.hash) {
       this.failure = bad(
@@ -143,10 +184,18 @@ export class ChainVerifier {
 
   finish(): VerifyResult {
     if (this.failure) return this.failure;
-    const count = this.count;
+    const count = this.#count;
     const base = this.base;
     const anchor = this.anchor;
-    const lastSeq = this.hasLast ? this.lastSeq : base;
+    // Where the chain ends: the last record read, or the anchor when every record read
+    // (if any) is one held below it.
+    const atAnchor = anchor !== null && (!this.hasLast || this.lastSeq <= base);
+    const end: AuditHead | null = atAnchor
+      ? { seq: anchor.seq, hash: anchor.hash }
+      : this.hasLast
+        ? { seq: this.lastSeq, hash: this.lastHash }
+        : null;
+    const lastSeq = end ? end.seq : 0;
     if (this.opts.head !== undefined) {
       const head = this.opts.head;
       if (head === null) {
@@ -156,22 +205,17 @@ export class ChainVerifier {
         return bad(count, lastSeq + 1, `truncated: ${what} missing at the end (head is ${head.seq})`);
       } else if (lastSeq > head.seq) {
         return bad(count, head.seq + 1, `records after the head marker (${head.seq}): head rolled back`);
-      } else if (this.hasLast && this.lastHash !== head.hash) {
-        return bad(count, this.lastSeq, 'last record does not match the head marker');
-      } else if (!this.hasLast && anchor && anchor.hash !== head.hash) {
-        return bad(count, head.seq, 'head marker does not match the trim anchor');
+      } else if (end && end.hash !== head.hash) {
+        return atAnchor
+          ? bad(count, head.seq, 'head marker does not match the trim anchor')
+          : bad(count, end.seq, 'last record does not match the head marker');
       }
     }
     const known = this.opts.knownHead;
     if (known && !this.knownSeen && known.seq > base && lastSeq < known.seq) {
       return bad(count, lastSeq + 1, `truncated: the log ends before the known head ${known.seq}`);
     }
-    const head = this.hasLast
-      ? { seq: this.lastSeq, hash: this.lastHash }
-      : anchor
-        ? { seq: anchor.seq, hash: anchor.hash }
-        : null;
-    return { ok: true, records: count, head };
+    return { ok: true, records: count, head: end };
   }
 }
 
@@ -202,16 +246,29 @@ export async function* readLog(log: AuditLog, pageSize = 2000, fromSeq = 1): Asy
   }
 }
 
+/** How verifyLog reads: page size, and a head recorded earlier outside the store. */
+export interface VerifyLogOptions {
+  pageSize?: number;
+  knownHead?: AuditHead | null;
+}
+
 /**
  * Verify a whole log: reads its head and anchor first, then every record up to that head
  * in pages (records appended meanwhile are left for the next verify).
  */
-export async function verifyLog(
-  log: AuditLog,
-  opts: { pageSize?: number; knownHead?: AuditHead | null } = {},
-): Promise<VerifyResult> {
+export async function verifyLog(log: AuditLog, opts: VerifyLogOptions = {}): Promise<VerifyResult> {
   const head = await log.head();
   const anchor = await log.anchor();
+  return verifyLogAt(log, head, anchor, opts);
+}
+
+/** verifyLog against a head and anchor read earlier. */
+export async function verifyLogAt(
+  log: Pick<AuditLog, 'range'>,
+  head: AuditHead | null,
+  anchor: AuditHead | null,
+  opts: VerifyLogOptions = {},
+): Promise<VerifyResult> {
   const untilSeq = head ? head.seq : Number.POSITIVE_INFINITY;
   const v = new ChainVerifier(anchor, { head, untilSeq, knownHead: opts.knownHead ?? null });
   // Page by page (not record by record through an async generator: that costs a promise each).

@@ -1,7 +1,7 @@
 // @ts-check
 // How the console presents records: addresses, reasons, outcomes, times and order.
 // Pure functions, no DOM, so that they are tested on their own (test/console/present.test.ts).
-/** @import { AuditRecord, Transform } from './types.js' */
+/** @import { AuditPage, AuditRecord, Transform } from './types.js' */
 
 /** @type {Record<string, string>} */
 const NETWORK_NAMES = { xmpp: 'XMPP', matrix: 'Matrix', sip: 'SIP' };
@@ -270,4 +270,20 @@ export function sortRows(rows, by = 'seq') {
     out.sort((a, b) => b.seq - a.seq);
   }
   return out;
+}
+
+/**
+ * What the traffic view says about how a page was searched: nothing when the store searched
+ * its index (every record was considered) or when no filter was applied (the page is the
+ * newest records); for a scan with filters, how many of the kept records it read, and when
+ * it stopped at its limit, that Older searches on.
+ * @param {AuditPage['search'] | undefined} search
+ * @param {boolean} filtered
+ * @returns {string | null}
+ */
+export function searchNote(search, filtered) {
+  if (search?.mode !== 'scan' || !filtered) return null;
+  const n = (/** @type {number} */ x) => x.toLocaleString('en-US');
+  const read = `Searched ${n(search.scanned)} of ${n(search.total)} records for this page (this store has no search index: newest first, at most 50,000 a page).`;
+  return search.capped ? `${read} Stopped at that limit: “Older →” searches further back.` : read;
 }

@@ -60,6 +60,8 @@ export interface AuditRecord {
 export interface AuditPage {
   records: AuditRecord[];
   next: number | null;
+  /** `index`: the store's search index answered; `scan`: `scanned` of `total` records were read. */
+  search: { mode: 'index' } | { mode: 'scan'; scanned: number; total: number; capped: boolean };
 }
 
 export type VerifyResult =

@@ -3,7 +3,7 @@
 import { api, query } from './api.js';
 import { $ } from './dom.js';
 import { startLive } from './live.js';
-import { foldOutcomes } from './present.js';
+import { foldOutcomes, searchNote } from './present.js';
 import { PAGE_SIZE, state } from './state.js';
 import { failIn, say } from './status.js';
 import { readFilter } from './time.js';
@@ -23,6 +23,11 @@ export async function loadTraffic() {
   renderRows();
   state.next = page.next;
   $('#older', HTMLButtonElement).disabled = page.next === null;
+  const note = searchNote(page.search, Object.keys(state.filter).length > 0);
+  const info = $('#search-info');
+  info.textContent = note ?? '';
+  info.hidden = note === null;
+  info.dataset.mode = page.search?.mode ?? '';
   $('#newer', HTMLButtonElement).disabled = state.pages.length <= 1;
   return page;
 }

@@ -89,7 +89,11 @@ export async function auditRoutes(api: FastifyInstance, ctx: RouteContext): Prom
         tags: ['audit'],
         summary: 'Query audit records',
         description:
-          'Newest first. Every filter given must hold. Page with `before` = the previous page’s `next`. Every ' +
+          'Newest first. Every filter given must hold. Page with `before` = the previous page’s `next` (a keyset ' +
+          'cursor: pages never repeat or skip a record, whatever is appended meanwhile). `search` says how the page ' +
+          'was found: from the store’s index (`index`: SQLite and PostgreSQL, every kept record considered), or ' +
+          'by a scan of at most 50,000 records a page (`scan`, with how many of the kept records were read; ' +
+          '`capped` when it stopped early: go on with `next`). `q` matches words (see the `q` parameter). Every ' +
           'request that searches content (`q`), each page included, is recorded in the audit trail (`audit.search`, ' +
           'with the filter and `before`); if that fails nothing is searched (503). Role: admin or auditor.',
         security,

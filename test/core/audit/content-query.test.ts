@@ -82,7 +82,10 @@ t.test('matchesFilter', async (t) => {
   t.ok(matchesFilter(r, { kind: 'message', decision: 'deny', rule: 'block-rival', category: 'decision' }));
   t.notOk(matchesFilter(r, { decision: 'allow' }));
   t.notOk(matchesFilter(r, { category: 'admin' }));
-  t.ok(matchesFilter(r, { q: 'secret plans' }), 'case-insensitive text');
+  t.ok(matchesFilter(r, { q: 'secret plans' }), 'case-insensitive words');
+  t.ok(matchesFilter(r, { q: 'plans SECRET' }), 'in any order');
+  t.notOk(matchesFilter(r, { q: 'secr' }), 'a part of a word is not a word');
+  t.ok(matchesFilter(r, { q: 'secr*' }), 'unless written as a prefix');
   t.notOk(matchesFilter({ ...r, content: { mode: 'hash', sha256: 'x' } }, { q: 'secret' }));
   t.throws(() => matchesFilter(r, { from: 'yesterday' }), RangeError);
 });
@@ -117,5 +120,16 @@ t.test('queryLog pages newest first', async (t) => {
   const bounded = await queryLog(store.audit, { decision: 'redact' }, null, 5, { maxScan: 20, pageSize: 8 });
   t.same(bounded.records, []);
   t.equal(bounded.next, 31, 'scan bound: where to continue');
-  t.same(await queryLog(new MemoryStore().audit, {}, null, 10), { records: [], next: null });
+  t.same(
+    bounded.search,
+    { mode: 'scan', scanned: 20, total: 50, capped: true },
+    'says it stopped at the cap',
+  );
+  t.same(rest.search, { mode: 'scan', scanned: 35, total: 50, capped: false }, 'read to the start');
+  t.same(p1.search, { mode: 'scan', scanned: 10, total: 50, capped: false });
+  t.same(await queryLog(new MemoryStore().audit, {}, null, 10), {
+    records: [],
+    next: null,
+    search: { mode: 'scan', scanned: 0, total: 0, capped: false },
+  });
 });

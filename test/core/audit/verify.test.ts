@@ -239,3 +239,23 @@ t.test('a chain of records written before the new fields, then with them, verifi
   });
   t.match(await verifyRecords(stripped, null), { ok: false, firstBad: 4 }, 'removed transforms show');
 });
+
+t.test('a log trimmed to its held records verifies against its anchor', async (t) => {
+  const store = new MemoryStore();
+  const recs = fresh(20);
+  await store.audit.append(recs);
+  await store.audit.trim(1000, new Set([5, 6]));
+  const last = recs[19] as AuditRecord;
+  t.same(await verifyLog(store.audit), { ok: true, records: 2, head: { seq: 20, hash: last.hash } });
+  // The records after the anchor deleted, the holds left: the chain ends at the anchor.
+  const cut = new ArrayLog(
+    await store.audit.range(1, 100),
+    { seq: 25, hash: 'e'.repeat(64) },
+    {
+      seq: 20,
+      hash: last.hash,
+    },
+  );
+  t.match(await verifyLog(cut), { ok: false, firstBad: 21, problem: /records 21\.\.25 missing/ });
+  await store.close();
+});
