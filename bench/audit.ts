@@ -19,7 +19,7 @@ import { AuditWriter } from '../src/core/audit/writer.js';
 import type { AuditLog } from '../src/core/store.js';
 import * as jsonlSource from '../src/store/jsonl.js';
 import { MemoryStore } from '../src/store/memory.js';
-import { PostgresAuditLog } from '../src/store/postgres/log.js';
+import * as pgSource from '../src/store/postgres/log.js';
 import { RedisStore } from '../src/store/redis.js';
 import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
@@ -43,6 +43,8 @@ const { verifyLogParallel } = DIST
   ? ((await dist('core/audit/parallel-verify.js')) as typeof parallelSource)
   : parallelSource;
 const { JsonlAuditLog } = DIST ? ((await dist('store/jsonl.js')) as typeof jsonlSource) : jsonlSource;
+// --dist: the archive's reader (its source module) is the compiled one too.
+const { PostgresAuditLog } = DIST ? ((await dist('store/postgres/log.js')) as typeof pgSource) : pgSource;
 /** Records per second a parallel verify should reach on 2 cores (decision 0010, issue 17). */
 const TARGETS: Record<string, number> = { sqlite: 500_000, postgres: 250_000 };
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { chainEntries } from '../../src/core/audit/chain.js';
+import { verifyLogParallel } from '../../src/core/audit/parallel-verify.js';
 import type { AuditEntry, AuditRecord } from '../../src/core/audit/record.js';
 import { verifyLog } from '../../src/core/audit/verify.js';
 import { AuditWriter } from '../../src/core/audit/writer.js';
@@ -264,8 +265,39 @@ t.test('the reader other threads open: same records, one connection', async (t) 
     (await reader.range(1, 1000)).map((r: AuditRecord) => r.seq),
     Array.from({ length: 30 }, (_, i) => i + 1),
   );
+  t.same(
+    (await reader.rangeText?.(11, 5))?.map((text) => JSON.parse(text)),
+    await log.range(11, 5),
+    'the texts the archive keeps, for verify to hash as they are',
+  );
   await reader.close();
   await t.rejects(mod.openAuditReader({ url: 'redis://x' }), /postgres:\/\/ URL/);
+});
+
+t.test('parallel verify reads the archive on worker threads; a changed record is found', async (t) => {
+  const log = await freshLog();
+  t.teardown(() => log.close());
+  const recs = chainEntries(null, entries(3000));
+  for (let i = 0; i < recs.length; i += 500) await log.append(recs.slice(i, i + 500));
+  await log.trim(200, new Set([50]));
+  const plans: { workers: number; ranges: number }[] = [];
+  const opts = {
+    workers: 2,
+    rangeSize: 700,
+    minRecords: 0,
+    onPlan: (p: (typeof plans)[number]) => plans.push(p),
+  };
+  const ok = await verifyLogParallel(log, opts);
+  t.same(ok, await verifyLog(log), 'the same result as on one thread');
+  t.match(ok, { ok: true, records: 2802 });
+  t.match(plans[0], { workers: 2 }, 'on two workers');
+  // Only with the trigger off (a superuser replicating) can a row change: verify sees it.
+  await log.sql.unsafe(
+    `SET session_replication_role = replica;
+     UPDATE ${log.schema}.audit_record SET record = replace(record, '"decision":"allow"', '"decision":"deny"') WHERE seq = 2222;
+     SET session_replication_role = origin`,
+  );
+  t.match(await verifyLogParallel(log, opts), { ok: false, firstBad: 2222, problem: /hash mismatch/ });
 });
 
 t.test('store.archive: the state where it was, the audit trail in PostgreSQL', async (t) => {
