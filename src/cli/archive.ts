@@ -10,7 +10,8 @@ import { archiveOptions } from '../store/with-archive.js';
 import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK } from './io.js';
 
 const USAGE = `Usage:
-  parley archive init [-c CONFIG] [--owner-url URL] [--gateway-role ROLE] [--min-retention-days N]
+  parley archive init [-c CONFIG] [--owner-url URL] [--owner-role ROLE] [--gateway-role ROLE]
+                      [--min-retention-days N]
   parley archive sql [--schema NAME] [--gateway-role ROLE] [--partition month|day]
 
 init: as the archive's owner role, create (or migrate) the schema of store.archive in
@@ -22,6 +23,9 @@ sql: print the schema's SQL (what init runs) for a DBA to read or run by hand.
 Options:
   -c, --config FILE          the Parley config with store.archive
   --owner-url URL            the owner's connection (default: store.archive's URL)
+  --owner-role ROLE          create as this role (SET ROLE), when the owner's connection logs
+                             in as another role that is a member of it (e.g. a NOLOGIN
+                             parley_owner)
   --gateway-role ROLE        the gateway's role (default: the user of store.archive's URL
                              when it differs from the owner's)
   --min-retention-days N     records younger than N days can never be trimmed (0: no minimum)
@@ -70,6 +74,7 @@ async function run(argv: string[], io: CliIO, loadConfig: (file?: string) => Loa
     options: {
       config: { type: 'string', short: 'c' },
       'owner-url': { type: 'string' },
+      'owner-role': { type: 'string' },
       'gateway-role': { type: 'string' },
       'min-retention-days': { type: 'string' },
       schema: { type: 'string' },
@@ -110,6 +115,7 @@ async function run(argv: string[], io: CliIO, loadConfig: (file?: string) => Loa
   try {
     const r = await initArchive({
       ownerUrl,
+      ...(values['owner-role'] !== undefined ? { ownerRole: values['owner-role'] } : {}),
       ...(o.schema !== undefined ? { schema: o.schema } : {}),
       partition: o.partition ?? 'month',
       gatewayRole,

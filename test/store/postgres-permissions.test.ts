@@ -12,6 +12,7 @@ import type { CliIO } from '../../src/cli/io.js';
 import { loadConfig } from '../../src/config.js';
 import { chainEntries } from '../../src/core/audit/chain.js';
 import { verifyLog } from '../../src/core/audit/verify.js';
+import { initArchive } from '../../src/store/postgres/init.js';
 import { PostgresAuditLog } from '../../src/store/postgres/log.js';
 import { entry } from '../core/audit/fixtures.js';
 import { startPostgres } from '../harness/postgres.js';
@@ -174,4 +175,25 @@ t.test('trim through the function: the minimum retention and the database’s ho
     /younger than the minimum retention/,
     'called by hand, the function refuses the same',
   );
+});
+
+t.test('init as a NOLOGIN owner role through a login that is a member of it (SET ROLE)', async (t) => {
+  await admin.unsafe(`CREATE ROLE archive_owner NOLOGIN;
+    GRANT CREATE ON DATABASE parley TO archive_owner;
+    CREATE ROLE dba LOGIN IN ROLE archive_owner`);
+  const r = await initArchive({
+    ownerUrl: pg.urlFor('dba'),
+    ownerRole: 'archive_owner',
+    schema: 'other',
+    gatewayRole: 'parley_gateway',
+  });
+  t.match(r, { schema: 'other', owner: 'archive_owner', granted: 'parley_gateway' });
+  const [owner] = await admin.unsafe<{ o: string }[]>(
+    `SELECT pg_get_userbyid(relowner) AS o FROM pg_class WHERE oid = 'other.audit_record'::regclass`,
+  );
+  t.equal(owner?.o, 'archive_owner', 'the objects belong to the owner role, not to the login');
+  const log = new PostgresAuditLog({ url: pg.urlFor('parley_gateway'), schema: 'other' });
+  t.teardown(() => log.close());
+  t.equal(await log.open(), true);
+  t.same(await log.append(chainEntries(null, [entry()])), { ok: true }, 'the gateway appends');
 });

@@ -332,7 +332,8 @@ const HEADER = `-- Parley's audit archive in PostgreSQL: the schema \`parley\` (
 --     CREATE ROLE parley_gateway LOGIN PASSWORD '…';
 --     CREATE DATABASE parley OWNER parley_owner ENCODING 'UTF8';
 --   Then, as the owner: parley archive init -c parley.yaml --owner-url postgres://parley_owner:…@db/parley
---   (a single role that owns the schema also works: the gateway then migrates at start).
+--   (parley_owner NOLOGIN: log in as a member of it and add --owner-role parley_owner;
+--   a single role that owns the schema also works: the gateway then migrates at start).
 --
 -- Tables
 --   schema_version   one row per migration applied (version, applied_at, applied_by).

@@ -8,6 +8,11 @@ import { ensureSchema } from './migrate.js';
 export interface InitOptions {
   /** The owner's connection (it owns what it creates). */
   ownerUrl: string;
+  /**
+   * The role to create as when the connection logs in as another (SET ROLE: e.g. a DBA's
+   * login, with parley_owner a NOLOGIN role it is a member of).
+   */
+  ownerRole?: string;
   schema?: string;
   partition?: PartitionWidth;
   /** The gateway's role: granted read and the functions (none: the owner is the gateway). */
@@ -35,6 +40,7 @@ export async function initArchive(o: InitOptions): Promise<InitReport> {
     applicationName: 'parley-archive-init',
   });
   try {
+    if (o.ownerRole) await sql.unsafe(`SET ROLE "${o.ownerRole.replace(/"/g, '""')}"`);
     const state = await ensureSchema(sql, schema, {
       migrate: true,
       partition: o.partition ?? 'month',
