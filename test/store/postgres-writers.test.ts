@@ -5,7 +5,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { verifyLog } from '../../src/core/audit/verify.js';
+import { AuditWriter } from '../../src/core/audit/writer.js';
 import { PostgresAuditLog } from '../../src/store/postgres/log.js';
+import { entry } from '../core/audit/fixtures.js';
 import { startPostgres } from '../harness/postgres.js';
 import { track } from '../harness/processes.js';
 
@@ -93,4 +95,36 @@ t.test('two processes append to one chain: all records once, no gaps, a valid ch
     `appends lost the race and were retried (${ra.conflicts + rb.conflicts})`,
   );
   t.match(await verifyLog(log), { ok: true, records: total, head: { seq: total } });
+});
+
+t.test('a replica that loses the race gets the next turn: no starving under a busy peer', async (t) => {
+  const pg = await startPostgres({ fast: true });
+  t.teardown(() => pg.destroy());
+  const busy = new PostgresAuditLog({ url: pg.url });
+  const quiet = new PostgresAuditLog({ url: pg.url });
+  t.teardown(() => Promise.all([busy.close(), quiet.close()]).then(() => {}));
+  await busy.open();
+  await quiet.open();
+  // The busy replica appends large batches back to back; the quiet one may retry once.
+  const hammer = new AuditWriter(busy, { maxBatch: 1000 });
+  const patient = new AuditWriter(quiet, { maxBatch: 1000, maxConflictRetries: 2 });
+  let running = true;
+  const load = (async () => {
+    while (running)
+      await Promise.all(Array.from({ length: 1000 }, () => hammer.write(entry({ sourceAdapter: 'busy' }))));
+  })();
+  await new Promise((r) => setTimeout(r, 200));
+  const results = await Promise.allSettled(
+    Array.from({ length: 20 }, async () => {
+      await new Promise((r) => setTimeout(r, Math.random() * 500));
+      return Promise.all(Array.from({ length: 500 }, () => patient.write(entry({ sourceAdapter: 'quiet' }))));
+    }),
+  );
+  running = false;
+  await load;
+  const failed = results
+    .filter((r) => r.status === 'rejected')
+    .map((r) => String((r as PromiseRejectedResult).reason));
+  t.same(failed, [], 'every batch of the quiet replica was written within two attempts');
+  t.match(await verifyLog(busy), { ok: true });
 });

@@ -8,6 +8,8 @@ export const SCHEMA_VERSION = 1;
 
 /** Advisory lock class of Parley's archive (the second key is the schema's: lockKey). */
 const LOCK_CLASS = 0x50524c59; // 'PRLY'
+/** The turn a replica takes after losing an append race (turn.ts); appends wait for it. */
+export const TURN_LOCK_CLASS = 0x50524c5b;
 
 /** A 31-bit key per schema name (FNV-1a): appends in two schemas do not wait for each other. */
 export function lockKey(schema: string): number {
@@ -152,6 +154,8 @@ DECLARE
   st ${s}.audit_state;
   n integer := cardinality(seqs);
 BEGIN
+  -- A replica that lost the last race holds the turn (exclusively) until its retry: wait.
+  PERFORM pg_advisory_xact_lock_shared(${TURN_LOCK_CLASS}, ${lockKey(s)});
   PERFORM ${lock};
   SELECT * INTO STRICT st FROM ${s}.audit_state;
   IF coalesce(st.head_seq, 0) <> expect_seq OR coalesce(st.head_hash, '') <> expect_hash THEN
@@ -359,7 +363,9 @@ const HEADER = `-- Parley's audit archive in PostgreSQL: the schema \`parley\` (
 --   parley_audit_append(expect_seq, expect_hash, last_hash, seqs, ats, categories, kinds,
 --     decisions, outcomes, from_networks, to_networks, terms, records)
 --     -> (ok, seq, hash): under an advisory lock, appends only when the head is
---     (expect_seq, expect_hash); the records and the head move in one transaction.
+--     (expect_seq, expect_hash); the records and the head move in one transaction. It
+--     first waits for the turn (a session advisory lock a replica that lost a race holds
+--     until its retry: fair turns under load).
 --   parley_audit_trim(before_seq bigint, keep bigint[] DEFAULT '{}') -> bigint (removed):
 --     retention. Deletes records with seq < before_seq except those in keep and those an
 --     audit_hold row covers; drops a whole partition when all of it goes, deletes row by

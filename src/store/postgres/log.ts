@@ -27,6 +27,7 @@ import { checkSchemaName, type PartitionWidth } from './ddl.js';
 import { ArchiveSchemaError, ensureSchema, type SchemaState } from './migrate.js';
 import { columnArrays, parseRows } from './rows.js';
 import { searchArchive } from './search.js';
+import { AppendTurns } from './turn.js';
 
 export interface PostgresArchiveOptions {
   /** `postgres://user:password@host:port/database`. */
@@ -63,6 +64,7 @@ export class PostgresAuditLog implements AuditLog {
   private checking: Promise<SchemaState> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly turns: AppendTurns;
   private readonly q: {
     append: string;
     restore: string;
@@ -81,6 +83,7 @@ export class PostgresAuditLog implements AuditLog {
     this.opTimeoutMs = statementTimeoutMs + 2000;
     this.sql = connect({ url: o.url, max: o.poolMax ?? 4, statementTimeoutMs });
     this.source = { module: READER_MODULE, options: { url: o.url, schema: this.schema } };
+    this.turns = new AppendTurns(this.sql, this.schema);
     const s = this.schema;
     this.q = {
       append: `SELECT ok, seq, hash FROM ${s}.parley_audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
@@ -193,14 +196,15 @@ export class PostgresAuditLog implements AuditLog {
     if (problem) throw new Error(`audit append rejected: ${problem}`);
     const last = records[records.length - 1] as AuditRecord;
     const args = [expectSeq, expectSeq === 0 ? '' : first.prev, last.hash, ...columnArrays(records)];
-    const [row] = await this.op('audit append', (sql) =>
-      sql.unsafe<{ ok: boolean; seq: string | null; hash: string | null }[]>(this.q.append, args, {
-        prepare: true,
-      }),
-    );
+    type Row = { ok: boolean; seq: string | null; hash: string | null };
+    const run = (sql: Sql) => sql.unsafe<Row[]>(this.q.append, args, { prepare: true });
+    // After a lost race this replica holds the turn: its retry runs there, nobody between.
+    const [row] = await this.op('audit append', (sql) => this.turns.use(run) ?? run(sql));
     if (!row)
       throw new ArchiveUnavailableError(`postgres archive (${this.target}): audit append gave no answer`);
     if (row.ok) return { ok: true };
+    const fresh = await this.turns.take();
+    if (fresh !== undefined) return { ok: false, head: fresh };
     return {
       ok: false,
       head: row.seq === null || row.hash === null ? null : { seq: Number(row.seq), hash: row.hash },
@@ -323,6 +327,7 @@ export class PostgresAuditLog implements AuditLog {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    await this.turns.close();
     await this.sql.end({ timeout: 5 });
   }
 }

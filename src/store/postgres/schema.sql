@@ -41,7 +41,9 @@
 --   parley_audit_append(expect_seq, expect_hash, last_hash, seqs, ats, categories, kinds,
 --     decisions, outcomes, from_networks, to_networks, terms, records)
 --     -> (ok, seq, hash): under an advisory lock, appends only when the head is
---     (expect_seq, expect_hash); the records and the head move in one transaction.
+--     (expect_seq, expect_hash); the records and the head move in one transaction. It
+--     first waits for the turn (a session advisory lock a replica that lost a race holds
+--     until its retry: fair turns under load).
 --   parley_audit_trim(before_seq bigint, keep bigint[] DEFAULT '{}') -> bigint (removed):
 --     retention. Deletes records with seq < before_seq except those in keep and those an
 --     audit_hold row covers; drops a whole partition when all of it goes, deletes row by
@@ -179,6 +181,8 @@ DECLARE
   st parley.audit_state;
   n integer := cardinality(seqs);
 BEGIN
+  -- A replica that lost the last race holds the turn (exclusively) until its retry: wait.
+  PERFORM pg_advisory_xact_lock_shared(1347570779, 172281078);
   PERFORM pg_advisory_xact_lock(1347570777, 172281078);
   SELECT * INTO STRICT st FROM parley.audit_state;
   IF coalesce(st.head_seq, 0) <> expect_seq OR coalesce(st.head_hash, '') <> expect_hash THEN
