@@ -1,12 +1,14 @@
-// Audit throughput: the writer into the memory store and into a real Redis (started on a
-// free port by the test harness), with concurrent producers and with two writers sharing
-// one chain (two replicas); verify speed over what they wrote (on every core where the
-// store has a source); then verify on one thread and on every core over a JSONL file of
+// Audit throughput: the writer into the memory store, into a real Redis and into a real
+// PostgreSQL archive (each started on a free port by the test harness), with concurrent
+// producers and with two writers sharing one chain (two replicas); verify speed over what
+// they wrote (on every core where the store has a source; for PostgreSQL also on one
+// thread, and the speed of reading it in ranges); then verify on one thread and on every core over a JSONL file of
 // --verify-records records (default 1,000,000), back to back, --runs times (default 3).
 // --dist: the JSONL verify runs the compiled code (dist/, `npm run build` first), whose
 // workers start in tens of milliseconds (from source, tsx starts in each: some 300 ms).
+// --stores=memory,sqlite,redis,postgres,jsonl picks the parts (default all).
 // Run: node --import tsx bench/audit.ts [--records=N] [--only=verify] [--dist]   (one JSON line per measurement)
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainEntries } from '../src/core/audit/chain.js';
@@ -17,15 +19,22 @@ import { AuditWriter } from '../src/core/audit/writer.js';
 import type { AuditLog, AuditReader } from '../src/core/store.js';
 import * as jsonlSource from '../src/store/jsonl.js';
 import { MemoryStore } from '../src/store/memory.js';
+import * as pgSource from '../src/store/postgres/log.js';
 import { RedisStore } from '../src/store/redis.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
+import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
+import { cpuSeconds } from './common.js';
 
 const arg = (name: string, dflt: number): number =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
 const RECORDS = arg('records', 200_000);
 const REDIS_RECORDS = arg('redis-records', 100_000);
 const PRODUCERS = arg('producers', 256);
+const PG_RECORDS = arg('pg-records', 200_000);
+const STORES = (
+  process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis,postgres,jsonl'
+).split(',');
 const VERIFY_RECORDS = arg('verify-records', 1_000_000);
 const RUNS = arg('runs', 3);
 const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
@@ -35,9 +44,8 @@ const { verifyLogParallel } = DIST
   ? ((await dist('core/audit/parallel-verify.js')) as typeof parallelSource)
   : parallelSource;
 const { JsonlAuditLog } = DIST ? ((await dist('store/jsonl.js')) as typeof jsonlSource) : jsonlSource;
-const STORES = (process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis').split(
-  ',',
-);
+// --dist: the archive's reader (its source module) is the compiled one too.
+const { PostgresAuditLog } = DIST ? ((await dist('store/postgres/log.js')) as typeof pgSource) : pgSource;
 /** Records per second a parallel verify should reach on 2 cores (decision 0010, issue 17). */
 const TARGETS: Record<string, number> = { sqlite: 500_000, postgres: 250_000 };
 
@@ -294,4 +302,106 @@ if (STORES.includes('redis')) {
   }
 }
 
-await verifyFileBench();
+const load = () => +(loadavg()[0] ?? 0).toFixed(2);
+
+/** CPU seconds the PostgreSQL server (its postmaster and every child) has used so far. */
+function serverCpuSeconds(dataDir: string): number {
+  const pm = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let total = cpuSeconds(pm);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pm) total += cpuSeconds(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** writerRun, with the CPU time per record of this process and of the server. */
+async function measuredWriterRun(logs: AuditLog[], records: number, dataDir: string) {
+  const c0 = process.cpuUsage();
+  const s0 = serverCpuSeconds(dataDir);
+  const r = await writerRun(logs, records, PRODUCERS);
+  const c = process.cpuUsage(c0);
+  return {
+    ...r,
+    nodeCpuUsPerRecord: +((c.user + c.system) / records).toFixed(1),
+    serverCpuUsPerRecord: +(((serverCpuSeconds(dataDir) - s0) * 1e6) / records).toFixed(1),
+  };
+}
+
+/** Read the whole log in ranges of `page`, parsing each record (a verify worker's reading). */
+async function rangeRun(log: AuditLog, page: number) {
+  const started = performance.now();
+  let records = 0;
+  let next = 1;
+  for (;;) {
+    const rows = await log.range(next, page);
+    records += rows.length;
+    const last = rows[rows.length - 1];
+    if (!last || rows.length < page) break;
+    next = last.seq + 1;
+  }
+  return records / ((performance.now() - started) / 1000);
+}
+
+// PostgreSQL (durable commits): one writer, verify (one thread, every core), range reads,
+// two replicas.
+if (STORES.includes('postgres')) {
+  const pg = await startPostgres();
+  try {
+    const a = new PostgresAuditLog({ url: pg.url, schema: 'bench1' });
+    await a.open();
+    emit({
+      bench: 'audit.writer',
+      store: 'postgres',
+      writers: 1,
+      producers: PRODUCERS,
+      ...(await measuredWriterRun([a], PG_RECORDS, join(pg.dir, 'pg'))),
+      loadAverage: load(),
+    });
+    for (const parallel of [false, true]) {
+      emit({
+        bench: 'audit.verify',
+        store: 'postgres',
+        threads: parallel ? 'all' : 'one',
+        ...(await verifyRun(a, parallel)),
+        loadAverage: load(),
+      });
+    }
+    const rounds: number[] = [];
+    for (let i = 0; i < 3; i++) rounds.push(await rangeRun(a, 5000));
+    const rps = Math.round(median(rounds));
+    emit({
+      bench: 'audit.range',
+      store: 'postgres',
+      note: 'one thread reading and parsing ranges of 5,000 (what a verify worker reads, without hashing)',
+      records: PG_RECORDS,
+      recordsPerSecond: rps,
+      rounds: rounds.map(Math.round),
+      loadAverage: load(),
+    });
+    const r1 = new PostgresAuditLog({ url: pg.url, schema: 'bench2' });
+    const r2 = new PostgresAuditLog({ url: pg.url, schema: 'bench2' });
+    await r1.open();
+    await r2.open();
+    emit({
+      bench: 'audit.writer',
+      store: 'postgres',
+      writers: 2,
+      producers: PRODUCERS,
+      ...(await measuredWriterRun([r1, r2], PG_RECORDS / 2, join(pg.dir, 'pg'))),
+      loadAverage: load(),
+    });
+    const v = await verifyLog(r1);
+    emit({ bench: 'audit.replicas.chain', store: 'postgres', ok: v.ok, records: v.records });
+    await Promise.all([a.close(), r1.close(), r2.close()]);
+  } finally {
+    await pg.destroy();
+  }
+}
+
+if (STORES.includes('jsonl')) await verifyFileBench();

@@ -1,8 +1,9 @@
 // Events per second and added latency through the whole pipeline (policy + audit +
 // routing + delivery to an in-process adapter), with the memory store, the SQLite store (a
 // file in a temporary folder) and a real Redis (started on a free port), fail-closed audit;
-// then audit verify speed, and for SQLite the bytes per record on disk.
-// Run: npm run bench:pipeline [-- --stores=memory,sqlite,redis --events=N]
+// then audit verify speed, and for SQLite the bytes per record on disk; and the memory
+// store with a real PostgreSQL archive (store.archive, durable commits).
+// Run: npm run bench:pipeline [-- --stores=memory,sqlite,redis,postgres --events=N]
 //   (prints one JSON line per measurement)
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import '../src/networks.js';
 import type { Store } from '../src/core/store.js';
 import { auditPipelineDepth, openStore } from '../src/store/open.js';
 import { MemoryAdapter } from '../test/fixtures/memory-adapter.js';
+import { startPostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
 import { median, percentile } from './common.js';
 
@@ -26,9 +28,9 @@ const policy = compilePolicySource(
   'default.yaml',
 );
 const argCount = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 100_000);
-const stores = (process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis').split(
-  ',',
-);
+const stores = (
+  process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis,postgres'
+).split(',');
 
 async function makePipeline(store: Store) {
   // As the gateway does it; INFLIGHT=n overrides, to compare.
@@ -217,5 +219,18 @@ if (stores.includes('redis')) {
     await rstore.close();
   } finally {
     await redis.stop();
+  }
+}
+
+if (stores.includes('postgres')) {
+  // Durable settings (fsync, synchronous commit): what an archive of record runs with.
+  const pg = await startPostgres();
+  try {
+    const pstore = await openStore({ memory: true, archive: pg.url }, silentLogger);
+    await run('postgres', pstore, 25_000);
+    await verifySpeed('postgres', pstore, 250_000);
+    await pstore.close();
+  } finally {
+    await pg.destroy();
   }
 }

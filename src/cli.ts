@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { archiveCommand } from './cli/archive.js';
 import { auditCommand } from './cli/audit.js';
 import { CliError, type CliIO, EXIT_BAD_INPUT, EXIT_OK } from './cli/io.js';
 import { matrixCommand } from './cli/matrix.js';
@@ -26,6 +27,8 @@ Usage:
   parley audit tail [-c FILE] [-n N] [--follow]
   parley audit migrate --from STORE --to STORE  copy the trail into an empty store, verified
   parley matrix registration -c FILE [--out FILE]   write the Matrix appservice registration
+  parley archive init [-c FILE] [--owner-url URL]   set up the PostgreSQL archive as its owner
+  parley archive sql                                print the archive's SQL
   parley --help | --version
 
 Exit codes: 0 success, 1 a check failed, 2 bad input.
@@ -172,6 +175,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return await policyCommand(rest, io);
       case 'matrix':
         return await matrixCommand(rest, io, (f) => loadConfigOrThrow(f, io));
+      case 'archive':
+        return await archiveCommand(rest, io, (f) => loadConfigOrThrow(f, io));
       case 'audit': {
         const { config, rest: args } = takeConfigFlag(rest);
         const wantsHelp = args.length === 0 || args.includes('--help') || args.includes('-h');

@@ -1,10 +1,11 @@
 // Every network to every network, end to end (issue 6): one Parley gateway (startGateway,
-// a real config, Redis as its store) between a real Prosody (alice@corp.test), a real
-// Synapse (carol@hs.test) and Kamailio + SIPp (bob@partner.test). For each ordered pair of
-// networks and each kind, a real client sends and the real client on the other side is
-// checked; where the target cannot carry the kind (the adapters' declared capabilities)
-// the cell records what happened instead. Writes reports/federation.json (one entry per
-// cell; scripts/federation-table.mjs renders it) and verifies the audit chain at the end.
+// a real config, Redis as its store, the audit trail in a PostgreSQL archive) between a
+// real Prosody (alice@corp.test), a real Synapse (carol@hs.test) and Kamailio + SIPp
+// (bob@partner.test). For each ordered pair of networks and each kind, a real client sends
+// and the real client on the other side is checked; where the target cannot carry the kind
+// (the adapters' declared capabilities) the cell records what happened instead. Writes
+// reports/federation.json (one entry per cell; scripts/federation-table.mjs renders it)
+// and verifies the audit chain at the end.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -1435,6 +1436,7 @@ t.test('a SIP call to an enterprise user with no online resource: 480, recorded 
 // ============================== audit ==============================
 
 t.test('the audit trail of the whole run verifies', async (t) => {
+  t.equal(f.gw.store.audit.kind, 'postgres', 'the trail is in the PostgreSQL archive (store.archive)');
   const records = await auditRecords();
   const result = await verifyLog(f.gw.store.audit);
   t.equal(result.ok, true, JSON.stringify(result));

@@ -8,6 +8,8 @@ export const SCHEMA_VERSION = 1;
 
 /** Advisory lock class of Parley's archive (the second key is the schema's: lockKey). */
 const LOCK_CLASS = 0x50524c59; // 'PRLY'
+/** The turn a replica takes after losing an append race (turn.ts); appends wait for it. */
+export const TURN_LOCK_CLASS = 0x50524c5b;
 
 /** A 31-bit key per schema name (FNV-1a): appends in two schemas do not wait for each other. */
 export function lockKey(schema: string): number {
@@ -109,8 +111,11 @@ $$`,
   terms_query tsquery GENERATED ALWAYS AS (${s}.audit_hold_query(person, domain)) STORED,
   CHECK (person IS NOT NULL OR domain IS NOT NULL OR from_at IS NOT NULL OR to_at IS NOT NULL)
 )`,
-    // The partitions the given times need, created when missing (month or day, UTC).
-    `CREATE FUNCTION ${s}.parley_audit_partitions(ats timestamptz[]) RETURNS integer
+    // The partitions the given times need, created when missing (month or day, UTC). Making
+    // one locks the parent table: made `ahead` (the gateway's hourly call), it gives up at
+    // once when searches hold the table (it tries again the next hour) rather than holding
+    // up appends behind them.
+    `CREATE FUNCTION ${s}.parley_audit_partitions(ats timestamptz[], ahead boolean DEFAULT false) RETURNS integer
   LANGUAGE plpgsql ${definer} AS $$
 DECLARE
   width text;
@@ -119,6 +124,7 @@ DECLARE
   made integer := 0;
 BEGIN
   PERFORM ${lock};
+  IF ahead THEN PERFORM set_config('lock_timeout', '200ms', true); END IF;
   SELECT value INTO width FROM ${s}.audit_setting WHERE name = 'partition';
   FOR lo IN SELECT DISTINCT date_trunc(width, a) FROM unnest(ats) a WHERE a IS NOT NULL LOOP
     part := 'audit_record_' || to_char(lo, CASE width WHEN 'day' THEN 'YYYY_MM_DD' ELSE 'YYYY_MM' END);
@@ -129,6 +135,8 @@ BEGIN
         made := made + 1;
       EXCEPTION WHEN invalid_object_definition OR duplicate_table THEN
         NULL; -- made meanwhile, or one of another width covers it (the width was changed)
+      WHEN lock_not_available THEN
+        NULL; -- ahead of time only: the next call makes it
       END;
     END IF;
   END LOOP;
@@ -146,6 +154,8 @@ DECLARE
   st ${s}.audit_state;
   n integer := cardinality(seqs);
 BEGIN
+  -- A replica that lost the last race holds the turn (exclusively) until its retry: wait.
+  PERFORM pg_advisory_xact_lock_shared(${TURN_LOCK_CLASS}, ${lockKey(s)});
   PERFORM ${lock};
   SELECT * INTO STRICT st FROM ${s}.audit_state;
   IF coalesce(st.head_seq, 0) <> expect_seq OR coalesce(st.head_hash, '') <> expect_hash THEN
@@ -255,8 +265,16 @@ BEGIN
       INTO held USING keep;
     CONTINUE WHEN held;
     EXECUTE format('SELECT count(*) FROM ${s}.%I', p.relname) INTO n;
-    EXECUTE format('DROP TABLE ${s}.%I', p.relname);
-    removed := removed + n;
+    -- Dropping locks the parent table: when searches hold it, delete the rows one by one
+    -- below instead of holding up appends behind them.
+    BEGIN
+      PERFORM set_config('lock_timeout', '1s', true);
+      EXECUTE format('DROP TABLE ${s}.%I', p.relname);
+      PERFORM set_config('lock_timeout', '0', true);
+      removed := removed + n;
+    EXCEPTION WHEN lock_not_available THEN
+      NULL;
+    END;
   END LOOP;
   DELETE FROM ${s}.audit_record r WHERE r.seq < cut AND NOT r.seq = ANY (keep)
     AND NOT EXISTS (SELECT 1 FROM ${s}.audit_hold x WHERE (x.terms_query IS NULL OR r.terms @@ x.terms_query)
@@ -266,7 +284,7 @@ BEGIN
   UPDATE ${s}.audit_state SET kept = kept - removed;
   RETURN removed;
 END $$`,
-    `REVOKE ALL ON FUNCTION ${s}.parley_audit_partitions(timestamptz[]) FROM PUBLIC`,
+    `REVOKE ALL ON FUNCTION ${s}.parley_audit_partitions(timestamptz[], boolean) FROM PUBLIC`,
     `REVOKE ALL ON FUNCTION ${s}.parley_audit_append(bigint, text, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) FROM PUBLIC`,
     `REVOKE ALL ON FUNCTION ${s}.parley_audit_restore(bigint, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) FROM PUBLIC`,
     `REVOKE ALL ON FUNCTION ${s}.parley_audit_trim(bigint, bigint[]) FROM PUBLIC`,
@@ -295,7 +313,7 @@ export function grantStatements(schema: string, role: string): string[] {
   return [
     `GRANT USAGE ON SCHEMA ${s} TO ${r}`,
     `GRANT SELECT ON ${s}.schema_version, ${s}.audit_setting, ${s}.audit_state, ${s}.audit_record, ${s}.audit_hold TO ${r}`,
-    `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_partitions(timestamptz[]) TO ${r}`,
+    `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_partitions(timestamptz[], boolean) TO ${r}`,
     `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_append(bigint, text, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) TO ${r}`,
     `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_restore(bigint, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) TO ${r}`,
     `GRANT EXECUTE ON FUNCTION ${s}.parley_audit_trim(bigint, bigint[]) TO ${r}`,
@@ -318,7 +336,8 @@ const HEADER = `-- Parley's audit archive in PostgreSQL: the schema \`parley\` (
 --     CREATE ROLE parley_gateway LOGIN PASSWORD '…';
 --     CREATE DATABASE parley OWNER parley_owner ENCODING 'UTF8';
 --   Then, as the owner: parley archive init -c parley.yaml --owner-url postgres://parley_owner:…@db/parley
---   (a single role that owns the schema also works: the gateway then migrates at start).
+--   (parley_owner NOLOGIN: log in as a member of it and add --owner-role parley_owner;
+--   a single role that owns the schema also works: the gateway then migrates at start).
 --
 -- Tables
 --   schema_version   one row per migration applied (version, applied_at, applied_by).
@@ -344,14 +363,17 @@ const HEADER = `-- Parley's audit archive in PostgreSQL: the schema \`parley\` (
 --   parley_audit_append(expect_seq, expect_hash, last_hash, seqs, ats, categories, kinds,
 --     decisions, outcomes, from_networks, to_networks, terms, records)
 --     -> (ok, seq, hash): under an advisory lock, appends only when the head is
---     (expect_seq, expect_hash); the records and the head move in one transaction.
+--     (expect_seq, expect_hash); the records and the head move in one transaction. It
+--     first waits for the turn (a session advisory lock a replica that lost a race holds
+--     until its retry: fair turns under load).
 --   parley_audit_trim(before_seq bigint, keep bigint[] DEFAULT '{}') -> bigint (removed):
 --     retention. Deletes records with seq < before_seq except those in keep and those an
 --     audit_hold row covers; drops a whole partition when all of it goes, deletes row by
 --     row elsewhere; moves the trim anchor. Raises when a record to delete is younger than
 --     min_retention_days.
 --   parley_audit_restore(anchor_seq, anchor_hash, seqs, …): migration into an empty archive.
---   parley_audit_partitions(ats timestamptz[]) -> integer: makes the partitions for these times.
+--   parley_audit_partitions(ats timestamptz[], ahead boolean DEFAULT false) -> integer: makes
+--     the partitions for these times (ahead: gives up when the table is busy; tried hourly).
 --
 -- Non-rewriteable: the trigger audit_record_no_update refuses UPDATE for every role, the
 -- owner's included; the gateway's role has no DELETE or TRUNCATE right.`;

@@ -27,6 +27,7 @@ import { checkSchemaName, type PartitionWidth } from './ddl.js';
 import { ArchiveSchemaError, ensureSchema, type SchemaState } from './migrate.js';
 import { columnArrays, parseRows } from './rows.js';
 import { searchArchive } from './search.js';
+import { AppendTurns } from './turn.js';
 
 export interface PostgresArchiveOptions {
   /** `postgres://user:password@host:port/database`. */
@@ -63,6 +64,7 @@ export class PostgresAuditLog implements AuditLog {
   private checking: Promise<SchemaState> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly turns: AppendTurns;
   private readonly q: {
     append: string;
     restore: string;
@@ -81,6 +83,7 @@ export class PostgresAuditLog implements AuditLog {
     this.opTimeoutMs = statementTimeoutMs + 2000;
     this.sql = connect({ url: o.url, max: o.poolMax ?? 4, statementTimeoutMs });
     this.source = { module: READER_MODULE, options: { url: o.url, schema: this.schema } };
+    this.turns = new AppendTurns(this.sql, this.schema);
     const s = this.schema;
     this.q = {
       append: `SELECT ok, seq, hash FROM ${s}.parley_audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
@@ -88,7 +91,7 @@ export class PostgresAuditLog implements AuditLog {
       head: `SELECT head_seq, head_hash, anchor_seq, anchor_hash, kept FROM ${s}.audit_state`,
       range: `SELECT seq, record FROM ${s}.audit_record WHERE seq >= $1 ORDER BY seq LIMIT $2`,
       reverse: `SELECT seq, record FROM ${s}.audit_record WHERE seq <= $1 ORDER BY seq DESC LIMIT $2`,
-      partitions: `SELECT ${s}.parley_audit_partitions($1) AS made`,
+      partitions: `SELECT ${s}.parley_audit_partitions($1, true) AS made`,
     };
   }
 
@@ -105,7 +108,6 @@ export class PostgresAuditLog implements AuditLog {
       if (err instanceof ArchiveSchemaError) throw err;
       return false;
     }
-    this.maintain();
     return true;
   }
 
@@ -127,6 +129,7 @@ export class PostgresAuditLog implements AuditLog {
             );
           }
           void this.preparePartitions();
+          this.maintain();
           return st;
         })
         .finally(() => {
@@ -193,14 +196,15 @@ export class PostgresAuditLog implements AuditLog {
     if (problem) throw new Error(`audit append rejected: ${problem}`);
     const last = records[records.length - 1] as AuditRecord;
     const args = [expectSeq, expectSeq === 0 ? '' : first.prev, last.hash, ...columnArrays(records)];
-    const [row] = await this.op('audit append', (sql) =>
-      sql.unsafe<{ ok: boolean; seq: string | null; hash: string | null }[]>(this.q.append, args, {
-        prepare: true,
-      }),
-    );
+    type Row = { ok: boolean; seq: string | null; hash: string | null };
+    const run = (sql: Sql) => sql.unsafe<Row[]>(this.q.append, args, { prepare: true });
+    // After a lost race this replica holds the turn: its retry runs there, nobody between.
+    const [row] = await this.op('audit append', (sql) => this.turns.use(run) ?? run(sql));
     if (!row)
       throw new ArchiveUnavailableError(`postgres archive (${this.target}): audit append gave no answer`);
     if (row.ok) return { ok: true };
+    const fresh = await this.turns.take();
+    if (fresh !== undefined) return { ok: false, head: fresh };
     return {
       ok: false,
       head: row.seq === null || row.hash === null ? null : { seq: Number(row.seq), hash: row.hash },
@@ -265,7 +269,16 @@ export class PostgresAuditLog implements AuditLog {
     const problem = restoreProblem(anchor, held);
     if (problem) throw new Error(`audit restore rejected: ${problem}`);
     const args = [anchor.seq, anchor.hash, ...columnArrays(held)];
-    await this.op('audit restore', (sql) => sql.unsafe(this.q.restore, args), 0);
+    // Held records may be many: no statement limit.
+    await this.op(
+      'audit restore',
+      (sql) =>
+        sql.begin(async (tx) => {
+          await tx.unsafe('SET LOCAL statement_timeout = 0');
+          await tx.unsafe(this.q.restore, args);
+        }),
+      0,
+    );
   }
 
   async trim(beforeSeq: number, keep: ReadonlySet<number> = new Set()): Promise<number> {
@@ -314,6 +327,7 @@ export class PostgresAuditLog implements AuditLog {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    await this.turns.close();
     await this.sql.end({ timeout: 5 });
   }
 }

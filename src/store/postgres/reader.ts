@@ -1,5 +1,6 @@
 // The archive as another thread opens it (AuditLogSource of PostgresAuditLog): one
-// connection, ranges by seq. Parallel verify opens one reader per worker.
+// connection, ranges by seq, as records or as the JSON texts the archive keeps (verify
+// hashes those without building the records). Parallel verify opens one reader per worker.
 import type { AuditRecord } from '../../core/audit/record.js';
 import type { AuditReader } from '../../core/store.js';
 import { archiveError, connect, describeUrl } from './connect.js';
@@ -28,6 +29,7 @@ export async function openAuditReader(options: Record<string, unknown>): Promise
   // No statement limit: a worker reads ranges as large as it is given.
   const sql = connect({ url: o.url, max: 1, statementTimeoutMs: 0, applicationName: 'parley-reader' });
   const text = `SELECT seq, record FROM ${schema}.audit_record WHERE seq >= $1 ORDER BY seq LIMIT $2`;
+  const textsOnly = `SELECT record FROM ${schema}.audit_record WHERE seq >= $1 ORDER BY seq LIMIT $2`;
   return {
     async range(fromSeq: number, limit: number): Promise<AuditRecord[]> {
       if (limit <= 0) return [];
@@ -38,6 +40,19 @@ export async function openAuditReader(options: Record<string, unknown>): Promise
           { prepare: true },
         );
         return parseRows(rows);
+      } catch (err) {
+        throw archiveError(target, 'audit range', err);
+      }
+    },
+    async rangeText(fromSeq: number, limit: number): Promise<string[]> {
+      if (limit <= 0) return [];
+      try {
+        const rows = await sql
+          .unsafe<[string][]>(textsOnly, [Math.max(1, Math.ceil(fromSeq)), limit], { prepare: true })
+          .values();
+        const out: string[] = new Array(rows.length);
+        for (let i = 0; i < rows.length; i++) out[i] = (rows[i] as [string])[0];
+        return out;
       } catch (err) {
         throw archiveError(target, 'audit range', err);
       }

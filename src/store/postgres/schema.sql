@@ -14,7 +14,8 @@
 --     CREATE ROLE parley_gateway LOGIN PASSWORD '…';
 --     CREATE DATABASE parley OWNER parley_owner ENCODING 'UTF8';
 --   Then, as the owner: parley archive init -c parley.yaml --owner-url postgres://parley_owner:…@db/parley
---   (a single role that owns the schema also works: the gateway then migrates at start).
+--   (parley_owner NOLOGIN: log in as a member of it and add --owner-role parley_owner;
+--   a single role that owns the schema also works: the gateway then migrates at start).
 --
 -- Tables
 --   schema_version   one row per migration applied (version, applied_at, applied_by).
@@ -40,14 +41,17 @@
 --   parley_audit_append(expect_seq, expect_hash, last_hash, seqs, ats, categories, kinds,
 --     decisions, outcomes, from_networks, to_networks, terms, records)
 --     -> (ok, seq, hash): under an advisory lock, appends only when the head is
---     (expect_seq, expect_hash); the records and the head move in one transaction.
+--     (expect_seq, expect_hash); the records and the head move in one transaction. It
+--     first waits for the turn (a session advisory lock a replica that lost a race holds
+--     until its retry: fair turns under load).
 --   parley_audit_trim(before_seq bigint, keep bigint[] DEFAULT '{}') -> bigint (removed):
 --     retention. Deletes records with seq < before_seq except those in keep and those an
 --     audit_hold row covers; drops a whole partition when all of it goes, deletes row by
 --     row elsewhere; moves the trim anchor. Raises when a record to delete is younger than
 --     min_retention_days.
 --   parley_audit_restore(anchor_seq, anchor_hash, seqs, …): migration into an empty archive.
---   parley_audit_partitions(ats timestamptz[]) -> integer: makes the partitions for these times.
+--   parley_audit_partitions(ats timestamptz[], ahead boolean DEFAULT false) -> integer: makes
+--     the partitions for these times (ahead: gives up when the table is busy; tried hourly).
 --
 -- Non-rewriteable: the trigger audit_record_no_update refuses UPDATE for every role, the
 -- owner's included; the gateway's role has no DELETE or TRUNCATE right.
@@ -138,7 +142,7 @@ CREATE TABLE parley.audit_hold (
   CHECK (person IS NOT NULL OR domain IS NOT NULL OR from_at IS NOT NULL OR to_at IS NOT NULL)
 );
 
-CREATE FUNCTION parley.parley_audit_partitions(ats timestamptz[]) RETURNS integer
+CREATE FUNCTION parley.parley_audit_partitions(ats timestamptz[], ahead boolean DEFAULT false) RETURNS integer
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
   width text;
@@ -147,6 +151,7 @@ DECLARE
   made integer := 0;
 BEGIN
   PERFORM pg_advisory_xact_lock(1347570777, 172281078);
+  IF ahead THEN PERFORM set_config('lock_timeout', '200ms', true); END IF;
   SELECT value INTO width FROM parley.audit_setting WHERE name = 'partition';
   FOR lo IN SELECT DISTINCT date_trunc(width, a) FROM unnest(ats) a WHERE a IS NOT NULL LOOP
     part := 'audit_record_' || to_char(lo, CASE width WHEN 'day' THEN 'YYYY_MM_DD' ELSE 'YYYY_MM' END);
@@ -157,6 +162,8 @@ BEGIN
         made := made + 1;
       EXCEPTION WHEN invalid_object_definition OR duplicate_table THEN
         NULL; -- made meanwhile, or one of another width covers it (the width was changed)
+      WHEN lock_not_available THEN
+        NULL; -- ahead of time only: the next call makes it
       END;
     END IF;
   END LOOP;
@@ -174,6 +181,8 @@ DECLARE
   st parley.audit_state;
   n integer := cardinality(seqs);
 BEGIN
+  -- A replica that lost the last race holds the turn (exclusively) until its retry: wait.
+  PERFORM pg_advisory_xact_lock_shared(1347570779, 172281078);
   PERFORM pg_advisory_xact_lock(1347570777, 172281078);
   SELECT * INTO STRICT st FROM parley.audit_state;
   IF coalesce(st.head_seq, 0) <> expect_seq OR coalesce(st.head_hash, '') <> expect_hash THEN
@@ -280,8 +289,16 @@ BEGIN
       INTO held USING keep;
     CONTINUE WHEN held;
     EXECUTE format('SELECT count(*) FROM parley.%I', p.relname) INTO n;
-    EXECUTE format('DROP TABLE parley.%I', p.relname);
-    removed := removed + n;
+    -- Dropping locks the parent table: when searches hold it, delete the rows one by one
+    -- below instead of holding up appends behind them.
+    BEGIN
+      PERFORM set_config('lock_timeout', '1s', true);
+      EXECUTE format('DROP TABLE parley.%I', p.relname);
+      PERFORM set_config('lock_timeout', '0', true);
+      removed := removed + n;
+    EXCEPTION WHEN lock_not_available THEN
+      NULL;
+    END;
   END LOOP;
   DELETE FROM parley.audit_record r WHERE r.seq < cut AND NOT r.seq = ANY (keep)
     AND NOT EXISTS (SELECT 1 FROM parley.audit_hold x WHERE (x.terms_query IS NULL OR r.terms @@ x.terms_query)
@@ -292,7 +309,7 @@ BEGIN
   RETURN removed;
 END $$;
 
-REVOKE ALL ON FUNCTION parley.parley_audit_partitions(timestamptz[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION parley.parley_audit_partitions(timestamptz[], boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION parley.parley_audit_append(bigint, text, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) FROM PUBLIC;
 
@@ -308,7 +325,7 @@ GRANT USAGE ON SCHEMA parley TO "parley_gateway";
 
 GRANT SELECT ON parley.schema_version, parley.audit_setting, parley.audit_state, parley.audit_record, parley.audit_hold TO "parley_gateway";
 
-GRANT EXECUTE ON FUNCTION parley.parley_audit_partitions(timestamptz[]) TO "parley_gateway";
+GRANT EXECUTE ON FUNCTION parley.parley_audit_partitions(timestamptz[], boolean) TO "parley_gateway";
 
 GRANT EXECUTE ON FUNCTION parley.parley_audit_append(bigint, text, text, bigint[], timestamptz[], text[], text[], text[], text[], text[], text[], text, text) TO "parley_gateway";
 

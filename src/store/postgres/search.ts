@@ -2,26 +2,19 @@
 // candidates — the terms index (tsvector, GIN) for words, persons, domains, rules and ids;
 // the partition key and time index for from/to; plain columns for kind, decision, category,
 // outcome and network — newest first by seq, keyset-paged. Each candidate is then checked
-// against the exact semantics (compileFilter, and the word rules for `q`), so SQL may find
-// too much but never too little.
-import { compileFilter, type QueryPage, type RecordPredicate } from '../../core/audit/query.js';
+// against the exact semantics (compileFilter), so SQL may find too much but never too
+// little.
+import { compileFilter, type QueryPage } from '../../core/audit/query.js';
 import type { AuditRecord } from '../../core/audit/record.js';
 import type { AuditFilter } from '../../core/audit/types.js';
 import { parseRows } from './rows.js';
-import { filterQuery, pgText, recordAt, textMatcher } from './terms.js';
+import { filterQuery, pgText, recordAt } from './terms.js';
 
 export type RunQuery = (
   what: string,
   text: string,
   params: (string | number)[],
 ) => Promise<{ seq: string; record: string }[]>;
-
-/** The exact predicate: every field as compileFilter has it, `q` by its words. */
-export function exactPredicate(filter: AuditFilter): RecordPredicate {
-  const rest = compileFilter({ ...filter, q: undefined });
-  const text = textMatcher(filter.q);
-  return text ? (r) => rest(r) && text(r) : rest;
-}
 
 /** The SQL conditions (with their parameters from `$1`) that every match satisfies. */
 export function candidateSql(filter: AuditFilter): { where: string[]; params: (string | number)[] } {
@@ -62,7 +55,7 @@ export async function searchArchive(
   schema: string,
 ): Promise<QueryPage> {
   // First: a bad time throws RangeError, as the scan does.
-  const match = exactPredicate(filter);
+  const match = compileFilter(filter);
   const want = Math.max(0, Math.floor(limit));
   const records: AuditRecord[] = [];
   if (want === 0) return { records, next: null };

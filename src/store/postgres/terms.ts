@@ -5,8 +5,8 @@
 //    are made here, not by to_tsvector('simple', …): PostgreSQL's parser keeps e-mail
 //    addresses, URLs and hyphenated words as tokens of their own and knows letters only as
 //    its locale does, so its index could miss a record the semantics match;
-//  - key tokens, `#<key>:<value>`: `#u:` each party's person (user@domain, lower case),
-//    `#d:` each party's domain, `#x:` a party that is not an address (its exact text),
+//  - key tokens, `#<key>:<value>`: `#u:` each party's person (personOf: user@domain, lower
+//    case), `#d:` each party's domain, `#x:` a party that names no person (its exact text),
 //    `#r:` the rule, `#e:` the event id, `#t:` the trace id. A word is only letters and
 //    digits, so no word or word prefix ever equals or prefixes a key token.
 // The index finds candidates; the store checks each against the exact semantics, so a
@@ -15,64 +15,10 @@
 // marked `#big`, below, and always a candidate for text).
 import { createHash } from 'node:crypto';
 import { tryParseAddress } from '../../core/address.js';
-import { personOf } from '../../core/audit/query.js';
+import { personOf, queryWords, wordsOf } from '../../core/audit/query.js';
 import type { AuditRecord } from '../../core/audit/record.js';
 import type { AuditFilter } from '../../core/audit/types.js';
-
-const WORD = /[\p{L}\p{N}]+/gu;
-const QUERY_WORD = /([\p{L}\p{N}]+)(\*?)/gu;
-
-/** The words of a text as `q` reads them (lower-cased one by one, repeats kept). */
-export function wordsOf(text: string): string[] {
-  const out: string[] = [];
-  for (const m of text.matchAll(WORD)) out.push(m[0].toLowerCase());
-  return out;
-}
-
-export interface QueryWord {
-  word: string;
-  /** Written with a trailing `*`: matches any word that starts with it. */
-  prefix: boolean;
-}
-
-/** The words of `q` (repeats dropped); none: no text filter. */
-export function queryWords(q: string): QueryWord[] {
-  const seen = new Set<string>();
-  const out: QueryWord[] = [];
-  for (const m of q.matchAll(QUERY_WORD)) {
-    const word = (m[1] as string).toLowerCase();
-    const prefix = m[2] === '*';
-    const key = `${prefix ? '*' : ''}${word}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ word, prefix });
-  }
-  return out;
-}
-
-/** The exact `q` semantics, for checking candidates (content `full`, every word present). */
-export function textMatcher(q: string | undefined): ((r: AuditRecord) => boolean) | null {
-  const words = q === undefined ? [] : queryWords(q);
-  if (words.length === 0) return null;
-  const exact = words.filter((w) => !w.prefix).map((w) => w.word);
-  const prefixes = words.filter((w) => w.prefix).map((w) => w.word);
-  return (r) => {
-    if (r.content?.mode !== 'full') return false;
-    const have = new Set(wordsOf(r.content.body));
-    for (const w of exact) if (!have.has(w)) return false;
-    for (const p of prefixes) {
-      let found = false;
-      for (const h of have) {
-        if (h.startsWith(p)) {
-          found = true;
-          break;
-        }
-      }
-      if (!found) return false;
-    }
-    return true;
-  };
-}
+import { registryGeneration } from '../../core/network.js';
 
 // A lexeme holds at most 2047 bytes and a tsvector 1 MB. A long word is kept as its first
 // WORD_CHARS code points (a query word is cut the same way, so equal words and prefixes
@@ -128,25 +74,28 @@ function wordLexemes(body: string): string {
   return text;
 }
 
-// The tokens of a party (its person and domain, or its text), for the few parties that recur.
+// The tokens of a party (its person and domain, or its text), for the few parties that recur;
+// forgotten when the registered networks change (they change how a party reads).
 let partyTokens = new Map<string, string>();
+let partyGeneration = registryGeneration();
 
 function partyLexemes(party: string): string {
+  if (partyGeneration !== registryGeneration()) {
+    partyTokens = new Map();
+    partyGeneration = registryGeneration();
+  }
   let t = partyTokens.get(party);
   if (t === undefined) {
+    // As the reference reads a party (compileFilter): its person, else its exact text; and
+    // the domain of a party that parses as an address.
+    const person = personOf(party);
     const a = tryParseAddress(party);
-    t = a
-      ? `${lexeme(keyToken('u', `${a.user}@${a.domain}`.toLowerCase()))} ${lexeme(keyToken('d', a.domain))} `
-      : `${lexeme(keyToken('x', party))} `;
+    t = person !== null ? `${lexeme(keyToken('u', person))} ` : `${lexeme(keyToken('x', party))} `;
+    if (a) t += `${lexeme(keyToken('d', a.domain))} `;
     if (partyTokens.size >= 10_000) partyTokens = new Map();
     if (party.length <= 512) partyTokens.set(party, t);
   }
   return t;
-}
-
-/** A change of the registered networks changes how parties parse: forget their tokens. */
-export function forgetPartyTokens(): void {
-  partyTokens = new Map();
 }
 
 /** The record's terms as tsvector input text (the server sorts and removes repeats); one line. */
@@ -167,11 +116,9 @@ export function filterQuery(filter: AuditFilter): string | null {
   const user = filter.user;
   if (user !== undefined && user !== '') {
     const person = personOf(user);
-    if (person !== null) parts.push(lexeme(keyToken('u', person)));
-    // Not a person: only a party spelled exactly so matches, and such a party is never an
-    // address (`#x:`). (A text that parses as an address is a person: the guard only keeps
-    // the index from narrowing should the two ever disagree.)
-    else if (tryParseAddress(user) === null) parts.push(lexeme(keyToken('x', user)));
+    // Not a person: only a party spelled exactly so matches, and such a party names no
+    // person either (the same text), so it carries `#x:`.
+    parts.push(lexeme(person !== null ? keyToken('u', person) : keyToken('x', user)));
   }
   if (filter.domain !== undefined && filter.domain !== '')
     parts.push(lexeme(keyToken('d', filter.domain.toLowerCase())));
