@@ -83,7 +83,7 @@ t.test('the config names the plug-in by its type and checks its block', async (t
   const err = await startGateway(loaded, { logger: silent, http: false }).catch((e: unknown) => e);
   t.type(err, SourceError);
   t.match((err as SourceError).problems[0], {
-    line: 6,
+    line: 7,
     path: 'adapters.corp.servce',
     message: /^unknown key "servce": did you mean "service"\?/,
   });

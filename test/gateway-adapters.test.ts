@@ -26,7 +26,7 @@ t.test('a wrong key in an adapter block names the line and key', async (t) => {
   const err = await startGateway(loaded, { logger: silent }).catch((e: unknown) => e);
   t.type(err, SourceError);
   const p = (err as SourceError).problems[0]!;
-  t.equal(p.line, 10, JSON.stringify(p));
+  t.equal(p.line, 11, JSON.stringify(p));
   t.match(p.path, /adapters\.partner-sip/);
   t.match(p.message, /rout/);
 });
