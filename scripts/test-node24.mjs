@@ -15,6 +15,8 @@ import { tsImport } from 'tsx/esm/api';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
+// SQLite-backed tests stay under test/store (not listed): npm compiled the native SQLite
+// module for the Node that ran `npm ci`; the container test runs the store under Node 24.
 const DEFAULT = [
   'test/core',
   'test/store/memory.test.ts',

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { SqliteStore } from '../../../src/store/sqlite/store.js';
-import { leaseContract } from './lease-contract.js';
-import { queueContract } from './queue-contract.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
+import { leaseContract } from '../core/delivery/lease-contract.js';
+import { queueContract } from '../core/delivery/queue-contract.js';
 
 const make = async () => {
   const dir = mkdtempSync(join(tmpdir(), 'parley-delivery-'));
