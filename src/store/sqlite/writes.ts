@@ -198,7 +198,11 @@ export class Writes {
     let st = this.#insertRecords[rows];
     if (!st) {
       const values = Array.from({ length: rows }, () => '(?, ?)').join(', ');
-      st = this.#db.prepare<(number | string)[]>(`INSERT INTO audit_records (seq, json) VALUES ${values}`);
+      // OR FAIL: no statement journal to undo the statement's own rows on an error; the
+      // writer rolls the whole transaction back then anyway.
+      st = this.#db.prepare<(number | string)[]>(
+        `INSERT OR FAIL INTO audit_records (seq, json) VALUES ${values}`,
+      );
       this.#insertRecords[rows] = st;
     }
     return st;
