@@ -6,9 +6,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Synchronous } from './database.js';
-import type { Reply, Request, StateOp } from './protocol.js';
-
-type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
+import { type Reply, type RequestBody, type StateOp, transferables } from './protocol.js';
 
 export class WriterError extends Error {
   constructor(
@@ -131,7 +129,7 @@ export class WriterClient {
     return new Promise<T>((resolve, reject) => {
       if (this.#waiting.size === 0) w.ref();
       this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      w.postMessage({ ...body, id });
+      w.postMessage({ ...body, id }, transferables(body));
     });
   }
 
