@@ -7,7 +7,7 @@ import type { AuditHead } from '../../core/store.js';
 import type { AppendReply, QueueOp, RecordBatch, StateOp } from './protocol.js';
 import { parseRecord } from './records.js';
 import { CHUNK } from './schema.js';
-import { addWordTerms } from './terms.js';
+import { wordTerms } from './terms.js';
 
 interface Marks {
   head_seq: number | null;
@@ -167,7 +167,8 @@ export class Writes {
     let bodyAt = 0;
     for (let i = 0; i < n; i += CHUNK) {
       const end = Math.min(i + CHUNK, n);
-      const terms = new Set<string>();
+      // The chunk's terms, repeats and all: FTS5 keeps one of each per document.
+      const terms: string[] = [];
       let tmin = Number.POSITIVE_INFINITY;
       let tmax = Number.NEGATIVE_INFINITY;
       const args: (number | Buffer)[] = new Array(2 * (end - i));
@@ -180,10 +181,10 @@ export class Writes {
         if (t > tmax) tmax = t;
         const length = b.bodyLengths[j] as number;
         if (length >= 0) {
-          addWordTerms(b.bodies.slice(bodyAt, bodyAt + length), terms);
+          terms.push(wordTerms(b.bodies.slice(bodyAt, bodyAt + length)));
           bodyAt += length;
         }
-        for (const term of (fieldTerms[j] as string).split(' ')) if (term) terms.add(term);
+        terms.push(fieldTerms[j] as string);
       }
       // One statement for the chunk's records: a call per row costs more than the row.
       this.#recordsInsert(end - i).run(...args);
@@ -191,7 +192,7 @@ export class Writes {
       const stop = seq(end - 1) + 1;
       const finite = tmin !== Number.POSITIVE_INFINITY;
       this.#insertChunk.run(start, stop, finite ? tmin : null, finite ? tmax : null);
-      if (terms.size > 0) this.#insertTerms.run(start, [...terms].join(' '));
+      this.#insertTerms.run(start, terms.join(' '));
     }
   }
 
