@@ -65,7 +65,18 @@ export class Columns {
 
   batch(records: readonly AuditRecord[]): RecordBatch {
     const n = records.length;
-    let texts = Buffer.allocUnsafeSlow(Math.max(1024, n * 1024));
+    const all: string[] = new Array(n);
+    let units = 0;
+    let longest = 0;
+    for (let i = 0; i < n; i++) {
+      const text = recordJson(records[i] as AuditRecord);
+      all[i] = text;
+      units += text.length;
+      if (text.length > longest) longest = text.length;
+    }
+    // Room for ASCII texts as they are, and for the worst case (3 bytes a UTF-16 unit) of
+    // one more; grown when texts in other scripts need it. Not pooled: it is handed over.
+    let texts = Buffer.allocUnsafeSlow(units + 3 * longest);
     const textEnds = new Uint32Array(n);
     let at = 0;
     const times: string[] = new Array(n);
@@ -76,9 +87,7 @@ export class Columns {
     for (let i = 0; i < n; i++) {
       const r = records[i] as AuditRecord;
       if (i > 0 && r.seq !== (records[i - 1] as AuditRecord).seq + 1) contiguous = false;
-      const text = recordJson(r);
-      // Room for the worst case (3 bytes a UTF-16 unit); the buffer is not pooled, as it
-      // is handed to the writer thread.
+      const text = all[i] as string;
       if (texts.length - at < text.length * 3) {
         const bigger = Buffer.allocUnsafeSlow(Math.max(texts.length * 2, at + text.length * 3));
         texts.copy(bigger, 0, 0, at);
