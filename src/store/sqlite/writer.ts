@@ -110,6 +110,7 @@ export class WriterClient {
   #fail(message: string): void {
     if (this.#failed) return;
     this.#failed = new WriterError(message, 'WRITER_FAILED');
+    this.#stateOps = [];
     this.#settleAll(this.#failed);
   }
 
@@ -138,8 +139,10 @@ export class WriterClient {
    * number: `onCommitted(upto)` with upto >= it says it is in the file.
    */
   state(op: StateOp): number {
-    this.#stateOps.push(op);
     this.#stateUpto += 1;
+    // A failed writer takes nothing more (the overlay keeps answering what was set).
+    if (this.#failed) return this.#stateUpto;
+    this.#stateOps.push(op);
     if (!this.#stateScheduled) {
       this.#stateScheduled = true;
       setImmediate(() => this.#flushState());
