@@ -3,7 +3,7 @@
 // file in a temporary folder) and a real Redis (started on a free port), fail-closed audit;
 // then audit verify speed, and for SQLite the bytes per record on disk; and the memory
 // store with a real PostgreSQL archive (store.archive, durable commits).
-// Run: npm run bench:pipeline [-- --stores=memory,sqlite,redis,postgres --events=N]
+// Run: npm run bench:pipeline [-- --stores=memory,sqlite,redis,postgres --events=N --concurrency=256]
 //   (prints one JSON line per measurement)
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,8 @@ const policy = compilePolicySource(
   'default.yaml',
 );
 const argCount = Number(process.argv.find((a) => a.startsWith('--events='))?.slice(9) ?? 100_000);
+/** Events in flight in the closed loop (a store with more latency per append needs more to stay busy). */
+const concurrency = Number(process.argv.find((a) => a.startsWith('--concurrency='))?.slice(14) ?? 256);
 const stores = (
   process.argv.find((a) => a.startsWith('--stores='))?.slice(9) ?? 'memory,sqlite,redis,postgres'
 ).split(',');
@@ -133,7 +135,7 @@ async function run(name: string, store: Store, target: number) {
   const rounds: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const r = await throughput(corp, argCount, 256);
+    const r = await throughput(corp, argCount, concurrency);
     rounds.push(r.eps);
     cpu.push(r.cpuUs);
   }
@@ -145,6 +147,7 @@ async function run(name: string, store: Store, target: number) {
       bench: 'pipeline',
       store: name,
       failClosed: true,
+      concurrency,
       eventsPerSec: eps,
       rounds: rounds.map(Math.round),
       cpuUsPerEvent: +median(cpu).toFixed(1),

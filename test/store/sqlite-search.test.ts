@@ -16,7 +16,7 @@ import type { AuditEntry, AuditRecord } from '../../src/core/audit/record.js';
 import type { AuditFilter } from '../../src/core/audit/types.js';
 import { filterMatch } from '../../src/store/sqlite/search.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
-import { addWordTerms as addTerms, MAX_WORD } from '../../src/store/sqlite/terms.js';
+import { MAX_WORD, wordTerms } from '../../src/store/sqlite/terms.js';
 
 const dirs: string[] = [];
 t.teardown(() => {
@@ -426,9 +426,7 @@ t.test('the full-text index never misses a record whose words match q', async (t
           // The query's terms must be among the body's indexed terms: index this body alone.
           const probe = new Database(':memory:');
           probe.exec("CREATE VIRTUAL TABLE f USING fts5(terms, content='', detail=none, tokenize='ascii')");
-          const terms = new Set<string>();
-          addTerms(body, terms);
-          probe.prepare('INSERT INTO f (rowid, terms) VALUES (1, ?)').run([...terms].join(' '));
+          probe.prepare('INSERT INTO f (rowid, terms) VALUES (1, ?)').run(wordTerms(body));
           const hit = probe.prepare('SELECT rowid FROM f WHERE f MATCH ?').all(m).length === 1;
           probe.close();
           if (!hit) return false;

@@ -294,3 +294,62 @@ t.test('a folder as the path', async (t) => {
     message: /a-folder/,
   });
 });
+
+t.test('a request that fails in a transaction with others fails alone', async (t) => {
+  const path = tempPath();
+  const s = new SqliteStore({ path });
+  t.teardown(() => s.close());
+  const recs = chainEntries(null, entries(5));
+  await s.audit.append(recs);
+  // Roll the head back by hand: records 4 and 5 are there, the head says 3.
+  const db = new Database(path);
+  db.prepare('UPDATE audit_marks SET head_seq = 3, head_hash = ?').run(recs[2]?.hash);
+  db.close();
+  const again = chainEntries({ seq: 3, hash: recs[2]?.hash as string }, entries(2));
+  // Sent in the same turn of the event loop: the writer takes them in one transaction.
+  const [append, enqueued] = await Promise.allSettled([s.audit.append(again), s.enqueue('q', 'kept', 5)]);
+  t.match(
+    append,
+    { status: 'rejected', reason: { message: /UNIQUE constraint failed/ } },
+    'the append that collides fails',
+  );
+  t.same(enqueued, { status: 'fulfilled', value: true }, 'the queue item beside it is written');
+  t.same(await s.peek('q', 5), ['kept']);
+  t.same(await s.audit.head(), { seq: 3, hash: recs[2]?.hash }, 'nothing of the failed append stays');
+});
+
+t.test('records come back exactly, in any script, stored as text', async (t) => {
+  const path = tempPath();
+  const s = new SqliteStore({ path });
+  t.teardown(() => s.close());
+  const bodies = [
+    'Grüße aus Köln',
+    '東京で会いましょう',
+    'emoji 😀👍🏽',
+    'line\nbreak\u2028sep "quoted" \\ back',
+    'ÿ'.repeat(3000),
+  ];
+  const recs = chainEntries(
+    null,
+    bodies.map(
+      (body, i) =>
+        ({
+          ...entries(1)[0],
+          eventId: `ü-${i}`,
+          from: 'xmpp:jürgen@corp.example',
+          content: { mode: 'full' as const, body },
+        }) as never,
+    ),
+  );
+  t.same(await s.audit.append(recs), { ok: true });
+  t.same(await s.audit.range(1, 10), recs);
+  t.equal((await verifyLog(s.audit)).ok, true);
+  const db = new Database(path, { readonly: true });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT DISTINCT typeof(json) FROM audit_records').pluck().all(), ['text']);
+  t.equal(
+    db.prepare("SELECT json_extract(json, '$.content.body') FROM audit_records WHERE seq = 2").pluck().get(),
+    '東京で会いましょう',
+    'SQLite reads the text as JSON',
+  );
+});

@@ -65,7 +65,20 @@ export class Columns {
 
   batch(records: readonly AuditRecord[]): RecordBatch {
     const n = records.length;
-    const texts: string[] = new Array(n);
+    const all: string[] = new Array(n);
+    let units = 0;
+    let longest = 0;
+    for (let i = 0; i < n; i++) {
+      const text = recordJson(records[i] as AuditRecord);
+      all[i] = text;
+      units += text.length;
+      if (text.length > longest) longest = text.length;
+    }
+    // Room for ASCII texts as they are, and for the worst case (3 bytes a UTF-16 unit) of
+    // one more; grown when texts in other scripts need it. Not pooled: it is handed over.
+    let texts = Buffer.allocUnsafeSlow(units + 3 * longest);
+    const textEnds = new Uint32Array(n);
+    let at = 0;
     const times: string[] = new Array(n);
     const terms: string[] = new Array(n);
     const bodies: string[] = [];
@@ -74,7 +87,14 @@ export class Columns {
     for (let i = 0; i < n; i++) {
       const r = records[i] as AuditRecord;
       if (i > 0 && r.seq !== (records[i - 1] as AuditRecord).seq + 1) contiguous = false;
-      texts[i] = recordJson(r);
+      const text = all[i] as string;
+      if (texts.length - at < text.length * 3) {
+        const bigger = Buffer.allocUnsafeSlow(Math.max(texts.length * 2, at + text.length * 3));
+        texts.copy(bigger, 0, 0, at);
+        texts = bigger;
+      }
+      at += texts.write(text, at, 'utf8');
+      textEnds[i] = at;
       const time = typeof r.time === 'string' ? r.time : '';
       times[i] = time.includes('\n') ? '' : time;
       const body = r.content?.mode === 'full' && typeof r.content.body === 'string' ? r.content.body : null;
@@ -89,7 +109,8 @@ export class Columns {
       count: n,
       first: (records[0] as AuditRecord | undefined)?.seq ?? 0,
       seqs: contiguous ? null : records.map((r) => r.seq),
-      texts: texts.join('\n'),
+      texts: new Uint8Array(texts.buffer, 0, at),
+      textEnds,
       times: times.join('\n'),
       bodies: bodies.join(''),
       bodyLengths,

@@ -5,8 +5,9 @@ import type { AuditHead } from '../../core/store.js';
 /**
  * Records to write (ascending seq), packed into a few strings: copying one long string to
  * the other thread costs far less than copying hundreds of short ones.
- * - `texts`: each record's JSON text as the chain made it, joined by line breaks (a JSON text
- *   has none: JSON escapes them);
+ * - `texts`: each record's JSON text as the chain made it, in UTF-8, one after another, and
+ *   `textEnds` where each ends: bytes the main thread writes once and hands over (transferred,
+ *   not copied), which the writer inserts as they are;
  * - `times`: each `time` field, joined by line breaks (one that has a line break is sent
  *   empty: it is no instant either way);
  * - `bodies` and `bodyLengths`: the kept bodies (content mode `full`) one after another, and
@@ -18,7 +19,8 @@ export interface RecordBatch {
   /** The first seq; the others follow it one by one unless `seqs` lists them. */
   first: number;
   seqs: number[] | null;
-  texts: string;
+  texts: Uint8Array;
+  textEnds: Uint32Array;
   times: string;
   bodies: string;
   bodyLengths: number[];
@@ -68,6 +70,15 @@ export interface StateMessage {
 }
 
 export type ToWriter = Request | StateMessage;
+
+/** A request before it gets its id. */
+export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
+
+/** The buffers of a request to hand over with it (postMessage's transfer list). */
+export function transferables(r: RequestBody): ArrayBuffer[] {
+  const b = r.type === 'append' ? r.batch : r.type === 'restore' ? r.held : null;
+  return b ? [b.texts.buffer as ArrayBuffer, b.textEnds.buffer as ArrayBuffer] : [];
+}
 
 export type Reply =
   | { type: 'reply'; id: number; ok: true; value: unknown }

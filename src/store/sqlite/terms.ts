@@ -32,16 +32,25 @@ export function wordTerm(word: string): string {
 const NON_ASCII = /[\u0080-\uffff]/;
 const ASCII_WORD = /[a-z0-9]+/g;
 
-/** The distinct word terms of a text, added to `into`. */
-export function addWordTerms(text: string, into: Set<string>): void {
+/**
+ * The word terms of a text, separated by spaces (repeats left in: FTS5 keeps one of each per
+ * document, cheaper than sorting them out here).
+ */
+export function wordTerms(text: string): string {
   if (!NON_ASCII.test(text)) {
     // The same words, found faster: in ASCII the letters and digits are [A-Za-z0-9], and
     // lower-casing the whole text lower-cases each word.
     const words = text.toLowerCase().match(ASCII_WORD);
-    if (words) for (const w of words) into.add(w.length > MAX_WORD ? w.slice(0, MAX_WORD) : w);
-    return;
+    if (!words) return '';
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i] as string;
+      if (w.length > MAX_WORD) words[i] = w.slice(0, MAX_WORD);
+    }
+    return words.join(' ');
   }
-  for (const m of text.matchAll(WORD)) into.add(wordTerm(m[0].toLowerCase()));
+  const out: string[] = [];
+  for (const m of text.matchAll(WORD)) out.push(wordTerm(m[0].toLowerCase()));
+  return out.join(' ');
 }
 
 /** A digit of base 32 (0-9, a-v) as a character code. */

@@ -1,13 +1,13 @@
 // The writer thread: the one connection that writes the SQLite file. better-sqlite3 is
 // synchronous; here the work of inserting and indexing records happens beside the event
 // loop instead of in it, and the wait for the disk beside the writer itself (wal-sync.ts).
-// Whatever arrived while the previous transaction ran is written in one transaction, each
-// request inside a savepoint of its own so that one refused request does not undo the
-// others.
+// Whatever arrived while the previous transaction ran is written in one transaction; when
+// one request in it fails, each is written again on its own, so that one refused request
+// does not undo the others.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
 import { openDatabase, type Synchronous } from './database.js';
-import type { Reply, Request, StateMessage, ToWriter } from './protocol.js';
+import type { Reply, Request, ToWriter } from './protocol.js';
 import { WalSync } from './wal-sync.js';
 import { Writes } from './writes.js';
 
@@ -48,9 +48,6 @@ function start(): void {
   const begin = db.prepare('BEGIN IMMEDIATE');
   const commit = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
-  const savepoint = db.prepare('SAVEPOINT op');
-  const release = db.prepare('RELEASE op');
-  const undo = db.prepare('ROLLBACK TO op');
 
   const durable = synchronous === 'full';
   const wal = new WalSync<Reply>(
@@ -96,64 +93,81 @@ function start(): void {
     }
   }
 
+  /** The answer to a request that failed. */
+  const failed = (m: ToWriter, err: unknown): Reply | null => {
+    if (m.type === 'state') {
+      send({ type: 'state-error', error: errorText(err) });
+      return null;
+    }
+    return { type: 'reply', id: m.id, ok: false, error: errorText(err), code: errorCode(err) };
+  };
+
+  /**
+   * Write `requests` in one transaction. Throws (everything undone) when one of them or
+   * the commit fails; else returns their answers and the last state write's number.
+   */
+  function transaction(requests: ToWriter[], sweep: boolean): { results: Reply[]; upto: number } {
+    const results: Reply[] = [];
+    let upto = 0;
+    begin.run();
+    try {
+      for (const m of requests) {
+        const value = apply(m);
+        if (m.type === 'state') upto = m.upto;
+        else results.push({ type: 'reply', id: m.id, ok: true, value });
+      }
+      if (sweep) writes.sweep(Date.now());
+      commit.run();
+      return { results, upto };
+    } catch (err) {
+      if (db.inTransaction) rollback.run();
+      // The queue lengths it counted are undone too.
+      writes.forgetCounts();
+      throw err;
+    }
+  }
+
   function run(): void {
     scheduled = false;
-    const batch = inbox;
+    const batch: ToWriter[] = [];
+    for (const m of inbox) {
+      if (m.type === 'close') closing = m;
+      else batch.push(m);
+    }
     inbox = [];
     const sweep = sweepDue;
     sweepDue = false;
-    if (batch.length === 0 && !sweep) return;
-    const results: Reply[] = [];
-    let upto = 0;
-    try {
-      begin.run();
+    if (batch.length > 0 || sweep) {
+      let results: Reply[] = [];
+      let upto = 0;
       try {
-        for (const m of batch) {
-          if (m.type === 'close') {
-            closing = m;
-            continue;
-          }
-          savepoint.run();
-          try {
-            const value = apply(m);
-            release.run();
-            if (m.type === 'state') upto = (m as StateMessage).upto;
-            else results.push({ type: 'reply', id: m.id, ok: true, value });
-          } catch (err) {
-            undo.run();
-            release.run();
-            if (m.type === 'state') send({ type: 'state-error', error: errorText(err) });
-            else
-              results.push({
-                type: 'reply',
-                id: m.id,
-                ok: false,
-                error: errorText(err),
-                code: errorCode(err),
-              });
+        // Everything that arrived together in one transaction (one commit, one sync).
+        ({ results, upto } = transaction(batch, sweep));
+      } catch (err) {
+        // Something failed: nothing of it is in the file. Each request again on its own,
+        // so that only the one that fails fails (a savepoint per request would cost every
+        // write a statement journal, to serve this rare case).
+        if (batch.length === 1) {
+          const r = failed(batch[0] as ToWriter, err);
+          if (r) results.push(r);
+        } else {
+          for (const m of batch) {
+            try {
+              const one = transaction([m], false);
+              results.push(...one.results);
+              upto = Math.max(upto, one.upto);
+            } catch (e) {
+              const r = failed(m, e);
+              if (r) results.push(r);
+            }
           }
         }
-        if (sweep) writes.sweep(Date.now());
-        commit.run();
-      } catch (err) {
-        if (db.inTransaction) rollback.run();
-        throw err;
       }
-    } catch (err) {
-      // Nothing of this transaction is in the file.
-      writes.forgetCounts();
-      const error = errorText(err);
-      const code = errorCode(err);
-      for (const m of batch) {
-        if (m.type === 'state') send({ type: 'state-error', error });
-        else if (m.type !== 'close') send({ type: 'reply', id: m.id, ok: false, error, code });
-      }
-      upto = 0;
-      results.length = 0;
+      if (upto > 0) send({ type: 'committed', upto });
+      // Failures need no sync; answers of what committed wait for theirs (with `full`).
+      if (durable) wal.committed(results);
+      else for (const r of results) send(r);
     }
-    if (upto > 0) send({ type: 'committed', upto });
-    if (durable) wal.committed(results);
-    else for (const r of results) send(r);
     if (closing) void close(closing.id);
   }
 

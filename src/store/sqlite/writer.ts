@@ -6,9 +6,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Synchronous } from './database.js';
-import type { Reply, Request, StateOp } from './protocol.js';
-
-type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
+import { type Reply, type RequestBody, type StateOp, transferables } from './protocol.js';
 
 export class WriterError extends Error {
   constructor(
@@ -112,6 +110,7 @@ export class WriterClient {
   #fail(message: string): void {
     if (this.#failed) return;
     this.#failed = new WriterError(message, 'WRITER_FAILED');
+    this.#stateOps = [];
     this.#settleAll(this.#failed);
   }
 
@@ -131,7 +130,7 @@ export class WriterClient {
     return new Promise<T>((resolve, reject) => {
       if (this.#waiting.size === 0) w.ref();
       this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      w.postMessage({ ...body, id });
+      w.postMessage({ ...body, id }, transferables(body));
     });
   }
 
@@ -140,8 +139,10 @@ export class WriterClient {
    * number: `onCommitted(upto)` with upto >= it says it is in the file.
    */
   state(op: StateOp): number {
-    this.#stateOps.push(op);
     this.#stateUpto += 1;
+    // A failed writer takes nothing more (the overlay keeps answering what was set).
+    if (this.#failed) return this.#stateUpto;
+    this.#stateOps.push(op);
     if (!this.#stateScheduled) {
       this.#stateScheduled = true;
       setImmediate(() => this.#flushState());

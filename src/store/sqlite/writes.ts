@@ -7,7 +7,7 @@ import type { AuditHead } from '../../core/store.js';
 import type { AppendReply, QueueOp, RecordBatch, StateOp } from './protocol.js';
 import { parseRecord } from './records.js';
 import { CHUNK } from './schema.js';
-import { addWordTerms } from './terms.js';
+import { wordTerms } from './terms.js';
 
 interface Marks {
   head_seq: number | null;
@@ -27,7 +27,7 @@ export class Writes {
   readonly #restoreMarks: Statement<[number, string, number, string, number]>;
   readonly #db: Database;
   /** INSERTs of 1 to CHUNK records in one statement, made when first needed. */
-  readonly #insertRecords: Statement<(number | string)[]>[] = [];
+  readonly #insertRecords: Statement<(number | Buffer)[]>[] = [];
   readonly #insertChunk: Statement<[number, number, number | null, number | null]>;
   readonly #insertTerms: Statement<[number, string]>;
   readonly #anyRecord: Statement<[], number>;
@@ -160,29 +160,31 @@ export class Writes {
   /** Records and their index: runs of at most CHUNK records, one terms document each. */
   #insert(b: RecordBatch): void {
     const n = b.count;
-    const texts = b.texts.split('\n');
+    const texts = Buffer.from(b.texts.buffer, b.texts.byteOffset, b.texts.byteLength);
     const times = b.times.split('\n');
     const fieldTerms = b.terms.split('\n');
     const seq = (j: number): number => (b.seqs ? (b.seqs[j] as number) : b.first + j);
     let bodyAt = 0;
     for (let i = 0; i < n; i += CHUNK) {
       const end = Math.min(i + CHUNK, n);
-      const terms = new Set<string>();
+      // The chunk's terms, repeats and all: FTS5 keeps one of each per document.
+      const terms: string[] = [];
       let tmin = Number.POSITIVE_INFINITY;
       let tmax = Number.NEGATIVE_INFINITY;
-      const args: (number | string)[] = new Array(2 * (end - i));
+      const args: (number | Buffer)[] = new Array(2 * (end - i));
       for (let j = i; j < end; j++) {
         args[2 * (j - i)] = seq(j);
-        args[2 * (j - i) + 1] = texts[j] as string;
+        // The UTF-8 bytes as they came (inserted as text: CAST in the statement).
+        args[2 * (j - i) + 1] = texts.subarray(j === 0 ? 0 : (b.textEnds[j - 1] as number), b.textEnds[j]);
         const t = Date.parse(times[j] as string);
         if (t < tmin) tmin = t;
         if (t > tmax) tmax = t;
         const length = b.bodyLengths[j] as number;
         if (length >= 0) {
-          addWordTerms(b.bodies.slice(bodyAt, bodyAt + length), terms);
+          terms.push(wordTerms(b.bodies.slice(bodyAt, bodyAt + length)));
           bodyAt += length;
         }
-        for (const term of (fieldTerms[j] as string).split(' ')) if (term) terms.add(term);
+        terms.push(fieldTerms[j] as string);
       }
       // One statement for the chunk's records: a call per row costs more than the row.
       this.#recordsInsert(end - i).run(...args);
@@ -190,15 +192,19 @@ export class Writes {
       const stop = seq(end - 1) + 1;
       const finite = tmin !== Number.POSITIVE_INFINITY;
       this.#insertChunk.run(start, stop, finite ? tmin : null, finite ? tmax : null);
-      if (terms.size > 0) this.#insertTerms.run(start, [...terms].join(' '));
+      this.#insertTerms.run(start, terms.join(' '));
     }
   }
 
-  #recordsInsert(rows: number): Statement<(number | string)[]> {
+  #recordsInsert(rows: number): Statement<(number | Buffer)[]> {
     let st = this.#insertRecords[rows];
     if (!st) {
-      const values = Array.from({ length: rows }, () => '(?, ?)').join(', ');
-      st = this.#db.prepare<(number | string)[]>(`INSERT INTO audit_records (seq, json) VALUES ${values}`);
+      const values = Array.from({ length: rows }, () => '(?, CAST(? AS TEXT))').join(', ');
+      // OR FAIL: no statement journal to undo the statement's own rows on an error; the
+      // writer rolls the whole transaction back then anyway.
+      st = this.#db.prepare<(number | Buffer)[]>(
+        `INSERT OR FAIL INTO audit_records (seq, json) VALUES ${values}`,
+      );
       this.#insertRecords[rows] = st;
     }
     return st;
