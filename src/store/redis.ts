@@ -22,6 +22,7 @@ import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { AppendResult, AuditHead, AuditLog, Store } from '../core/store.js';
 import { chainProblem, restoreProblem } from './chain-check.js';
+import { unreadableRecord } from './unreadable-record.js';
 
 export interface RedisNode {
   host: string;
@@ -145,28 +146,7 @@ function parseEntry(entry: StreamEntry): AuditRecord {
       // fall through
     }
   }
-  return {
-    seq: seqOfId(id),
-    prev: '',
-    hash: `unreadable stream entry ${id}`,
-    category: 'decision',
-    time: '',
-    traceId: '',
-    eventId: '',
-    kind: '',
-    from: '',
-    to: '',
-    fromNetwork: '',
-    toNetwork: '',
-    direction: '',
-    decision: 'deny',
-    rule: null,
-    reason: null,
-    policyVersion: '',
-    content: { mode: 'none' },
-    sourceAdapter: '',
-    targetAdapter: null,
-  };
+  return unreadableRecord(seqOfId(id), `unreadable stream entry ${id}`);
 }
 
 function describeTarget(o: RedisStoreOptions): string {

@@ -2,6 +2,7 @@
 // parameter each) and the record a stored JSON text reads back as.
 import { recordJson } from '../../core/audit/chain.js';
 import type { AuditRecord } from '../../core/audit/record.js';
+import { unreadableRecord } from '../unreadable-record.js';
 import { pgArray, pgIntArray } from './connect.js';
 import { pgText, recordAt, recordTerms } from './terms.js';
 
@@ -67,28 +68,7 @@ export function parseRecord(text: string, seq: number): AuditRecord {
   } catch {
     // fall through
   }
-  return {
-    seq,
-    prev: '',
-    hash: `unreadable archive row ${seq}`,
-    category: 'decision',
-    time: '',
-    traceId: '',
-    eventId: '',
-    kind: '',
-    from: '',
-    to: '',
-    fromNetwork: '',
-    toNetwork: '',
-    direction: '',
-    decision: 'deny',
-    rule: null,
-    reason: null,
-    policyVersion: '',
-    content: { mode: 'none' },
-    sourceAdapter: '',
-    targetAdapter: null,
-  };
+  return unreadableRecord(seq, `unreadable archive row ${seq}`);
 }
 
 /** Rows of (seq, record) as records, in their order. */

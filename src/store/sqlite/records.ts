@@ -2,31 +2,10 @@
 // is not a record (damaged, edited by hand) comes back as a record that cannot verify, so
 // that verify names its seq instead of the reader throwing.
 import type { AuditRecord } from '../../core/audit/record.js';
+import { unreadableRecord } from '../unreadable-record.js';
 
-function unreadable(seq: number, why: string): AuditRecord {
-  return {
-    seq,
-    prev: '',
-    hash: `unreadable record ${seq}: ${why}`,
-    category: 'decision',
-    time: '',
-    traceId: '',
-    eventId: '',
-    kind: '',
-    from: '',
-    to: '',
-    fromNetwork: '',
-    toNetwork: '',
-    direction: '',
-    decision: 'deny',
-    rule: null,
-    reason: null,
-    policyVersion: '',
-    content: { mode: 'none' },
-    sourceAdapter: '',
-    targetAdapter: null,
-  };
-}
+const unreadable = (seq: number, why: string): AuditRecord =>
+  unreadableRecord(seq, `unreadable record ${seq}: ${why}`);
 
 /** The record stored as `text` under `seq`. */
 export function parseRecord(seq: number, text: unknown): AuditRecord {
