@@ -55,9 +55,13 @@ async function setup() {
     ].join('\r\n');
     const before = responses.length;
     sock.send(Buffer.from(text), port, '127.0.0.1');
-    for (let i = 0; i < 100 && !responses.slice(before).some((r) => r.includes(`Call-ID: imdn-${n}`)); i++)
+    // Waits for the answer (up to 20 s: a loaded machine may take seconds), so that what the
+    // adapter remembers before it answers is there when the test goes on.
+    for (let i = 0; i < 2000 && !responses.slice(before).some((r) => r.includes(`Call-ID: imdn-${n}`)); i++)
       await sleep(10);
-    return responses.slice(before).find((r) => r.includes(`Call-ID: imdn-${n}`)) ?? '';
+    const answer = responses.slice(before).find((r) => r.includes(`Call-ID: imdn-${n}`));
+    if (answer === undefined) throw new Error(`no answer to MESSAGE imdn-${n} within 20 s`);
+    return answer;
   };
   return {
     corp,
