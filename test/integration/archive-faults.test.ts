@@ -95,7 +95,7 @@ t.test('fail-closed on the archive: PostgreSQL stops mid-traffic and starts agai
     [...sent.values()].some((s) => s.out.status === 'failed'),
   );
   await sleep(300);
-  t.ok(writer.pending >= 2, `outcome records wait for the archive (${writer.pending})`);
+  t.ok(writer.unwritten >= 2, `outcome records wait for the archive (${writer.unwritten})`);
   t.equal(await store.ping(), false, 'the store does not answer while its archive is down (readiness)');
 
   await pg.start();
@@ -108,7 +108,7 @@ t.test('fail-closed on the archive: PostgreSQL stops mid-traffic and starts agai
   t.equal(await store.ping(), true, 'and answers again');
   await until('every record written', async () => {
     await writer.flush();
-    return writer.pending === 0;
+    return writer.unwritten === 0;
   });
 
   const outcomes = [...sent.entries()];

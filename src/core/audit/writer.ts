@@ -125,6 +125,13 @@ export class AuditWriter {
     return this.queue.length + this.retained.size;
   }
 
+  /** Records accepted and not yet durable: pending ones and those sent but not answered. */
+  get unwritten(): number {
+    let sent = 0;
+    for (const f of this.inflight) sent += f.batch.length;
+    return this.pending + sent;
+  }
+
   /** Chain and append one entry; resolves when its record is durable. */
   write(entry: AuditEntry): Promise<WrittenRecord> {
     if (this.closed) return Promise.reject(new AuditWriterClosedError());

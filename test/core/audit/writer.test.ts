@@ -244,6 +244,7 @@ t.test('posted entries outlive a store outage: kept, then written once the store
   await writer.flush();
   t.equal(await store.audit.length(), 1, 'nothing written while the store is down');
   t.equal(writer.pending, 3, 'the posted entries wait');
+  t.equal(writer.unwritten, 3, 'none of them durable');
   const attempts = spy.appends.length;
   await new Promise((r) => setTimeout(r, 120));
   t.ok(spy.appends.length > attempts, 'tried again on a timer while down');
